@@ -1,0 +1,8 @@
+package main
+
+// subcommands lists every subcommand; the first registered with Default() runs
+// when none is named.
+var subcommands = []subcommand{
+	addClassify,
+	addCatalog,
+}

@@ -1,0 +1,107 @@
+// Command exporter turns FaceID verification results published on NATS into
+// Prometheus and OpenTelemetry metrics. Its subcommands classify logs, print the
+// code catalog and publish synthetic traffic.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+)
+
+// env is the process's surroundings: streams and clock.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+}
+
+// cli is what every subcommand shares: its environment and the global flags.
+type cli struct {
+	env
+	catalogFile *string
+	logConfig   *promslog.Config
+}
+
+// logger returns the slog logger configured by --log.level and --log.format.
+func (c *cli) logger() *slog.Logger {
+	cfg := *c.logConfig
+	cfg.Writer = c.stderr
+	return promslog.New(&cfg)
+}
+
+// catalog returns the embedded catalog with --catalog.file applied.
+func (c *cli) catalog() (*classify.Catalog, error) {
+	cat, err := classify.Default()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded catalog: %w", err)
+	}
+	if *c.catalogFile == "" {
+		return cat, nil
+	}
+	data, err := os.ReadFile(*c.catalogFile)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog overrides: %w", err)
+	}
+	return cat.WithOverrides(*c.catalogFile, data)
+}
+
+// subcommand registers itself on the application and returns its action.
+type subcommand func(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(ctx context.Context) error)
+
+func main() {
+	os.Exit(runMain(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}))
+}
+
+// runMain parses args, runs the chosen subcommand until it ends or a signal
+// arrives, and returns the process exit code.
+func runMain(args []string, e env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, e)
+}
+
+// runContext is runMain with the context given: tests cancel it to stop a
+// long-running subcommand.
+func runContext(ctx context.Context, args []string, e env) int {
+	stdout, stderr := e.stdout, e.stderr
+	app := kingpin.New("exporter", "FaceID (慧眼人脸核身) verification-result exporter: NATS in, Prometheus and OpenTelemetry out.")
+	app.Version(version.Print("faceid_exporter"))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	if e.now == nil {
+		e.now = time.Now
+	}
+	c := &cli{env: e, logConfig: &promslog.Config{}}
+	c.catalogFile = app.Flag("catalog.file", "YAML file that adds or overrides return codes and risk tags of the embedded catalog (see docs/catalog-overrides.md).").PlaceHolder("FILE").String()
+	promslogflag.AddFlags(app, c.logConfig)
+
+	actions := map[string]func(context.Context) error{}
+	for _, add := range subcommands {
+		cmd, action := add(app, c)
+		actions[cmd.FullCommand()] = action
+	}
+	chosen, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "exporter: %v\n", err)
+		return 2
+	}
+	if err := actions[chosen](ctx); err != nil {
+		fmt.Fprintf(stderr, "exporter %s: %v\n", chosen, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,125 @@
+package classify
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOverridesValid(t *testing.T) {
+	base := mustDefault(t)
+	data, err := os.ReadFile("testdata/overrides/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := base.WithOverrides("valid.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := cat.Lookup("sdk", "66660099"); !ok || k.Category != "paas" || k.Billing != BillingOverride || k.Billable != BillableFalse {
+		t.Errorf("added PaaS code: %+v", k)
+	}
+	if k, ok := cat.Lookup("wechat", "2019"); !ok || k.Billable != BillableTrue {
+		t.Errorf("added code: %+v", k)
+	}
+	if k, _ := cat.Lookup("wechat", "4"); k.Meaning != "系统错误（已重写）" || k.Billing != BillingOverride {
+		t.Errorf("overridden code: %+v", k)
+	}
+	if d, ok := cat.DeviceTag("9001"); !ok || d.Name != "screen_share" {
+		t.Errorf("added tag: %+v", d)
+	}
+	if d, ok := cat.IdentityTag("21"); !ok || d.Type != IdentityAttack {
+		t.Errorf("added identity tag: %+v", d)
+	}
+	if len(cat.Codes) != len(base.Codes)+2 {
+		t.Errorf("codes: %d, want %d", len(cat.Codes), len(base.Codes)+2)
+	}
+	// The dated billing change survives overrides of other codes, and the base is untouched.
+	if k, _ := cat.Lookup("wechat", "2007"); k.BillableAt(time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)) != BillableTrue {
+		t.Error("billing change lost")
+	}
+	if k, _ := base.Lookup("wechat", "4"); k.Meaning != "系统错误" {
+		t.Error("overrides changed the base catalog")
+	}
+	// A classifier built on it knows the new code.
+	c := New(cat, Options{})
+	r := classifyOne(t, c, `{"channel":"pc_h5","code":66660099}`)
+	if !r.Known() || r.Code.Category != "paas" {
+		t.Error("classifier does not see the override")
+	}
+}
+
+// TestOverridesInvalid: every invalid override has its own fixture and its exact error.
+func TestOverridesInvalid(t *testing.T) {
+	want := map[string]string{
+		"unknown_top_field":    `unknown_top_field.yaml:2: field "codez": unknown field in catalog (known: version, codes, device_tags, identity_tags)`,
+		"unknown_code_field":   `unknown_code_field.yaml:8: field "billabel": unknown field in code (known: family, code, category, billable, billing, meaning, action, note)`,
+		"missing_version":      `missing_version.yaml:1: field "version": required in catalog`,
+		"bad_version":          `bad_version.yaml:1: field "version": unsupported version 2 (this exporter reads version 1)`,
+		"billable_not_bool":    `billable_not_bool.yaml:3: field "billable": must be true, false or unknown, got "maybe"`,
+		"bad_family":           `bad_family.yaml:3: field "family": "alipay" is not one of wechat, sdk, willingness, nfc_server, nfc_terminal`,
+		"bad_category":         `bad_category.yaml:3: field "category": "billing" is not one of system, wechat, liveness_common, liveness_digital, liveness_action, liveness_silent, compare, sdk, willingness, nfc_server, nfc_terminal, paas, custom`,
+		"code_not_integer":     `code_not_integer.yaml:3: field "code": "E1" is not a valid return code (an integer, no leading zeros)`,
+		"code_leading_zero":    `code_leading_zero.yaml:3: field "code": "007" is not a valid return code (an integer, no leading zeros)`,
+		"missing_billable":     `missing_billable.yaml:3: field "billable": required in code`,
+		"duplicate_code":       `duplicate_code.yaml:4: field "code": code "1" of family "sdk" is defined twice`,
+		"duplicate_key":        `duplicate_key.yaml:3: field "code": duplicate field in code`,
+		"codes_not_list":       `codes_not_list.yaml:2: field "codes": must be a list, got a mapping`,
+		"families_not_allowed": `families_not_allowed.yaml:2: field "families": unknown field in catalog (known: version, codes, device_tags, identity_tags)`,
+		"tag_bad_platform":     `tag_bad_platform.yaml:3: field "platforms": "windows" is not one of android, ios`,
+		"tag_bad_name":         `tag_bad_name.yaml:3: field "name": "Screen-Share" is not a lower-case identifier`,
+		"identity_bad_type":    `identity_bad_type.yaml:3: field "type": "fraud" is not one of attack, business`,
+		"not_in_seed_billed":   `not_in_seed_billed.yaml:3: field "billable": a code with billing not_in_seed must have billable unknown`,
+		"empty":                `empty.yaml:1: file is empty`,
+		"not_yaml":             `not_yaml.yaml: invalid YAML: yaml: line 2: did not find expected node content`,
+		"two_documents":        `two_documents.yaml:2: a catalog file holds one YAML document`,
+	}
+	files, err := filepath.Glob("testdata/overrides/invalid/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(filepath.Base(f), ".yaml"))
+	}
+	sort.Strings(names)
+	if len(names) != len(want) {
+		t.Errorf("%d fixtures, %d expectations: every fixture needs its error and every error its fixture", len(names), len(want))
+	}
+	base := mustDefault(t)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			exp, ok := want[name]
+			if !ok {
+				t.Fatalf("no expected error for fixture %s", name)
+			}
+			data, err := os.ReadFile("testdata/overrides/invalid/" + name + ".yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = base.WithOverrides(name+".yaml", data)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if err.Error() != exp {
+				t.Fatalf("error:\n got: %s\nwant: %s", err, exp)
+			}
+		})
+	}
+}
+
+func TestEmbeddedCatalogIsStrict(t *testing.T) {
+	// The embedded catalog is parsed by the same strict parser: a typo in it fails.
+	data := strings.Replace(string(EmbeddedCatalogYAML()), "billing_changes:", "billing_change:", 1)
+	_, err := Load("catalog.yaml", []byte(data))
+	if err == nil || !strings.Contains(err.Error(), `field "billing_change": unknown field in catalog`) {
+		t.Fatalf("err = %v", err)
+	}
+	bad := strings.Replace(string(EmbeddedCatalogYAML()), `codes: ["2007",`, `codes: ["2099",`, 1)
+	if _, err := Load("catalog.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `code "2099" is not a code of family "wechat"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages, Go tools) and runs every test.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+# Debian packages: promtool/prometheus and amtool/alertmanager for the rule,
+# routing and end-to-end tests.
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+echo "== go test ./... (exporter module)"
+go test -count=1 ./...
+
+echo "== fuzz: decode+classify, briefly"
+go test -run '^$' -fuzz '^FuzzClassify$' -fuzztime "${FUZZTIME:-20s}" ./pkg/classify
