@@ -401,20 +401,13 @@ func normaliseCode(raw []byte, buf []byte) []byte {
 // after it is billed and opens a new one.
 type reqIDWindow struct {
 	window  int64
-	anchors map[uint64]int64
-	ring    []entry
-	head, n int
+	anchors *dedupe.TimeTable
 	newest  int64
 	evicted uint64
 }
 
-type entry struct {
-	key uint64
-	at  int64
-}
-
 func newReqIDWindow(window int64, capacity int) *reqIDWindow {
-	return &reqIDWindow{window: window, anchors: make(map[uint64]int64, capacity), ring: make([]entry, capacity)}
+	return &reqIDWindow{window: window, anchors: dedupe.NewTimeTable(capacity)}
 }
 
 // bill reports whether a success of key at t is billed. A success earlier than
@@ -424,10 +417,8 @@ func (w *reqIDWindow) bill(key uint64, t int64) bool {
 	if t > w.newest {
 		w.newest = t
 	}
-	for w.n > 0 && w.newest-w.ring[w.head].at >= w.window {
-		w.drop()
-	}
-	if anchor, ok := w.anchors[key]; ok {
+	w.anchors.ExpireBefore(w.newest - w.window + 1)
+	if anchor, ok := w.anchors.Get(key); ok {
 		if t >= anchor && t-anchor < w.window {
 			return false
 		}
@@ -435,21 +426,8 @@ func (w *reqIDWindow) bill(key uint64, t int64) bool {
 			return anchor-t >= w.window
 		}
 	}
-	if w.n == len(w.ring) {
-		w.drop()
+	if w.anchors.Put(key, t) {
 		w.evicted++
 	}
-	w.ring[(w.head+w.n)%len(w.ring)] = entry{key: key, at: t}
-	w.n++
-	w.anchors[key] = t
 	return true
-}
-
-func (w *reqIDWindow) drop() {
-	e := w.ring[w.head]
-	if at, ok := w.anchors[e.key]; ok && at == e.at {
-		delete(w.anchors, e.key)
-	}
-	w.head = (w.head + 1) % len(w.ring)
-	w.n--
 }

@@ -16,20 +16,14 @@ type Store interface {
 	Seen(key uint64, at time.Time) bool
 }
 
-type entry struct {
-	key uint64
-	at  int64
-}
-
 // Window is a bounded in-memory Store. It forgets a key once the newest time
 // it has seen is a window past the key's, or when it holds Capacity keys and
-// needs room (the oldest goes first; Evicted counts those).
+// needs room (the oldest goes first; Evicted counts those). It does not
+// allocate after construction.
 type Window struct {
 	mu       sync.Mutex
 	window   int64
-	seen     map[uint64]int64
-	ring     []entry
-	head, n  int
+	table    *TimeTable
 	newest   int64
 	evicted  uint64
 	disabled bool
@@ -41,11 +35,7 @@ func NewWindow(window time.Duration, capacity int) *Window {
 	if window <= 0 || capacity <= 0 {
 		return &Window{disabled: true}
 	}
-	return &Window{
-		window: int64(window),
-		seen:   make(map[uint64]int64, capacity),
-		ring:   make([]entry, capacity),
-	}
+	return &Window{window: int64(window), table: NewTimeTable(capacity)}
 }
 
 // Seen implements Store.
@@ -59,40 +49,24 @@ func (w *Window) Seen(key uint64, at time.Time) bool {
 	if t > w.newest {
 		w.newest = t
 	}
-	w.expire()
-	if prev, ok := w.seen[key]; ok && t-prev < w.window && prev-t < w.window {
+	w.table.ExpireBefore(w.newest - w.window + 1)
+	if prev, ok := w.table.Get(key); ok && t-prev < w.window && prev-t < w.window {
 		return true
 	}
-	if w.n == len(w.ring) {
-		w.evictOldest()
+	if w.table.Put(key, t) {
 		w.evicted++
 	}
-	w.ring[(w.head+w.n)%len(w.ring)] = entry{key: key, at: t}
-	w.n++
-	w.seen[key] = t
 	return false
-}
-
-func (w *Window) expire() {
-	for w.n > 0 && w.newest-w.ring[w.head].at >= w.window {
-		w.evictOldest()
-	}
-}
-
-func (w *Window) evictOldest() {
-	e := w.ring[w.head]
-	if at, ok := w.seen[e.key]; ok && at == e.at {
-		delete(w.seen, e.key)
-	}
-	w.head = (w.head + 1) % len(w.ring)
-	w.n--
 }
 
 // Len returns how many keys the window holds.
 func (w *Window) Len() int {
+	if w.disabled {
+		return 0
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.n
+	return w.table.Len()
 }
 
 // Evicted returns how many keys were dropped for room before their window ended.

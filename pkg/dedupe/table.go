@@ -1,0 +1,134 @@
+package dedupe
+
+import "math/bits"
+
+// TimeTable maps 64-bit keys to times, holding at most its capacity of
+// entries. Entries leave in the order they were put: when the table is full,
+// or when ExpireBefore passes them. It never allocates after construction.
+// It is not safe for concurrent use.
+type TimeTable struct {
+	keys  []uint64 // open addressing, linear probing; 0 marks an empty slot
+	times []int64
+	mask  uint64
+
+	fifo    []entry // put order, for expiry and eviction
+	head, n int
+
+	zeroSet bool // key 0 lives outside the slots, where 0 marks empty
+	zeroAt  int64
+}
+
+type entry struct {
+	key uint64
+	at  int64
+}
+
+// NewTimeTable returns a table that holds up to capacity entries (at least 1).
+func NewTimeTable(capacity int) *TimeTable {
+	if capacity < 1 {
+		capacity = 1
+	}
+	size := uint64(1) << bits.Len64(uint64(capacity)*2-1) // a power of two ≥ 2×capacity
+	return &TimeTable{
+		keys:  make([]uint64, size),
+		times: make([]int64, size),
+		mask:  size - 1,
+		fifo:  make([]entry, capacity),
+	}
+}
+
+func (t *TimeTable) slot(key uint64) (uint64, bool) {
+	i := (key * 0x9E3779B97F4A7C15) >> 32 & t.mask
+	for {
+		switch t.keys[i] {
+		case key:
+			return i, true
+		case 0:
+			return i, false
+		}
+		i = (i + 1) & t.mask
+	}
+}
+
+// Get returns the time stored for key.
+func (t *TimeTable) Get(key uint64) (int64, bool) {
+	if key == 0 {
+		if !t.zeroSet {
+			return 0, false
+		}
+		return t.zeroAt, true
+	}
+	i, ok := t.slot(key)
+	if !ok {
+		return 0, false
+	}
+	return t.times[i], true
+}
+
+// Put stores at for key and reports whether the oldest entry had to leave to
+// make room.
+func (t *TimeTable) Put(key uint64, at int64) (evicted bool) {
+	if t.n == len(t.fifo) {
+		t.dropOldest()
+		evicted = true
+	}
+	if key == 0 {
+		t.zeroSet, t.zeroAt = true, at
+	} else {
+		i, _ := t.slot(key)
+		t.keys[i], t.times[i] = key, at
+	}
+	t.fifo[(t.head+t.n)%len(t.fifo)] = entry{key: key, at: at}
+	t.n++
+	return evicted
+}
+
+// ExpireBefore drops, in put order, the entries put with a time before cutoff;
+// it stops at the first that is not.
+func (t *TimeTable) ExpireBefore(cutoff int64) {
+	for t.n > 0 && t.fifo[t.head].at < cutoff {
+		t.dropOldest()
+	}
+}
+
+// Len returns the number of entries held (a key put twice counts twice until
+// its older entry leaves).
+func (t *TimeTable) Len() int { return t.n }
+
+func (t *TimeTable) dropOldest() {
+	e := t.fifo[t.head]
+	t.head = (t.head + 1) % len(t.fifo)
+	t.n--
+	if e.key == 0 {
+		if t.zeroAt == e.at {
+			t.zeroSet = false
+		}
+		return
+	}
+	if i, ok := t.slot(e.key); ok && t.times[i] == e.at {
+		t.remove(i)
+	}
+}
+
+// remove empties slot i and shifts later members of its probe run back, so
+// that lookups never need tombstones.
+func (t *TimeTable) remove(i uint64) {
+	for {
+		t.keys[i] = 0
+		j := i
+		for {
+			j = (j + 1) & t.mask
+			k := t.keys[j]
+			if k == 0 {
+				return
+			}
+			home := (k * 0x9E3779B97F4A7C15) >> 32 & t.mask
+			// Move k back to i when i lies on its probe path from home to j.
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				t.keys[i], t.times[i] = k, t.times[j]
+				i = j
+				break
+			}
+		}
+	}
+}
