@@ -5,4 +5,5 @@ package main
 var subcommands = []subcommand{
 	addClassify,
 	addCatalog,
+	addSimulate,
 }
