@@ -17,6 +17,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Helm for the chart tests (deploy/helm): built from the Go module proxy,
+# outside the main module, into .tools/bin (a few minutes the first time).
+HELM_VERSION=v3.22.0
+export HELM="$root/.tools/bin/helm"
+if ! go version -m "$HELM" 2>/dev/null | grep -q "helm.sh/helm/v3[[:space:]]*${HELM_VERSION}"; then
+  echo "== go install helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  GOBIN="$root/.tools/bin" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+echo "== helm lint --strict"
+"$HELM" lint --strict --kube-version 1.33.0 deploy/helm/faceid-exporter
+"$HELM" lint --strict --kube-version 1.33.0 deploy/helm/faceid-exporter -f deploy/helm/faceid-exporter/ci/all-on-values.yaml
+
 echo "== go test ./... (exporter module)"
 go test -count=1 ./...
 

@@ -3,6 +3,7 @@ package main
 // subcommands lists every subcommand; the first registered with Default() runs
 // when none is named.
 var subcommands = []subcommand{
+	addServe,
 	addClassify,
 	addCatalog,
 	addSimulate,

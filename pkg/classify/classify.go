@@ -1,8 +1,9 @@
 package classify
 
 import (
-	"hash/maphash"
-	"time"
+		"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
@@ -129,6 +130,11 @@ type Result struct {
 	codeBuf [64]byte
 }
 
+// IDKey is the 64-bit key under which an event id (or reqId) is remembered.
+// It is the same in every process, so a dedupe store shared by replicas, or
+// kept across a restart, recognises ids seen by another classifier.
+func IDKey(id []byte) uint64 { return xxhash.Sum64(id) }
+
 // Known reports whether the code is in the catalog for the channel's family.
 func (r *Result) Known() bool { return r.Code != nil }
 
@@ -139,7 +145,6 @@ type Classifier struct {
 	dec    Decoder
 	dedupe dedupe.Store
 	reqID  *reqIDWindow
-	seed   maphash.Seed
 	rule   *Code // the code the reqId rule applies to
 }
 
@@ -155,7 +160,7 @@ type Options struct {
 
 // New returns a Classifier for cat.
 func New(cat *Catalog, opts Options) *Classifier {
-	c := &Classifier{cat: cat, dedupe: opts.Dedupe, seed: maphash.MakeSeed()}
+	c := &Classifier{cat: cat, dedupe: opts.Dedupe}
 	if r := cat.ReqIDRule; r.Family != "" {
 		c.rule, _ = cat.Lookup(r.Family, r.Code)
 		capacity := opts.ReqIDCapacity
@@ -224,7 +229,7 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 
 	r.Duplicate = false
 	if c.dedupe != nil && len(ev.ID) > 0 {
-		r.Duplicate = c.dedupe.Seen(maphash.Bytes(c.seed, ev.ID), r.TS)
+		r.Duplicate = c.dedupe.Seen(IDKey(ev.ID), r.TS)
 	}
 	switch {
 	case r.Code == nil:
@@ -232,7 +237,7 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 	case r.Duplicate:
 		r.Billable, r.BillingRule = BillableFalse, "duplicate"
 	case r.Code == c.rule && len(ev.ReqID) > 0:
-		if c.reqID.bill(maphash.Bytes(c.seed, ev.ReqID), ts) {
+		if c.reqID.bill(IDKey(ev.ReqID), ts) {
 			r.Billable, r.BillingRule = r.Code.billableAtUnix(ts), "req_id_first"
 		} else {
 			r.Billable, r.BillingRule = BillableFalse, "req_id_repeat"

@@ -437,3 +437,21 @@ func TestDuplicates(t *testing.T) {
 		t.Fatalf("success after the window: billable=%s", r.Billable)
 	}
 }
+
+// TestSharedDedupeAcrossClassifiers: replicas (or a restarted process) that
+// share one store recognise each other's ids.
+func TestSharedDedupeAcrossClassifiers(t *testing.T) {
+	cat := mustDefault(t)
+	store := dedupe.NewWindow(time.Hour, 100)
+	a := New(cat, Options{Dedupe: store})
+	b := New(cat, Options{Dedupe: store})
+	if r := classifyOne(t, a, `{"id":"shared-1","channel":"app_sdk","code":"0"}`); r.Duplicate {
+		t.Fatal("first sighting is a duplicate")
+	}
+	if r := classifyOne(t, b, `{"id":"shared-1","channel":"app_sdk","code":"0"}`); !r.Duplicate {
+		t.Fatal("a second classifier on the same store does not see the first one's id")
+	}
+	if IDKey([]byte("shared-1")) != IDKey([]byte("shared-1")) || IDKey([]byte("a")) == IDKey([]byte("b")) {
+		t.Fatal("IDKey is not a stable hash")
+	}
+}

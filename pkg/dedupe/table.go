@@ -7,8 +7,7 @@ import "math/bits"
 // or when ExpireBefore passes them. It never allocates after construction.
 // It is not safe for concurrent use.
 type TimeTable struct {
-	keys  []uint64 // open addressing, linear probing; 0 marks an empty slot
-	times []int64
+	slots []slot // open addressing, linear probing; key 0 marks an empty slot
 	mask  uint64
 
 	fifo    []entry // put order, for expiry and eviction
@@ -23,6 +22,9 @@ type entry struct {
 	at  int64
 }
 
+// slot holds a key with its time, so that one cache line serves a lookup.
+type slot = entry
+
 // NewTimeTable returns a table that holds up to capacity entries (at least 1).
 func NewTimeTable(capacity int) *TimeTable {
 	if capacity < 1 {
@@ -30,8 +32,7 @@ func NewTimeTable(capacity int) *TimeTable {
 	}
 	size := uint64(1) << bits.Len64(uint64(capacity)*2-1) // a power of two ≥ 2×capacity
 	return &TimeTable{
-		keys:  make([]uint64, size),
-		times: make([]int64, size),
+		slots: make([]slot, size),
 		mask:  size - 1,
 		fifo:  make([]entry, capacity),
 	}
@@ -40,7 +41,7 @@ func NewTimeTable(capacity int) *TimeTable {
 func (t *TimeTable) slot(key uint64) (uint64, bool) {
 	i := (key * 0x9E3779B97F4A7C15) >> 32 & t.mask
 	for {
-		switch t.keys[i] {
+		switch t.slots[i].key {
 		case key:
 			return i, true
 		case 0:
@@ -62,7 +63,7 @@ func (t *TimeTable) Get(key uint64) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return t.times[i], true
+	return t.slots[i].at, true
 }
 
 // Put stores at for key and reports whether the oldest entry had to leave to
@@ -76,7 +77,7 @@ func (t *TimeTable) Put(key uint64, at int64) (evicted bool) {
 		t.zeroSet, t.zeroAt = true, at
 	} else {
 		i, _ := t.slot(key)
-		t.keys[i], t.times[i] = key, at
+		t.slots[i] = slot{key: key, at: at}
 	}
 	t.fifo[(t.head+t.n)%len(t.fifo)] = entry{key: key, at: at}
 	t.n++
@@ -105,7 +106,7 @@ func (t *TimeTable) dropOldest() {
 		}
 		return
 	}
-	if i, ok := t.slot(e.key); ok && t.times[i] == e.at {
+	if i, ok := t.slot(e.key); ok && t.slots[i].at == e.at {
 		t.remove(i)
 	}
 }
@@ -114,18 +115,18 @@ func (t *TimeTable) dropOldest() {
 // that lookups never need tombstones.
 func (t *TimeTable) remove(i uint64) {
 	for {
-		t.keys[i] = 0
+		t.slots[i].key = 0
 		j := i
 		for {
 			j = (j + 1) & t.mask
-			k := t.keys[j]
+			k := t.slots[j].key
 			if k == 0 {
 				return
 			}
 			home := (k * 0x9E3779B97F4A7C15) >> 32 & t.mask
 			// Move k back to i when i lies on its probe path from home to j.
 			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-				t.keys[i], t.times[i] = k, t.times[j]
+				t.slots[i] = t.slots[j]
 				i = j
 				break
 			}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/service"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
+)
+
+// DefaultListenAddress is the exporter's HTTP port.
+const DefaultListenAddress = ":9479"
+
+// addServe registers the default command, the exporter service.
+func addServe(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(context.Context) error) {
+	return addServeWith(app, c, nil)
+}
+
+// addServeWith is addServe with a hook called once the service is started
+// (tests use it to learn the ports).
+func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started)) (*kingpin.CmdClause, func(context.Context) error) {
+	cmd := app.Command("serve", "Run the exporter service (the default command): consume verification results from NATS, serve /metrics and the API.").Default()
+	webFlags := kingpinflag.AddFlags(cmd, DefaultListenAddress)
+	telemetryPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+
+	var nats stream.ConnOptions
+	cmd.Flag("nats.url", "NATS server URLs, comma-separated. Empty: start an embedded NATS server (with JetStream) in the process, listening on --nats.embedded.listen.").Default("").StringVar(&nats.URLs)
+	subject := cmd.Flag("nats.subject", "Subject (wildcards allowed) the verification results are published on; an event without channel takes the subject's last token.").Default("faceid.results.>").String()
+	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
+	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
+	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
+	cmd.Flag("nats.creds-file", "NATS credentials file (JWT and NKey seed).").PlaceHolder("FILE").StringVar(&nats.CredsFile)
+	cmd.Flag("nats.nkey-seed-file", "File holding an NKey seed to authenticate with.").PlaceHolder("FILE").StringVar(&nats.NKeySeedFile)
+	cmd.Flag("nats.user", "NATS user name (the password is read from --nats.password-file).").StringVar(&nats.User)
+	cmd.Flag("nats.password-file", "File holding the password of --nats.user.").PlaceHolder("FILE").StringVar(&nats.PasswordFile)
+	cmd.Flag("nats.token-file", "File holding a NATS authentication token.").PlaceHolder("FILE").StringVar(&nats.TokenFile)
+	cmd.Flag("nats.tls.ca-file", "CA certificate(s) to verify the NATS server with; turns TLS on.").PlaceHolder("FILE").StringVar(&nats.TLSCAFile)
+	cmd.Flag("nats.tls.cert-file", "Client certificate for NATS mutual TLS (with --nats.tls.key-file).").PlaceHolder("FILE").StringVar(&nats.TLSCertFile)
+	cmd.Flag("nats.tls.key-file", "Client key for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&nats.TLSKeyFile)
+	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
+	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server.").Default(stream.DefaultStoreDir()).String()
+
+	var js stream.JetStreamOptions
+	cmd.Flag("jetstream.stream", "Consume this JetStream stream through a durable pull consumer with explicit acks. Empty: core NATS.").Default("").StringVar(&js.Stream)
+	cmd.Flag("jetstream.consumer", "Durable consumer name; replicas sharing it share the messages.").Default("faceid-exporter").StringVar(&js.Consumer)
+	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject when it does not exist.").Default("true").BoolVar(&js.CreateStream)
+	cmd.Flag("jetstream.max-ack-pending", "Most messages delivered and not yet acknowledged.").Default("1000").IntVar(&js.MaxAckPending)
+	cmd.Flag("jetstream.ack-wait", "How long the server waits for an ack before redelivering.").Default("30s").DurationVar(&js.AckWait)
+
+	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
+	configCheck := cmd.Flag("config.check", "Validate --config.file (and --catalog.file), print a summary and exit.").Bool()
+
+	otlpEndpoint := cmd.Flag("otlp.endpoint", "OTLP receiver to push the metrics to (host:port, or a URL). Empty: no push.").String()
+	otlpProtocol := cmd.Flag("otlp.protocol", "OTLP protocol: grpc or http (protobuf).").Default("grpc").Enum("grpc", "http")
+	otlpHeaders := cmd.Flag("otlp.header", "Header sent with every OTLP export, KEY=VALUE; repeatable. Put secrets in --otlp.headers-file instead.").PlaceHolder("KEY=VALUE").Strings()
+	otlpHeadersFile := cmd.Flag("otlp.headers-file", "File of KEY=VALUE lines (# comments), headers sent with every OTLP export: keeps secrets such as tokens off the command line.").PlaceHolder("FILE").String()
+	otlpInsecure := cmd.Flag("otlp.insecure", "Push OTLP without TLS.").Bool()
+	otlpInterval := cmd.Flag("otlp.interval", "Interval between OTLP pushes.").Default("15s").Duration()
+
+	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
+	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
+	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: drain, ack, flush OTLP.").Default("10s").Duration()
+
+	return cmd, func(ctx context.Context) error {
+		log := c.logger()
+		cat, err := c.catalog()
+		if err != nil {
+			return err
+		}
+		cfg := config.Default(cat)
+		if *configFile != "" {
+			if cfg, err = config.LoadFile(*configFile, cat); err != nil {
+				return err
+			}
+		}
+		var otlp *metrics.OTLP
+		if *otlpEndpoint != "" || *otlpHeadersFile != "" {
+			headers, err := metrics.ParseHeaders(*otlpHeaders)
+			if err != nil {
+				return err
+			}
+			if *otlpHeadersFile != "" {
+				fromFile, err := metrics.ReadHeadersFile(*otlpHeadersFile)
+				if err != nil {
+					return err
+				}
+				for k, v := range fromFile {
+					if _, dup := headers[k]; dup {
+						return fmt.Errorf("otlp header %q is in --otlp.headers-file and in --otlp.header", k)
+					}
+					headers[k] = v
+				}
+			}
+			if *otlpEndpoint == "" {
+				return fmt.Errorf("--otlp.headers-file needs --otlp.endpoint")
+			}
+			otlp = &metrics.OTLP{Endpoint: *otlpEndpoint, Protocol: *otlpProtocol, Headers: headers, Insecure: *otlpInsecure, Interval: *otlpInterval}
+		}
+		var catJSON bytes.Buffer
+		if err := cfg.Catalog.WriteJSON(&catJSON); err != nil {
+			return fmt.Errorf("catalog json: %w", err)
+		}
+		scfg := service.Config{
+			Web: webFlags, TelemetryPath: *telemetryPath,
+			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
+			EmbeddedListen: *embeddedListen, EmbeddedStoreDir: *storeDir,
+			JetStream: js, File: cfg, OTLP: otlp,
+			Demo: *demo, DemoRate: *demoRate,
+			ShutdownTimeout: *shutdownTimeout, Logger: log,
+			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
+		}
+		if *configCheck {
+			// Everything serve would refuse at start, short of connecting.
+			if err := scfg.Validate(); err != nil {
+				return err
+			}
+			if err := nats.Check(); err != nil {
+				return err
+			}
+			if f := *webFlags.WebConfigFile; f != "" {
+				if err := web.Validate(f); err != nil {
+					return fmt.Errorf("--web.config.file %s: %w", f, err)
+				}
+			}
+			return printConfigCheck(c, *configFile, cfg)
+		}
+		return service.Run(ctx, scfg)
+	}
+}
+
+func printConfigCheck(c *cli, file string, cfg *config.Config) error {
+	name := file
+	if name == "" {
+		name = "(no --config.file: defaults)"
+	}
+	events, business := metrics.SeriesBound(cfg.Catalog, len(cfg.Business.AppID), len(cfg.Business.RuleID), cfg.Business.Enabled())
+	fmt.Fprintf(c.stdout, "%s: OK\n", name)
+	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
+		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
+	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
+	if cfg.Dedupe.Store == config.DedupeJetStream {
+		fmt.Fprintf(c.stdout, "dedupe store: jetstream kv bucket %s\n", cfg.Dedupe.Bucket)
+	}
+	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d\n",
+		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode)
+	if cfg.Business.Enabled() {
+		fmt.Fprintf(c.stdout, "business dimensions: %d app_id, %d rule_id values\n", len(cfg.Business.AppID), len(cfg.Business.RuleID))
+	}
+	if p := cfg.Pricing; p != nil {
+		fmt.Fprintf(c.stdout, "pricing: %s, %d channels priced\n", p.Currency, len(p.UnitPrice))
+	}
+	fmt.Fprintf(c.stdout, "series bound: %d event series, %d business series\n", events, business)
+	return nil
+}

@@ -1,0 +1,338 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/faceid-observability/faceid-exporter/internal/dashgen"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+)
+
+// knownMetrics returns every metric name the exporter exports (from a fresh
+// registry of pkg/metrics with every optional metric on), every recording
+// rule of alerts/, and the metrics Prometheus itself writes.
+func knownMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics.New(reg, cat, metrics.Options{
+		AppIDs: []string{"a"}, RuleIDs: []string{"r"},
+		Pricing:       &metrics.Pricing{Currency: "CNY", MonthlyBudget: 1, HasBudget: true, UnitPrice: map[string]float64{"app_sdk": 1}},
+		DedupeEvicted: func() uint64 { return 0 },
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true,
+		// Registered by the serve command next to pkg/metrics (version collector).
+		"faceid_exporter_build_info": true}
+	for _, mf := range mfs {
+		known[mf.GetName()] = true
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				known[mf.GetName()+s] = true
+			}
+		}
+	}
+	files, _ := filepath.Glob("../alerts/*.yml")
+	if len(files) == 0 {
+		t.Fatal("no rule files in alerts/")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf struct {
+			Groups []struct {
+				Rules []struct {
+					Record string `yaml:"record"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					known[r.Record] = true
+				}
+			}
+		}
+	}
+	return known
+}
+
+type dashboard struct {
+	path string
+	raw  map[string]any
+}
+
+func loadDashboards(t *testing.T) []dashboard {
+	t.Helper()
+	files, err := filepath.Glob("*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 4 {
+		t.Fatalf("want at least the 4 generated dashboards, found %v", files)
+	}
+	var out []dashboard
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(data, &raw); err != nil {
+			t.Fatalf("%s: not JSON: %v", f, err)
+		}
+		out = append(out, dashboard{f, raw})
+	}
+	return out
+}
+
+func metricNames(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		t.Errorf("does not parse: %v\n%s", err, expr)
+		return nil
+	}
+	var names []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		name := vs.Name
+		for _, m := range vs.LabelMatchers {
+			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+				name = m.Value
+			}
+		}
+		if name == "" {
+			t.Errorf("selector %s names no metric", vs)
+		}
+		names = append(names, name)
+		return nil
+	})
+	return names
+}
+
+func TestDashboards(t *testing.T) {
+	known := knownMetrics(t)
+	uids := map[string]string{}
+	for _, d := range loadDashboards(t) {
+		t.Run(d.path, func(t *testing.T) {
+			for _, k := range []string{"uid", "title", "schemaVersion", "panels", "templating", "time"} {
+				if _, ok := d.raw[k]; !ok {
+					t.Errorf("no %q field", k)
+				}
+			}
+			uid, _ := d.raw["uid"].(string)
+			if uid == "" || len(uid) > 40 {
+				t.Errorf("uid %q: want 1–40 characters", uid)
+			}
+			if other, ok := uids[uid]; ok {
+				t.Errorf("uid %q also used by %s", uid, other)
+			}
+			uids[uid] = d.path
+			if _, ok := d.raw["schemaVersion"].(float64); !ok {
+				t.Errorf("schemaVersion is not a number")
+			}
+			if _, ok := d.raw["id"]; ok && d.raw["id"] != nil {
+				t.Errorf("provisioned dashboards must not carry an id (got %v)", d.raw["id"])
+			}
+			panels := flattenPanels(d.raw["panels"])
+			if len(panels) == 0 {
+				t.Fatal("no panels")
+			}
+			ids := map[float64]bool{}
+			promTargets := 0
+			for _, p := range panels {
+				title, _ := p["title"].(string)
+				id, _ := p["id"].(float64)
+				if ids[id] {
+					t.Errorf("panel id %v used twice", id)
+				}
+				ids[id] = true
+				if typ, _ := p["type"].(string); typ == "" {
+					t.Errorf("panel %q has no type", title)
+				}
+				gp, _ := p["gridPos"].(map[string]any)
+				w, _ := gp["w"].(float64)
+				x, _ := gp["x"].(float64)
+				h, _ := gp["h"].(float64)
+				if w <= 0 || h <= 0 || x+w > 24 {
+					t.Errorf("panel %q: bad gridPos %v", title, gp)
+				}
+				if p["type"] == "row" {
+					continue
+				}
+				targets, _ := p["targets"].([]any)
+				switch p["type"] {
+				case "text", "news", "dashlist", "alertlist":
+				default:
+					if len(targets) == 0 {
+						t.Errorf("panel %q has no targets", title)
+					}
+				}
+				for _, tv := range targets {
+					tg, _ := tv.(map[string]any)
+					if ref, _ := tg["refId"].(string); ref == "" {
+						t.Errorf("panel %q: a target without refId", title)
+					}
+					typ := dsType(tg["datasource"])
+					if typ == "" {
+						typ = dsType(p["datasource"])
+					}
+					if typ == dashgen.PluginDatasourceType {
+						continue
+					}
+					if typ != "prometheus" {
+						t.Errorf("panel %q: datasource type %q, want prometheus or %s", title, typ, dashgen.PluginDatasourceType)
+						continue
+					}
+					promTargets++
+					expr, _ := tg["expr"].(string)
+					if strings.TrimSpace(expr) == "" {
+						t.Errorf("panel %q: empty expr", title)
+						continue
+					}
+					for _, n := range metricNames(t, Substitute(expr, "5m")) {
+						if !known[n] {
+							t.Errorf("panel %q names %s, which is neither an exporter metric nor a recording rule of alerts/", title, n)
+						}
+					}
+				}
+			}
+			if promTargets > 0 {
+				checkVariables(t, d.raw, known)
+			}
+		})
+	}
+}
+
+// checkVariables requires the datasource, channel and instance variables and
+// checks the metrics their queries name.
+func checkVariables(t *testing.T, raw map[string]any, known map[string]bool) {
+	t.Helper()
+	tmpl, _ := raw["templating"].(map[string]any)
+	list, _ := tmpl["list"].([]any)
+	vars := map[string]map[string]any{}
+	for _, v := range list {
+		vm, _ := v.(map[string]any)
+		name, _ := vm["name"].(string)
+		vars[name] = vm
+	}
+	if v := vars["datasource"]; v == nil || v["type"] != "datasource" || v["query"] != "prometheus" {
+		t.Errorf("no datasource variable of type datasource for prometheus: %v", v)
+	}
+	labelValues := regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_]+)\)$`)
+	for _, name := range []string{"channel", "instance"} {
+		v := vars[name]
+		if v == nil {
+			t.Errorf("no %s variable", name)
+			continue
+		}
+		def, _ := v["definition"].(string)
+		m := labelValues.FindStringSubmatch(def)
+		if m == nil || m[2] != name {
+			t.Errorf("variable %s: definition %q is not label_values(<selector>, %s)", name, def, name)
+			continue
+		}
+		for _, n := range metricNames(t, m[1]) {
+			if !known[n] {
+				t.Errorf("variable %s names unknown metric %s", name, n)
+			}
+		}
+		if v["includeAll"] != true || v["allValue"] != ".*" {
+			t.Errorf("variable %s: want includeAll with allValue .*", name)
+		}
+	}
+}
+
+// TestQueriesParseInPrometheus runs every dashboard query through the
+// parser of the Prometheus that ships (promtool check rules), which may be
+// older than the Go parser above.
+func TestQueriesParseInPrometheus(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool not found in PATH (install the Debian package prometheus): %v", err)
+	}
+	qs, err := PromQLQueries(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []rule
+	for i, q := range qs {
+		rules = append(rules, rule{Record: fmt.Sprintf("dashboard:query_%d:check", i), Expr: Substitute(q.Expr, "5m")})
+	}
+	doc := map[string]any{"groups": []any{map[string]any{"name": "dashboards", "rules": rules}}}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dashboards.rules.yml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules on the dashboards' queries: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("SUCCESS: %d rules found", len(rules))) {
+		t.Fatalf("promtool did not check all %d queries:\n%s", len(rules), out)
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`rate(x{channel=~"$channel",instance=~"$instance"}[$__rate_interval])`, `rate(x{channel=~".*",instance=~".*"}[1m])`},
+		{`increase(x[$__range])`, `increase(x[1m])`},
+		{`x{job=~"${job}"}`, `x{job=~".*"}`},
+	} {
+		if got := Substitute(tc.in, "1m"); got != tc.want {
+			t.Errorf("Substitute(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Every generated dashboard is covered.
+	ds, err := dashgen.Dashboards()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, d := range ds {
+		files = append(files, d.File)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("generated dashboard %s missing: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+)
+
+// Options configure the HTTP handler.
+type Options struct {
+	Events        *Events
+	Gatherer      prometheus.Gatherer
+	TelemetryPath string // default /metrics
+	// CatalogJSON is the catalog as `exporter catalog --format json` prints it.
+	CatalogJSON []byte
+	// Summary returns counts since Since.
+	Summary func() []metrics.SummaryRow
+	Since   time.Time
+	// Ready reports whether the exporter is connected (and bound to its
+	// JetStream consumer); the string says why not.
+	Ready     func() (bool, string)
+	Version   string
+	Logger    *slog.Logger
+	KeepAlive time.Duration // SSE keepalive, default 15s
+}
+
+// DefaultLimit is the number of events returned without ?limit.
+const DefaultLimit = 100
+
+// NewHandler returns the exporter's HTTP handler.
+func NewHandler(o Options) (http.Handler, error) {
+	if o.TelemetryPath == "" {
+		o.TelemetryPath = "/metrics"
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "FaceID exporter",
+		Description: "Tencent Cloud FaceID (慧眼人脸核身) verification results from NATS as Prometheus and OpenTelemetry metrics",
+		Version:     o.Version,
+		Profiling:   "false",
+		Links: []web.LandingLinks{
+			{Address: o.TelemetryPath, Text: "Metrics", Description: "Prometheus metrics"},
+			{Address: "/api/v1/events?kind=billable_failure", Text: "Billable failures", Description: "Recent billed verifications that failed"},
+			{Address: "/api/v1/events?kind=high_risk", Text: "High-risk events", Description: "Recent events with a high device or identity risk level"},
+			{Address: "/api/v1/events?kind=unknown_code", Text: "Unknown codes", Description: "Recent events whose code is not in the catalog"},
+			{Address: "/api/v1/stream", Text: "Live stream", Description: "Every classified event, as server-sent events"},
+			{Address: "/api/v1/summary", Text: "Summary", Description: "Counts by channel, outcome and billability since start"},
+			{Address: "/api/v1/catalog", Text: "Catalog", Description: "Return codes, meanings, billing and risk tags"},
+			{Address: "/-/healthy", Text: "Health", Description: "200 while the process runs"},
+			{Address: "/-/ready", Text: "Readiness", Description: "200 while connected to NATS (and bound to the JetStream consumer)"},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("landing page: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+o.TelemetryPath, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("GET /api/v1/events", o.events)
+	mux.HandleFunc("GET /api/v1/catalog", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":%s}`+"\n", o.CatalogJSON)
+	})
+	mux.HandleFunc("GET /api/v1/summary", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": map[string]any{
+			"since": o.Since.UTC().Format(time.RFC3339), "rows": o.Summary(),
+		}})
+	})
+	mux.HandleFunc("GET /api/v1/stream", o.stream)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if ok, why := o.Ready(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "Not ready: %s\n", why)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.Handle("GET /{$}", landing)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	return mux, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"status": "error", "error": msg})
+}
+
+func (o *Options) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	kind, ok := ParseKind(q.Get("kind"), false)
+	if !ok {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("kind %q: want billable_failure, high_risk or unknown_code", q.Get("kind")))
+		return
+	}
+	size := o.Events.Size(kind)
+	limit := min(DefaultLimit, size)
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > size {
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want an integer from 1 to %d", s, size))
+			return
+		}
+		limit = n
+	}
+	recs := o.Events.Newest(kind, limit)
+	buf := make([]byte, 0, 64+len(recs)*400)
+	buf = append(buf, `{"status":"success","data":{"kind":"`...)
+	buf = append(buf, kind.String()...)
+	buf = append(buf, `","events":[`...)
+	for i := range recs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = recs[i].AppendJSON(buf)
+	}
+	buf = append(buf, "]}}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf)
+}
+
+func (o *Options) stream(w http.ResponseWriter, r *http.Request) {
+	kind := KindAll
+	if s := r.URL.Query().Get("kind"); s != "" {
+		k, ok := ParseKind(s, true)
+		if !ok {
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("kind %q: want all, billable_failure, high_risk or unknown_code", s))
+			return
+		}
+		kind = k
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		apiError(w, http.StatusInternalServerError, "streaming is not supported on this connection")
+		return
+	}
+	sub := o.Events.hub.subscribe(kind, 1024)
+	defer o.Events.hub.unsubscribe(sub)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(": connected\n\n"))
+	flusher.Flush()
+	tick := time.NewTicker(o.KeepAlive)
+	defer tick.Stop()
+	var reported uint64
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+				return
+			}
+		case data := <-sub.ch:
+			if d := sub.dropped.Load(); d != reported {
+				fmt.Fprintf(w, ": dropped %d events, the client is too slow\n\n", d-reported)
+				reported = d
+			}
+			if _, err := w.Write(append(append([]byte("data: "), data...), '\n', '\n')); err != nil {
+				return
+			}
+		}
+		flusher.Flush()
+	}
+}

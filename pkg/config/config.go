@@ -1,0 +1,478 @@
+// Package config reads the exporter's --config.file: catalog overrides, the
+// dedupe window, business-dimension allowlists, event ring-buffer sizes and
+// pricing. Parsing is strict: unknown or duplicate fields, wrong types and
+// out-of-range values are errors that name file:line and the field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+)
+
+// Limits enforced on a config file.
+const (
+	MaxAllowlist      = 100     // values per business-dimension allowlist
+	MaxAllowlistValue = 128     // bytes per allowlisted value
+	MaxRingSize       = 100000  // events kept per ring buffer
+	MaxDedupeCapacity = 5000000 // event ids remembered
+	MaxDedupeWindow   = 24 * time.Hour
+	// MaxBusinessCombinations bounds (|app_id|+2)×(|rule_id|+2): the
+	// app_id × rule_id label pairs of faceid_business_verifications_total,
+	// "other" and "none" included. Each pair has at most channels × 2 × 3
+	// series.
+	MaxBusinessCombinations = 1000
+)
+
+// Dedupe stores.
+const (
+	DedupeMemory    = "memory"    // in-process window, per replica
+	DedupeJetStream = "jetstream" // JetStream KV bucket shared by replicas and restarts
+	// DefaultDedupeBucket is the KV bucket of the jetstream store.
+	DefaultDedupeBucket = "faceid-dedupe"
+)
+
+// Default values.
+const (
+	DefaultDedupeWindow   = 10 * time.Minute
+	DefaultDedupeCapacity = 100000
+	DefaultRingSize       = 1000
+	DefaultUnknownRing    = 200
+)
+
+// Reserved label values of the business dimensions.
+const (
+	ValueOther = "other" // a value not in the allowlist
+	ValueNone  = "none"  // the event has no value
+)
+
+// Config is a parsed, validated config file.
+type Config struct {
+	// File is the name the config was read from ("" for defaults).
+	File string
+	// Catalog is the base catalog with the file's catalog overrides applied.
+	Catalog *classify.Catalog
+	// CatalogOverrides reports whether the file had a catalog section.
+	CatalogOverrides bool
+	Dedupe           Dedupe
+	Business         Business
+	Events           Events
+	Pricing          *Pricing // nil when the file has no pricing section
+}
+
+// Dedupe configures duplicate detection by event id.
+type Dedupe struct {
+	Window   time.Duration // 0 turns detection off
+	Capacity int           // ids remembered at most (in memory; the local front of the jetstream store)
+	Store    string        // DedupeMemory or DedupeJetStream
+	Bucket   string        // KV bucket of the jetstream store
+}
+
+// Business holds the allowlists of business dimensions. A nil list means the
+// dimension is not exported; both nil means no business metric at all.
+type Business struct {
+	AppID  []string
+	RuleID []string
+}
+
+// Enabled reports whether any business dimension is allowlisted.
+func (b Business) Enabled() bool { return b.AppID != nil || b.RuleID != nil }
+
+// Events sizes the ring buffers behind /api/v1/events.
+type Events struct {
+	BillableFailure int
+	HighRisk        int
+	UnknownCode     int
+}
+
+// Pricing is what a billed verification costs, for cost dashboards.
+type Pricing struct {
+	Currency      string
+	MonthlyBudget float64 // 0 when not set
+	HasBudget     bool
+	UnitPrice     map[string]float64 // by channel
+}
+
+// Default returns the configuration used without --config.file.
+func Default(base *classify.Catalog) *Config {
+	return &Config{
+		Catalog: base,
+		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity, Store: DedupeMemory, Bucket: DefaultDedupeBucket},
+		Events:  Events{BillableFailure: DefaultRingSize, HighRisk: DefaultRingSize, UnknownCode: DefaultUnknownRing},
+	}
+}
+
+// LoadFile reads and validates the config file at path against base.
+func LoadFile(path string, base *classify.Catalog) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	return Parse(path, data, base)
+}
+
+// Error is an error at one field of one line of a config file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: field %q: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+type parser struct{ file string }
+
+func (p *parser) errf(n *yaml.Node, field, format string, args ...any) error {
+	return &Error{File: p.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse validates a config file's content; name is used in errors.
+func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
+	p := &parser{file: name}
+	cfg := Default(base)
+	cfg.File = name
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return cfg, nil // an empty file means the defaults
+		}
+		return nil, fmt.Errorf("%s: invalid YAML: %w", name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, p.errf(&extra, "---", "a config file holds one YAML document")
+	}
+	top := root.Content[0]
+	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
+		return cfg, nil
+	}
+	f, err := p.fields(top, "config", []string{"catalog", "dedupe", "business_dimensions", "events", "pricing"})
+	if err != nil {
+		return nil, err
+	}
+	if n, ok := f["catalog"]; ok {
+		over, err := catalogBlock(data, n)
+		if err != nil {
+			return nil, p.errf(n, "catalog", "%v", err)
+		}
+		if cfg.Catalog, err = base.WithOverrides(name, over); err != nil {
+			return nil, err
+		}
+		cfg.CatalogOverrides = true
+	}
+	if n, ok := f["dedupe"]; ok {
+		if err := p.dedupe(n, &cfg.Dedupe); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := f["business_dimensions"]; ok {
+		if err := p.business(n, &cfg.Business); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := f["events"]; ok {
+		if err := p.events(n, &cfg.Events); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := f["pricing"]; ok {
+		if cfg.Pricing, err = p.pricing(n, cfg.Catalog); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// catalogBlock cuts the catalog section out of the file as a YAML document of
+// its own, keeping its line numbers, so that errors in it name the config
+// file's lines.
+func catalogBlock(data []byte, n *yaml.Node) ([]byte, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("must be a mapping, got %s", kindName(n))
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	first, last := n.Line, lastLine(n)
+	// Block content ends at the last line of its last value; a flow mapping
+	// may close later on the same line or on following lines.
+	if n.Style&yaml.FlowStyle != 0 {
+		for last < len(lines) && !strings.Contains(lines[last-1], "}") {
+			last++
+		}
+	}
+	var b strings.Builder
+	for i := 1; i <= len(lines); i++ {
+		l := lines[i-1]
+		switch {
+		case i < first || i > last:
+			b.WriteString("\n")
+		case i == first && n.Column > 1 && len(l) >= n.Column-1:
+			b.WriteString(strings.Repeat(" ", n.Column-1))
+			b.WriteString(l[n.Column-1:])
+		default:
+			b.WriteString(l)
+		}
+		if !strings.HasSuffix(l, "\n") && i <= last && i >= first {
+			b.WriteString("\n")
+		}
+	}
+	return []byte(b.String()), nil
+}
+
+// lastLine returns the last line a node's content reaches.
+func lastLine(n *yaml.Node) int {
+	last := n.Line
+	for _, c := range n.Content {
+		if l := lastLine(c); l > last {
+			last = l
+		}
+	}
+	if n.Kind == yaml.ScalarNode && (n.Style&(yaml.LiteralStyle|yaml.FoldedStyle)) != 0 {
+		last += strings.Count(strings.TrimRight(n.Value, "\n"), "\n") + 1
+	}
+	return last
+}
+
+func (p *parser) fields(n *yaml.Node, ctx string, known []string) (map[string]*yaml.Node, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errf(n, ctx, "must be a mapping, got %s", kindName(n))
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !slices.Contains(known, k.Value) {
+			return nil, p.errf(k, k.Value, "unknown field in %s (known: %s)", ctx, strings.Join(known, ", "))
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, p.errf(k, k.Value, "duplicate field in %s", ctx)
+		}
+		out[k.Value] = v
+	}
+	return out, nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func (p *parser) integer(n *yaml.Node, field string, min, max int) (int, error) {
+	var v int
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
+		return 0, p.errf(n, field, "must be an integer, got %s", kindName(n))
+	}
+	if v < min || v > max {
+		return 0, p.errf(n, field, "%d is out of range %d..%d", v, min, max)
+	}
+	return v, nil
+}
+
+func (p *parser) number(n *yaml.Node, field string) (float64, error) {
+	var v float64
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&v) != nil {
+		return 0, p.errf(n, field, "must be a number, got %s", kindName(n))
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0, p.errf(n, field, "must be a finite number ≥ 0, got %s", n.Value)
+	}
+	return v, nil
+}
+
+func (p *parser) str(n *yaml.Node, field string) (string, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return "", p.errf(n, field, "must be a string, got %s", kindName(n))
+	}
+	return n.Value, nil
+}
+
+func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
+	f, err := p.fields(n, "dedupe", []string{"window", "capacity", "store", "bucket"})
+	if err != nil {
+		return err
+	}
+	if v, ok := f["store"]; ok {
+		s, err := p.str(v, "store")
+		if err != nil {
+			return err
+		}
+		if s != DedupeMemory && s != DedupeJetStream {
+			return p.errf(v, "store", "%q is not a dedupe store (stores: %s, %s)", s, DedupeMemory, DedupeJetStream)
+		}
+		d.Store = s
+	}
+	if v, ok := f["bucket"]; ok {
+		s, err := p.str(v, "bucket")
+		if err != nil {
+			return err
+		}
+		if !bucketPattern.MatchString(s) {
+			return p.errf(v, "bucket", "%q is not a KV bucket name (letters, digits, - and _)", s)
+		}
+		d.Bucket = s
+	}
+	if v, ok := f["window"]; ok {
+		s, err := p.str(v, "window")
+		if err != nil {
+			return err
+		}
+		w, err := time.ParseDuration(s)
+		if err != nil {
+			return p.errf(v, "window", "%q is not a duration such as 10m", s)
+		}
+		if w < 0 || w > MaxDedupeWindow {
+			return p.errf(v, "window", "%s is out of range 0s..%s", w, MaxDedupeWindow)
+		}
+		d.Window = w
+	}
+	if v, ok := f["capacity"]; ok {
+		if d.Capacity, err = p.integer(v, "capacity", 0, MaxDedupeCapacity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var bucketPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+var valuePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]*$`)
+
+func (p *parser) business(n *yaml.Node, b *Business) error {
+	f, err := p.fields(n, "business_dimensions", []string{"app_id", "rule_id"})
+	if err != nil {
+		return err
+	}
+	read := func(field string) ([]string, error) {
+		v, ok := f[field]
+		if !ok {
+			return nil, nil
+		}
+		if v.Kind != yaml.SequenceNode {
+			return nil, p.errf(v, field, "must be a list, got %s", kindName(v))
+		}
+		if len(v.Content) > MaxAllowlist {
+			return nil, p.errf(v, field, "lists %d values, more than the limit of %d", len(v.Content), MaxAllowlist)
+		}
+		out := make([]string, 0, len(v.Content))
+		for _, it := range v.Content {
+			if it.Kind != yaml.ScalarNode || (it.Tag != "!!str" && it.Tag != "!!int") {
+				return nil, p.errf(it, field, "values must be strings, got %s", kindName(it))
+			}
+			s := it.Value
+			switch {
+			case s == ValueOther || s == ValueNone:
+				return nil, p.errf(it, field, "%q is reserved for values not allowlisted or absent", s)
+			case len(s) > MaxAllowlistValue:
+				return nil, p.errf(it, field, "value is %d bytes, over the %d-byte limit", len(s), MaxAllowlistValue)
+			case !valuePattern.MatchString(s):
+				return nil, p.errf(it, field, "%q holds characters other than letters, digits and . _ : / @ -", s)
+			case slices.Contains(out, s):
+				return nil, p.errf(it, field, "%q is listed twice", s)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	if b.AppID, err = read("app_id"); err != nil {
+		return err
+	}
+	if b.RuleID, err = read("rule_id"); err != nil {
+		return err
+	}
+	if c := (len(b.AppID) + 2) * (len(b.RuleID) + 2); c > MaxBusinessCombinations {
+		return p.errf(n, "business_dimensions", "(%d app_id + 2) × (%d rule_id + 2) = %d label combinations, over the limit of %d: shorten the allowlists",
+			len(b.AppID), len(b.RuleID), c, MaxBusinessCombinations)
+	}
+	return nil
+}
+
+func (p *parser) events(n *yaml.Node, e *Events) error {
+	f, err := p.fields(n, "events", []string{"billable_failure", "high_risk", "unknown_code"})
+	if err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		key string
+		dst *int
+	}{{"billable_failure", &e.BillableFailure}, {"high_risk", &e.HighRisk}, {"unknown_code", &e.UnknownCode}} {
+		if v, ok := f[s.key]; ok {
+			if *s.dst, err = p.integer(v, s.key, 1, MaxRingSize); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func (p *parser) pricing(n *yaml.Node, cat *classify.Catalog) (*Pricing, error) {
+	f, err := p.fields(n, "pricing", []string{"currency", "monthly_budget", "unit_price"})
+	if err != nil {
+		return nil, err
+	}
+	pr := &Pricing{UnitPrice: map[string]float64{}}
+	v, ok := f["currency"]
+	if !ok {
+		return nil, p.errf(n, "currency", "required in pricing")
+	}
+	if pr.Currency, err = p.str(v, "currency"); err != nil {
+		return nil, err
+	}
+	if !currencyPattern.MatchString(pr.Currency) {
+		return nil, p.errf(v, "currency", "%q is not an ISO 4217 code such as CNY", pr.Currency)
+	}
+	if v, ok := f["monthly_budget"]; ok {
+		if pr.MonthlyBudget, err = p.number(v, "monthly_budget"); err != nil {
+			return nil, err
+		}
+		pr.HasBudget = true
+	}
+	if v, ok := f["unit_price"]; ok {
+		if v.Kind != yaml.MappingNode {
+			return nil, p.errf(v, "unit_price", "must be a mapping of channel to price, got %s", kindName(v))
+		}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			if _, ok := cat.Channel(k.Value); !ok {
+				names := make([]string, 0, len(cat.Channels))
+				for _, ch := range cat.Channels {
+					names = append(names, ch.Name)
+				}
+				return nil, p.errf(k, "unit_price", "%q is not a channel (channels: %s)", k.Value, strings.Join(names, ", "))
+			}
+			if _, dup := pr.UnitPrice[k.Value]; dup {
+				return nil, p.errf(k, "unit_price", "channel %q is priced twice", k.Value)
+			}
+			if pr.UnitPrice[k.Value], err = p.number(val, "unit_price"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return pr, nil
+}

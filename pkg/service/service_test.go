@@ -1,0 +1,514 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/api"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/service"
+	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
+)
+
+func catalog(t testing.TB) *classify.Catalog {
+	t.Helper()
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+func logger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func runServer(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// started runs the service in the background and returns where it listens
+// and a stop function that reports how long the stop took and its error.
+func started(t *testing.T, cfg service.Config) (service.Started, func() (time.Duration, error)) {
+	t.Helper()
+	addrs := []string{"127.0.0.1:0"}
+	sock, cfgFile := false, ""
+	cfg.Web = &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &sock, WebConfigFile: &cfgFile}
+	if cfg.Subject == "" {
+		cfg.Subject = "faceid.results.>"
+	}
+	cfg.Queue, cfg.DeadLetterSubject, cfg.TelemetryPath = "faceid-exporter", "faceid.deadletter", "/metrics"
+	if cfg.File == nil {
+		cfg.File = config.Default(catalog(t))
+	}
+	cfg.Logger = logger()
+	cfg.PollInterval = 100 * time.Millisecond
+	ready := make(chan service.Started, 1)
+	cfg.OnReady = func(s service.Started) { ready <- s }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(ctx, cfg) }()
+	var st service.Started
+	select {
+	case st = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("service ended at start: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("service not started within 20s")
+	}
+	var once sync.Once
+	var took time.Duration
+	var stopErr error
+	stop := func() (time.Duration, error) {
+		once.Do(func() {
+			start := time.Now()
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = fmt.Errorf("not stopped after 30s")
+			}
+			took = time.Since(start)
+		})
+		return took, stopErr
+	}
+	t.Cleanup(func() { _, _ = stop() })
+	return st, stop
+}
+
+// scrape reads /metrics over HTTP and returns the samples of one family as
+// labels → value.
+func scrape(t testing.TB, st service.Started, name string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + st.HTTP[0].String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	if mf, ok := mfs[name]; ok {
+		for _, m := range mf.Metric {
+			out[key(m)] = val(m)
+		}
+	}
+	return out
+}
+
+func key(m *dto.Metric) string {
+	var parts []string
+	for _, l := range m.Label {
+		parts = append(parts, l.GetName()+"="+l.GetValue())
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func val(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+func total(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+// byCode sums faceid_verifications_total over outcome: "billable,channel,code".
+func byCode(samples map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range samples {
+		if v == 0 {
+			continue
+		}
+		var kept []string
+		for _, p := range strings.Split(k, ",") {
+			if !strings.HasPrefix(p, "outcome=") {
+				kept = append(kept, strings.SplitN(p, "=", 2)[1])
+			}
+		}
+		out[strings.Join(kept, ",")] += v
+	}
+	return out
+}
+
+func reportByCode(rep simulate.Report) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range rep.By {
+		if r.Count > 0 {
+			out[r.Billable+","+r.Channel+","+r.Code] += float64(r.Count)
+		}
+	}
+	return out
+}
+
+func equalMaps(t *testing.T, got, want map[string]float64) {
+	t.Helper()
+	bad := 0
+	for k, w := range want {
+		if got[k] != w {
+			bad++
+			t.Errorf("%s: got %v, want %v", k, got[k], w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			bad++
+			t.Errorf("%s: got %v, want nothing", k, g)
+		}
+		if bad > 10 {
+			t.FailNow()
+		}
+	}
+}
+
+// TestServiceGroundTruth publishes the same kind of traffic through core NATS
+// and through JetStream with the simulator and finds on /metrics exactly what
+// the simulator reports it sent, for every (channel, code, billable); the
+// malformed share is counted by reason.
+func TestServiceGroundTruth(t *testing.T) {
+	for _, mode := range []string{"core", "jetstream"} {
+		t.Run(mode, func(t *testing.T) {
+			s := runServer(t)
+			cfg := service.Config{NATS: stream.ConnOptions{URLs: s.ClientURL()}}
+			if mode == "jetstream" {
+				cfg.JetStream = stream.JetStreamOptions{Stream: "FACEID", Consumer: "faceid-exporter", CreateStream: true, MaxAckPending: 1000, AckWait: 30 * time.Second}
+			}
+			st, stop := started(t, cfg)
+			ready := func() bool {
+				resp, err := http.Get("http://" + st.HTTP[0].String() + "/-/ready")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == 200
+			}
+			waitFor(t, 10*time.Second, "ready", ready)
+
+			nc, err := nats.Connect(s.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			var pub simulate.Publisher = simulate.NewCorePublisher(nc)
+			if mode == "jetstream" {
+				if pub, err = simulate.NewJetStreamPublisher(t.Context(), nc, "FACEID"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cat := catalog(t)
+			rep, err := simulate.Run(t.Context(), simulate.Config{Catalog: cat, Scenario: simulate.Malformed, Rate: 4000, Duration: time.Second, Seed: 7}, pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Sent < 3000 || rep.Errors != 0 {
+				t.Fatalf("simulator sent %d with %d errors", rep.Sent, rep.Errors)
+			}
+			waitFor(t, 20*time.Second, "every event received", func() bool {
+				return total(scrape(t, st, "faceid_exporter_events_received_total")) == float64(rep.Sent)
+			})
+			equalMaps(t, byCode(scrape(t, st, "faceid_verifications_total")), reportByCode(rep))
+			rejected := scrape(t, st, "faceid_exporter_events_rejected_total")
+			dead := scrape(t, st, "faceid_exporter_dead_letters_total")
+			for reason, n := range rep.Malformed {
+				if rejected["reason="+reason] != float64(n) || dead["reason="+reason] != float64(n) {
+					t.Errorf("%s: rejected %v, dead-lettered %v, want %d", reason, rejected["reason="+reason], dead["reason="+reason], n)
+				}
+			}
+			if rep.MalformedTotal() == 0 {
+				t.Error("the malformed scenario sent nothing malformed")
+			}
+			took, err := stop()
+			if err != nil || took > 10*time.Second {
+				t.Errorf("stop: %v after %s", err, took)
+			}
+		})
+	}
+}
+
+// TestGracefulShutdownUnderLoad cancels the service while a producer keeps
+// publishing into JetStream, checks it exits cleanly within 10 s, starts it
+// again and finds every published event counted exactly once over the two runs.
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	s := runServer(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{"faceid.results.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := service.Config{
+		NATS:      stream.ConnOptions{URLs: s.ClientURL()},
+		JetStream: stream.JetStreamOptions{Stream: "FACEID", Consumer: "faceid-exporter", MaxAckPending: 1000, AckWait: 2 * time.Second},
+	}
+	cat := catalog(t)
+	pub, err := simulate.NewJetStreamPublisher(t.Context(), nc, "FACEID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubCtx, stopPub := context.WithCancel(t.Context())
+	repCh := make(chan simulate.Report, 1)
+	go func() {
+		rep, err := simulate.Run(pubCtx, simulate.Config{Catalog: cat, Scenario: simulate.Baseline, Rate: 20000, Seed: 9}, pub)
+		if err != nil {
+			t.Error(err)
+		}
+		repCh <- rep
+	}()
+
+	st1, stop1 := started(t, cfg)
+	waitFor(t, 20*time.Second, "first run counting", func() bool {
+		return total(scrape(t, st1, "faceid_verifications_total")) > 5000
+	})
+	counted1 := st1.Registry
+	took, err := stop1()
+	if err != nil {
+		t.Fatalf("first run stopped with %v", err)
+	}
+	if took > 10*time.Second {
+		t.Errorf("first run took %s to stop, over 10s", took)
+	}
+	t.Logf("first run stopped in %s under load", took)
+	// Keep publishing a little while nothing consumes, then stop the producer.
+	time.Sleep(200 * time.Millisecond)
+	stopPub()
+	rep := <-repCh
+	if rep.Errors != 0 {
+		t.Fatalf("producer: %d errors (%s)", rep.Errors, rep.LastError)
+	}
+
+	st2, stop2 := started(t, cfg)
+	waitFor(t, 30*time.Second, "everything consumed", func() bool {
+		c, err := js.Consumer(t.Context(), "FACEID", "faceid-exporter")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	if _, err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, reg := range []*prometheus.Registry{counted1, st2.Registry} {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "faceid_verifications_total" {
+				for _, m := range mf.Metric {
+					var parts []string
+					for _, l := range m.Label {
+						if l.GetName() != "outcome" {
+							parts = append(parts, l.GetValue())
+						}
+					}
+					if v := m.Counter.GetValue(); v > 0 {
+						got[strings.Join(parts, ",")] += v
+					}
+				}
+			}
+		}
+	}
+	want := reportByCode(rep)
+	// reqId billing state is per process: across the restart compare the
+	// reqId rule's code by its total only.
+	merge := func(m map[string]float64) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range m {
+			if strings.HasSuffix(k, ",nfc_server,0") {
+				k = "*,nfc_server,0"
+			}
+			out[k] += v
+		}
+		return out
+	}
+	equalMaps(t, merge(got), merge(want))
+	t.Logf("%d events published under load, counted over two runs", rep.Sent)
+}
+
+// TestSeriesBoundMillion runs 1,000,000 events with random channels, codes,
+// tags, levels, platforms and business values through the pipeline and checks
+// that the faceid_* series stay under the documented bound.
+func TestSeriesBoundMillion(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	cat := catalog(t)
+	reg := prometheus.NewRegistry()
+	apps, rules := []string{"app-a", "app-b"}, []string{"r1"}
+	m := metrics.New(reg, cat, metrics.Options{AppIDs: apps, RuleIDs: rules})
+	pipes := service.NewPipelines(service.PipelineConfig{
+		Catalog: cat, Metrics: m, Dedupe: dedupe.NewWindow(10*time.Minute, 100000),
+		Events: api.NewEvents(api.Sizes{BillableFailure: 100, HighRisk: 100, UnknownCode: 100}),
+	})
+	p := pipes.New(false)
+	rng := rand.New(rand.NewPCG(1, 2))
+	channels := append([]string{"bogus", ""}, func() []string {
+		var out []string
+		for _, c := range cat.Channels {
+			out = append(out, c.Name)
+		}
+		return out
+	}()...)
+	pick := func(cands ...string) string { return cands[rng.IntN(len(cands))] }
+	randTag := func() string {
+		if rng.IntN(2) == 0 {
+			return cat.DeviceTags[rng.IntN(len(cat.DeviceTags))].Tag
+		}
+		return strconv.Itoa(rng.IntN(1 << 30))
+	}
+	buf := make([]byte, 0, 512)
+	rejected := 0
+	for i := 0; i < n; i++ {
+		buf = buf[:0]
+		buf = append(buf, `{"id":"e`...)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, `","channel":"`...)
+		buf = append(buf, pick(channels...)...)
+		buf = append(buf, `","code":"`...)
+		if rng.IntN(2) == 0 {
+			buf = append(buf, cat.Codes[rng.IntN(len(cat.Codes))].Code...)
+		} else {
+			buf = strconv.AppendInt(buf, rng.Int64N(1<<40)-1<<39, 10)
+		}
+		buf = append(buf, `","app_id":"`...)
+		buf = append(buf, pick("app-a", "app-b", "x"+strconv.Itoa(rng.IntN(1e6)), "")...)
+		buf = append(buf, `","rule_id":"`...)
+		buf = append(buf, pick("r1", "r"+strconv.Itoa(rng.IntN(1e6)), "")...)
+		buf = append(buf, `","risk":{"device_level":`...)
+		buf = strconv.AppendInt(buf, int64(rng.IntN(12)-3), 10)
+		buf = append(buf, `,"risk_level":`...)
+		buf = strconv.AppendInt(buf, int64(rng.IntN(12)-3), 10)
+		buf = append(buf, `,"platform":"`...)
+		buf = append(buf, pick("android", "iOS", "harmony", "", "x"+strconv.Itoa(rng.IntN(1000)))...)
+		buf = append(buf, `","device_tags":["`...)
+		buf = append(buf, randTag()...)
+		buf = append(buf, `","`...)
+		buf = append(buf, randTag()...)
+		buf = append(buf, `"],"risk_tags":["`...)
+		buf = append(buf, strconv.Itoa(rng.IntN(40))...)
+		buf = append(buf, `"]}}`...)
+		if err := p.Process(buf, "faceid.results."+pick(channels...)); err != nil {
+			rejected++
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, businessSeries := 0, 0
+	for _, mf := range mfs {
+		if mf.GetName() == "faceid_business_verifications_total" {
+			businessSeries += len(mf.Metric)
+		} else {
+			series += len(mf.Metric)
+		}
+	}
+	eventBound, businessBound := metrics.SeriesBound(cat, len(apps), len(rules), true)
+	bound := eventBound + metrics.SelfSeriesBound(cat)
+	t.Logf("%d events (%d rejected): %d series (bound %d), %d business series (bound %d)", n, rejected, series, bound, businessSeries, businessBound)
+	if series > bound {
+		t.Errorf("%d series, over the documented bound %d", series, bound)
+	}
+	if businessSeries > businessBound {
+		t.Errorf("%d business series, over the documented bound %d", businessSeries, businessBound)
+	}
+	if rejected == n || rejected == 0 {
+		t.Errorf("%d of %d rejected: the input should mix valid and invalid events", rejected, n)
+	}
+}
+
+// TestSubjectMatches covers the dead-letter loop check.
+func TestSubjectMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"faceid.results.>", "faceid.deadletter", false},
+		{"faceid.>", "faceid.deadletter", true},
+		{"faceid.*", "faceid.deadletter", true},
+		{"faceid.*", "faceid.dead.letter", false},
+		{"faceid.results.>", "faceid.results", false},
+		{"a.b", "a.b", true},
+	} {
+		if got := service.SubjectMatches(tc.pattern, tc.subject); got != tc.want {
+			t.Errorf("SubjectMatches(%q, %q) = %v", tc.pattern, tc.subject, got)
+		}
+	}
+	err := service.Run(context.Background(), service.Config{Subject: "faceid.>", DeadLetterSubject: "faceid.deadletter", File: config.Default(catalog(t))})
+	if err == nil || !strings.Contains(err.Error(), "dead letters would be consumed again") {
+		t.Errorf("Run with a looping dead-letter subject: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package stream_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
+)
+
+func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }
+
+// testNKey authenticates with an NKey seed file.
+func testNKey(t *testing.T) {
+	t.Run("nkey", func(t *testing.T) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		seed, _ := kp.Seed()
+		seedFile := filepath.Join(t.TempDir(), "user.nk")
+		if err := writeFile(seedFile, string(seed)); err != nil {
+			t.Fatal(err)
+		}
+		s := runServer(t, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
+		r := newRig(t, catalog(t), nil)
+		nc, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL(), NKeySeedFile: seedFile}, r.m, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		waitFor(t, 5*time.Second, "connected with the nkey", nc.IsConnected)
+	})
+}
+
+// testTLS connects over mutual TLS with a CA and client certificate made here.
+func testTLS(t *testing.T) {
+	t.Run("mutual_tls", func(t *testing.T) {
+		dir := t.TempDir()
+		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		caTmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		}
+		caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caCert, _ := x509.ParseCertificate(caDER)
+		issue := func(name string, serial int64, server bool) (string, string) {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			tmpl := &x509.Certificate{
+				SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+				NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+				KeyUsage: x509.KeyUsageDigitalSignature,
+			}
+			if server {
+				tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+				tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+			} else {
+				tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kd, _ := x509.MarshalECPrivateKey(key)
+			cf, kf := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+			_ = writeFile(cf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+			_ = writeFile(kf, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})))
+			return cf, kf
+		}
+		caFile := filepath.Join(dir, "ca.crt")
+		_ = writeFile(caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+		srvCert, srvKey := issue("server", 2, true)
+		cliCert, cliKey := issue("client", 3, false)
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: srvCert, KeyFile: srvKey, CaFile: caFile, Verify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := runServer(t, func(o *server.Options) { o.TLSConfig = tc; o.TLSVerify = true; o.TLS = true })
+		r := newRig(t, catalog(t), nil)
+		nc, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL(), TLSCAFile: caFile, TLSCertFile: cliCert, TLSKeyFile: cliKey}, r.m, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		waitFor(t, 5*time.Second, "connected over mutual TLS", nc.IsConnected)
+		if !nc.TLSRequired() {
+			t.Error("connection is not TLS")
+		}
+		// Without the client certificate the server refuses.
+		nc2, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL(), TLSCAFile: caFile}, r.m, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc2.Close()
+		time.Sleep(300 * time.Millisecond)
+		if nc2.IsConnected() {
+			t.Error("connected without a client certificate")
+		}
+	})
+}
