@@ -296,18 +296,52 @@ func matchKey(b []byte, i int, risk bool) (fieldKey, int) {
 	}
 	w0 := binary.LittleEndian.Uint64(b[i+1:])
 	w1 := binary.LittleEndian.Uint64(b[i+9:])
-	keys := topKeys
+	// The first letter picks the candidates; each is two masked compares.
+	var p *keyPattern
 	if risk {
-		keys = riskKeys
-	}
-	for k := range keys {
-		p := &keys[k]
-		if w0&p.m0 == p.w0 && w1&p.m1 == p.w1 {
-			return p.key, i + 1 + p.n
+		switch b[i+1] {
+		case 'd':
+			if p = &riskKeys[0]; !p.match(w0, w1) {
+				p = &riskKeys[2]
+			}
+		case 'r':
+			if p = &riskKeys[1]; !p.match(w0, w1) {
+				p = &riskKeys[3]
+			}
+		case 'p':
+			p = &riskKeys[4]
+		default:
+			return keyNone, 0
 		}
+	} else {
+		switch b[i+1] {
+		case 'i':
+			p = &topKeys[0]
+		case 't':
+			p = &topKeys[1]
+		case 'c':
+			if p = &topKeys[2]; !p.match(w0, w1) {
+				p = &topKeys[3]
+			}
+		case 'r':
+			if p = &topKeys[4]; !p.match(w0, w1) {
+				if p = &topKeys[5]; !p.match(w0, w1) {
+					p = &topKeys[7]
+				}
+			}
+		case 'a':
+			p = &topKeys[6]
+		default:
+			return keyNone, 0
+		}
+	}
+	if p.match(w0, w1) {
+		return p.key, i + 1 + p.n
 	}
 	return keyNone, 0
 }
+
+func (p *keyPattern) match(w0, w1 uint64) bool { return w0&p.m0 == p.w0 && w1&p.m1 == p.w1 }
 
 // keyByName maps a scanned field name to its key.
 func keyByName(name []byte, risk bool) fieldKey {

@@ -45,18 +45,18 @@ func (w *Window) Seen(key uint64, at time.Time) bool {
 	}
 	t := at.UnixNano()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if t > w.newest {
 		w.newest = t
 	}
 	w.table.ExpireBefore(w.newest - w.window + 1)
+	dup := false
 	if prev, ok := w.table.Get(key); ok && t-prev < w.window && prev-t < w.window {
-		return true
-	}
-	if w.table.Put(key, t) {
+		dup = true
+	} else if w.table.Put(key, t) {
 		w.evicted++
 	}
-	return false
+	w.mu.Unlock()
+	return dup
 }
 
 // Len returns how many keys the window holds.
