@@ -1,7 +1,7 @@
 package classify
 
 import (
-		"time"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
