@@ -5,14 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
 # Debian packages: promtool/prometheus and amtool/alertmanager for the rule,
 # routing and end-to-end tests.
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
@@ -34,3 +36,12 @@ go test -count=1 ./...
 
 echo "== fuzz: decode+classify, briefly"
 go test -run '^$' -fuzz '^FuzzClassify$' -fuzztime "${FUZZTIME:-20s}" ./pkg/classify
+
+echo "== grafana-plugin: gofmt, vet, tests (own module; builds and runs ../cmd/exporter)"
+(cd grafana-plugin && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 -timeout 15m ./...)
+
+echo "== grafana-plugin: frontend (node --test)"
+node --test grafana-plugin/test/module.test.js
+
+echo "== grafana-plugin: build dist/ for every platform Grafana runs on"
+grafana-plugin/build.sh
