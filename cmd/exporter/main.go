@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
+	// setMemoryLimit is runtime/debug.SetMemoryLimit in the real process;
+	// nil in tests, which share one process.
+	setMemoryLimit func(int64) int64
 }
 
 // cli is what every subcommand shares: its environment and the global flags.
@@ -62,7 +66,7 @@ func (c *cli) catalog() (*classify.Catalog, error) {
 type subcommand func(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(ctx context.Context) error)
 
 func main() {
-	os.Exit(runMain(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}))
+	os.Exit(runMain(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, setMemoryLimit: debug.SetMemoryLimit}))
 }
 
 // runMain parses args, runs the chosen subcommand until it ends or a signal

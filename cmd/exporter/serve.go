@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -130,6 +131,11 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 				}
 			}
 			return printConfigCheck(c, *configFile, cfg)
+		}
+		if c.setMemoryLimit != nil && os.Getenv("GOMEMLIMIT") == "" {
+			limit := service.MemoryLimit(cfg)
+			c.setMemoryLimit(limit)
+			log.Debug("soft memory limit set from the configuration (GOMEMLIMIT overrides it)", "bytes", limit)
 		}
 		return service.Run(ctx, scfg)
 	}

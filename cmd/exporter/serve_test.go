@@ -128,6 +128,10 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("dedupe:\n  window: 5m\n  windw: 1m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	kvFile := filepath.Join(dir, "kv.yaml")
+	if err := os.WriteFile(kvFile, []byte("dedupe:\n  store: jetstream\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	headers := filepath.Join(dir, "otlp-headers")
 	if err := os.WriteFile(headers, []byte("# secrets\nAuthorization=Bearer s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -141,6 +145,7 @@ func TestConfigCheck(t *testing.T) {
 		{"valid", []string{"--config.file=" + good, "--config.check"}, 0, "dedupe: window 5m0s, capacity 100000"},
 		{"valid_explicit_serve", []string{"serve", "--config.file=" + good, "--config.check"}, 0, "series bound:"},
 		{"defaults", []string{"--config.check"}, 0, "(no --config.file: defaults): OK"},
+		{"jetstream_dedupe", []string{"--config.file=" + kvFile, "--config.check"}, 0, "dedupe store: jetstream kv bucket faceid-dedupe"},
 		{"invalid", []string{"--config.file=" + bad, "--config.check"}, 1, bad + `:3: field "windw": unknown field in dedupe`},
 		{"missing", []string{"--config.file=" + filepath.Join(dir, "none.yaml"), "--config.check"}, 1, "no such file"},
 		// What serve would refuse at start, found without starting.

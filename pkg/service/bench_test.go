@@ -38,8 +38,9 @@ func benchMessages(b *testing.B, cat *classify.Catalog, n int) ([][]byte, []stri
 // BenchmarkPipeline compares, in one run and in-process, the work per event of
 // the straightforward consumer (encoding/json into a struct, catalog lookup,
 // CounterVec.WithLabelValues) and of the exporter's pipeline (zero-copy
-// decode, classify with dedupe, pre-resolved counters, ring buffers). Run
-// with -cpu 1 for the one-core figure; target ≥ 2 M events/s.
+// decode, classify with dedupe, pre-resolved counters, ring buffers), and the
+// pipeline without duplicate detection, to show what the dedupe store costs.
+// Run with -cpu 1 for the one-core figure; target ≥ 2 M events/s.
 func BenchmarkPipeline(b *testing.B) {
 	cat, err := classify.Default()
 	if err != nil {
@@ -90,40 +91,49 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
-	b.Run("pipeline", func(b *testing.B) {
-		msgs, subjects := benchMessages(b, cat, pool)
-		reg := prometheus.NewRegistry()
-		m := metrics.New(reg, cat, metrics.Options{})
-		clock := service.NewCoarseClock(time.Millisecond)
-		defer clock.Stop()
-		pipes := service.NewPipelines(service.PipelineConfig{
-			Catalog: cat, Metrics: m, Dedupe: dedupe.NewWindow(10*time.Minute, 100000), Clock: clock.Now,
-			Events: api.NewEvents(api.Sizes{BillableFailure: 1000, HighRisk: 1000, UnknownCode: 200}),
+	for _, v := range []struct {
+		name   string
+		dedupe bool
+	}{{"pipeline", true}, {"pipeline_without_dedupe", false}} {
+		b.Run(v.name, func(b *testing.B) {
+			msgs, subjects := benchMessages(b, cat, pool)
+			reg := prometheus.NewRegistry()
+			m := metrics.New(reg, cat, metrics.Options{})
+			clock := service.NewCoarseClock(time.Millisecond)
+			defer clock.Stop()
+			var store dedupe.Store
+			if v.dedupe {
+				store = dedupe.NewWindow(10*time.Minute, 100000)
+			}
+			pipes := service.NewPipelines(service.PipelineConfig{
+				Catalog: cat, Metrics: m, Dedupe: store, Clock: clock.Now,
+				Events: api.NewEvents(api.Sizes{BillableFailure: 1000, HighRisk: 1000, UnknownCode: 200}),
+			})
+			p := pipes.New(false)
+			idAt := make([]int, pool)
+			for i, m := range msgs {
+				idAt[i] = bytes.Index(m, []byte(`"bench-`)) + len(`"bench-`)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// A new id every time, as in a real stream: no event is a duplicate.
+				msg := msgs[i&(pool-1)]
+				v := uint64(i)
+				for j := idAt[i&(pool-1)] + 11; j >= idAt[i&(pool-1)]; j-- {
+					msg[j] = "0123456789abcdef"[v&15]
+					v >>= 4
+				}
+				_ = p.Process(msg, subjects[i&(pool-1)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.StopTimer()
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() == "faceid_exporter_duplicates_total" && mf.Metric[0].GetCounter().GetValue() > 0 {
+					b.Fatalf("%v events taken for duplicates: the benchmark skipped counting them", mf.Metric[0].GetCounter().GetValue())
+				}
+			}
 		})
-		p := pipes.New(false)
-		idAt := make([]int, pool)
-		for i, m := range msgs {
-			idAt[i] = bytes.Index(m, []byte(`"bench-`)) + len(`"bench-`)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			// A new id every time, as in a real stream: no event is a duplicate.
-			msg := msgs[i&(pool-1)]
-			v := uint64(i)
-			for j := idAt[i&(pool-1)] + 11; j >= idAt[i&(pool-1)]; j-- {
-				msg[j] = "0123456789abcdef"[v&15]
-				v >>= 4
-			}
-			_ = p.Process(msg, subjects[i&(pool-1)])
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		b.StopTimer()
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "faceid_exporter_duplicates_total" && mf.Metric[0].GetCounter().GetValue() > 0 {
-				b.Fatalf("%v events taken for duplicates: the benchmark skipped counting them", mf.Metric[0].GetCounter().GetValue())
-			}
-		}
-	})
+	}
 }

@@ -230,7 +230,7 @@ func Run(ctx context.Context, c Config) (err error) {
 
 	var cons consumer
 	if c.JetStream.Stream == "" {
-		cons, err = stream.SubscribeCore(nc, stream.CoreOptions{Subject: c.Subject, Queue: c.Queue}, pipes.New(false), dl, m, log)
+		cons, err = stream.SubscribeCore(nc, stream.CoreOptions{Subject: c.Subject, Queue: c.Queue, PendingMsgs: CorePendingMsgs, PendingBytes: CorePendingBytes}, pipes.New(false), dl, m, log)
 		log.Info("consuming core nats", "subject", c.Subject, "queue", c.Queue)
 	} else {
 		jo := c.JetStream
@@ -354,6 +354,29 @@ loop:
 	return errors.Join(errs...)
 }
 
+// Memory sizing.
+const (
+	// BaseMemory is the Go-managed memory of the exporter with an empty
+	// dedupe window and ring buffers, at 100 k events/s (measured by
+	// cmd/exporter TestMemoryAt100k), with headroom.
+	BaseMemory = 36 << 20
+	// CorePendingMsgs and CorePendingBytes bound what the NATS client buffers
+	// for the core subscription before it drops messages (and counts them in
+	// faceid_exporter_nats_dropped_messages_total): about a second at
+	// 100 k events/s, instead of the client's 64 MiB default.
+	CorePendingMsgs  = 128 << 10
+	CorePendingBytes = 32 << 20
+)
+
+// MemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) that
+// suits a configuration: BaseMemory plus the dedupe window and the event ring
+// buffers at their full size. cmd/exporter sets it when GOMEMLIMIT is unset.
+func MemoryLimit(f *config.Config) int64 {
+	const idBytes, eventBytes = 48, 320 // dedupe table+fifo per id; ring slot
+	rings := f.Events.BillableFailure + f.Events.HighRisk + f.Events.UnknownCode
+	return BaseMemory + int64(f.Dedupe.Capacity)*idBytes + int64(rings)*eventBytes
+}
+
 // openKVStore binds the JetStream KV dedupe store, retrying with backoff
 // while NATS is not reachable, until ctx ends.
 func openKVStore(ctx context.Context, nc *nats.Conn, d config.Dedupe, log *slog.Logger) (*dedupekv.Store, error) {
@@ -365,6 +388,9 @@ func openKVStore(ctx context.Context, nc *nats.Conn, d config.Dedupe, log *slog.
 		s, err := dedupekv.New(ctx, js, dedupekv.Options{Bucket: d.Bucket, Window: d.Window, Capacity: d.Capacity, Logger: log})
 		if err == nil {
 			return s, nil
+		}
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return nil, fmt.Errorf("dedupe.store jetstream needs JetStream on the NATS server: %w", err)
 		}
 		log.Warn("dedupe kv bucket not ready, retrying", "bucket", d.Bucket, "err", err)
 		select {

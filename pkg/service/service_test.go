@@ -230,10 +230,15 @@ func equalMaps(t *testing.T, got, want map[string]float64) {
 // the simulator reports it sent, for every (channel, code, billable); the
 // malformed share is counted by reason.
 func TestServiceGroundTruth(t *testing.T) {
-	for _, mode := range []string{"core", "jetstream"} {
+	for _, mode := range []string{"core", "jetstream", "jetstream_kv_dedupe"} {
 		t.Run(mode, func(t *testing.T) {
 			s := runServer(t)
 			cfg := service.Config{NATS: stream.ConnOptions{URLs: s.ClientURL()}}
+			if mode == "jetstream_kv_dedupe" {
+				cfg.File = config.Default(catalog(t))
+				cfg.File.Dedupe.Store, cfg.File.Dedupe.Bucket = config.DedupeJetStream, "faceid-dedupe"
+				mode = "jetstream"
+			}
 			if mode == "jetstream" {
 				cfg.JetStream = stream.JetStreamOptions{Stream: "FACEID", Consumer: "faceid-exporter", CreateStream: true, MaxAckPending: 1000, AckWait: 30 * time.Second}
 			}
@@ -280,6 +285,24 @@ func TestServiceGroundTruth(t *testing.T) {
 			}
 			if rep.MalformedTotal() == 0 {
 				t.Error("the malformed scenario sent nothing malformed")
+			}
+			if cfg.File != nil && cfg.File.Dedupe.Store == config.DedupeJetStream {
+				// Every counted id is in the shared bucket.
+				js, err := jetstream.New(nc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kv, err := js.KeyValue(t.Context(), "faceid-dedupe")
+				if err != nil {
+					t.Fatal(err)
+				}
+				status, err := kv.Status(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if counted := total(scrape(t, st, "faceid_verifications_total")); float64(status.Values()) != counted || status.TTL() != config.DefaultDedupeWindow {
+					t.Errorf("bucket holds %d ids with ttl %s, want %v (the counted events) with ttl %s", status.Values(), status.TTL(), counted, config.DefaultDedupeWindow)
+				}
 			}
 			took, err := stop()
 			if err != nil || took > 10*time.Second {

@@ -121,7 +121,8 @@ func coreRun(b *testing.B, subscribe func(nc *nats.Conn, done func()) func()) {
 // BenchmarkCore compares, in one run, core-NATS consumers fed by one
 // publisher through an in-process server: a subscriber that does nothing,
 // the straightforward encoding/json + WithLabelValues consumer, and the
-// exporter's pipeline (stream.SubscribeCore + service.Pipeline).
+// exporter's pipeline (stream.SubscribeCore + service.Pipeline), with and
+// without duplicate detection.
 func BenchmarkCore(b *testing.B) {
 	cat := catalog(b)
 	b.Run("noop_subscriber", func(b *testing.B) {
@@ -145,20 +146,29 @@ func BenchmarkCore(b *testing.B) {
 			return func() { _ = sub.Unsubscribe() }
 		})
 	})
-	b.Run("pipeline", func(b *testing.B) {
-		r := newRig(b, cat, dedupe.NewWindow(10*time.Minute, 100000))
-		coreRun(b, func(nc *nats.Conn, done func()) func() {
-			p := &countingProcessor{p: r.pipes.New(false), done: done}
-			core, err := stream.SubscribeCore(nc, stream.CoreOptions{Subject: subject, Queue: "q", PendingMsgs: -1, PendingBytes: -1}, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
-			if err != nil {
-				b.Fatal(err)
+	for _, v := range []struct {
+		name   string
+		dedupe bool
+	}{{"pipeline", true}, {"pipeline_without_dedupe", false}} {
+		b.Run(v.name, func(b *testing.B) {
+			var store dedupe.Store
+			if v.dedupe {
+				store = dedupe.NewWindow(10*time.Minute, 100000)
 			}
-			return func() { _ = core.Stop(b.Context()) }
+			r := newRig(b, cat, store)
+			coreRun(b, func(nc *nats.Conn, done func()) func() {
+				p := &countingProcessor{p: r.pipes.New(false), done: done}
+				core, err := stream.SubscribeCore(nc, stream.CoreOptions{Subject: subject, Queue: "q", PendingMsgs: -1, PendingBytes: -1}, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				return func() { _ = core.Stop(b.Context()) }
+			})
+			if got := sum(verifications(b, r.reg)); got != float64(b.N) {
+				b.Fatalf("counted %v of %d", got, b.N)
+			}
 		})
-		if got := sum(verifications(b, r.reg)); got != float64(b.N) {
-			b.Fatalf("counted %v of %d", got, b.N)
-		}
-	})
+	}
 }
 
 type countingProcessor struct {
@@ -173,8 +183,9 @@ func (c *countingProcessor) Process(data []byte, subject string) error {
 }
 
 // BenchmarkJetStream compares, in one run, durable pull consumers with
-// explicit acks on a stream holding b.N events: one that only acks, and the
-// exporter's (stream.ConsumeJetStream: count, then ack).
+// explicit acks on a stream holding b.N events: one that only acks, the
+// exporter's (stream.ConsumeJetStream: count, then ack), and the exporter's
+// without duplicate detection, to show what the dedupe store costs there.
 func BenchmarkJetStream(b *testing.B) {
 	cat := catalog(b)
 	fill := func(b *testing.B) (*nats.Conn, jetstream.JetStream) {
@@ -231,27 +242,36 @@ func BenchmarkJetStream(b *testing.B) {
 		defer cc.Stop()
 		measure(b, finished, &handled, start)
 	})
-	b.Run("pipeline_acking_consumer", func(b *testing.B) {
-		nc, _ := fill(b)
-		r := newRig(b, cat, dedupe.NewWindow(10*time.Minute, 100000))
-		var handled atomic.Int64
-		finished := make(chan struct{})
-		p := &countingProcessor{p: r.pipes.New(true), done: func() {
-			if handled.Add(1) == int64(b.N) {
-				close(finished)
+	for _, v := range []struct {
+		name   string
+		dedupe bool
+	}{{"pipeline_acking_consumer", true}, {"pipeline_without_dedupe_acking_consumer", false}} {
+		b.Run(v.name, func(b *testing.B) {
+			nc, _ := fill(b)
+			var store dedupe.Store
+			if v.dedupe {
+				store = dedupe.NewWindow(10*time.Minute, 100000)
 			}
-		}}
-		b.SetBytes(int64(len(benchEvent)))
-		b.ResetTimer()
-		start := time.Now()
-		js, err := stream.ConsumeJetStream(b.Context(), nc, opts, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		measure(b, finished, &handled, start)
-		_ = js.Stop(b.Context())
-		if got := sum(verifications(b, r.reg)); got != float64(b.N) {
-			b.Fatalf("counted %v of %d", got, b.N)
-		}
-	})
+			r := newRig(b, cat, store)
+			var handled atomic.Int64
+			finished := make(chan struct{})
+			p := &countingProcessor{p: r.pipes.New(true), done: func() {
+				if handled.Add(1) == int64(b.N) {
+					close(finished)
+				}
+			}}
+			b.SetBytes(int64(len(benchEvent)))
+			b.ResetTimer()
+			start := time.Now()
+			js, err := stream.ConsumeJetStream(b.Context(), nc, opts, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			measure(b, finished, &handled, start)
+			_ = js.Stop(b.Context())
+			if got := sum(verifications(b, r.reg)); got != float64(b.N) {
+				b.Fatalf("counted %v of %d", got, b.N)
+			}
+		})
+	}
 }

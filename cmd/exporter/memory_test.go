@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
+)
+
+// MemoryBudget is the resident memory the exporter may use at 100 k events/s.
+const MemoryBudget = 64 << 20
+
+// TestMemoryAt100k builds the exporter, runs it alone as a subprocess on a
+// NATS server in the test process (core NATS, default flags and config),
+// publishes 100,000 baseline events a second for 10 s (pre-generated, each
+// with its own id), checks it received every one, and reads its peak resident
+// memory (VmHWM) from /proc: at most 64 MiB.
+func TestMemoryAt100k(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the 100 k/s memory test takes about 15 s")
+	}
+	const rate, seconds = 100_000, 10
+	bin := filepath.Join(t.TempDir(), "exporter")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		MaxPending: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+
+	// Pre-generate every message, so that publishing costs little.
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := simulate.NewGenerator(cat, simulate.Baseline, 11, simulate.WithRunID("mem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := rate * seconds
+	arena := make([]byte, 0, n*360)
+	offs := make([]int, n+1)
+	subjects := make([]string, n)
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		msg, subj, _ := gen.Next(arena[len(arena):], now.Add(time.Duration(i)*10*time.Microsecond))
+		arena = append(arena, msg...)
+		offs[i+1], subjects[i] = len(arena), subj
+	}
+
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	var stderr syncBuffer
+	cmd := exec.Command(bin, "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitHTTP(t, "http://"+addr+"/-/ready", &stderr)
+
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const tick = 10 * time.Millisecond
+	perTick := rate * int(tick) / int(time.Second)
+	start := time.Now()
+	var peak uint64
+	for i := 0; i < n; {
+		for end := min(i+perTick, n); i < end; i++ {
+			if err := nc.Publish(subjects[i], arena[offs[i]:offs[i+1]]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%rate == 0 {
+			if rss := procStatus(t, cmd.Process.Pid, "VmRSS"); rss > peak {
+				peak = rss
+			}
+		}
+		if d := time.Until(start.Add(time.Duration(i/perTick) * tick)); d > 0 {
+			time.Sleep(d) // pacing the producer, not waiting for a result
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Since(start)
+	var received, dropped float64
+	deadline := time.Now().Add(20 * time.Second)
+	for received < float64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %v of %d events (dropped %v)\n%s", received, n, dropped, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		received, dropped = scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_events_received_total"), scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_nats_dropped_messages_total")
+	}
+	caughtUp := time.Since(start)
+	hwm := procStatus(t, cmd.Process.Pid, "VmHWM")
+	rss := procStatus(t, cmd.Process.Pid, "VmRSS")
+	t.Logf("%d events in %s (%.0f/s offered), all received %s after the start; exporter VmHWM %.1f MiB, VmRSS %.1f MiB (peak sampled while publishing %.1f MiB), dropped %v",
+		n, sent.Round(time.Millisecond), float64(n)/sent.Seconds(), caughtUp.Round(time.Millisecond), mib(hwm), mib(rss), mib(peak), dropped)
+	var gauges []string
+	for _, g := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes"} {
+		gauges = append(gauges, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(g, "go_memstats_"), mib(uint64(scrapeSum(t, "http://"+addr+"/metrics", g)))))
+	}
+	t.Logf("RssAnon %.1f MiB, RssFile %.1f MiB; %s", mib(procStatus(t, cmd.Process.Pid, "RssAnon")), mib(procStatus(t, cmd.Process.Pid, "RssFile")), strings.Join(gauges, ", "))
+	if dropped != 0 {
+		t.Errorf("the exporter dropped %v messages: it did not keep up", dropped)
+	}
+	if caughtUp > sent+2*time.Second {
+		t.Errorf("the exporter needed %s to receive what was sent in %s: it did not keep up", caughtUp, sent)
+	}
+	if hwm > MemoryBudget {
+		t.Errorf("exporter peak resident memory %.1f MiB, over the %d MiB budget", mib(hwm), MemoryBudget>>20)
+	}
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// procStatus reads one "kB" field of /proc/<pid>/status, in bytes.
+func procStatus(t *testing.T, pid int, field string) uint64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == field {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+func waitHTTP(t *testing.T, url string, stderr *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not 200 within 15s\n%s", url, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func scrapeSum(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	if mf, ok := mfs[name]; ok {
+		for _, m := range mf.Metric {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
