@@ -161,6 +161,9 @@ type Options struct {
 // New returns a Classifier for cat.
 func New(cat *Catalog, opts Options) *Classifier {
 	c := &Classifier{cat: cat, dedupe: opts.Dedupe}
+	if pf, ok := opts.Dedupe.(dedupe.Prefetcher); ok {
+		c.dec.prefetch = pf
+	}
 	if r := cat.ReqIDRule; r.Family != "" {
 		c.rule, _ = cat.Lookup(r.Family, r.Code)
 		capacity := opts.ReqIDCapacity
@@ -229,7 +232,11 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 
 	r.Duplicate = false
 	if c.dedupe != nil && len(ev.ID) > 0 {
-		r.Duplicate = c.dedupe.Seen(IDKey(ev.ID), r.TS)
+		key := ev.idKey
+		if !ev.hasIDKey {
+			key = IDKey(ev.ID)
+		}
+		r.Duplicate = c.dedupe.Seen(key, r.TS)
 	}
 	switch {
 	case r.Code == nil:

@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 // Input limits. A message over MaxMessageBytes is rejected; tags past MaxTags in
@@ -108,6 +110,9 @@ type Event struct {
 	DeviceLevelKind, RiskLevelKind ValueKind
 	DeviceTags, RiskTags           TagList
 	RiskNotObject                  bool
+
+	idKey    uint64 // IDKey(ID), when the decoder computed it early
+	hasIDKey bool
 }
 
 // reset clears an Event for reuse. The tag arrays are not cleared: only their
@@ -119,6 +124,7 @@ func (ev *Event) reset() {
 	ev.DeviceTags.clear()
 	ev.RiskTags.clear()
 	ev.RiskNotObject = false
+	ev.hasIDKey = false
 }
 
 func (t *TagList) clear() { t.N, t.Dropped, t.Invalid = 0, 0, false }
@@ -127,6 +133,9 @@ func (t *TagList) clear() { t.N, t.Dropped, t.Invalid = 0, 0, false }
 // It is not safe for concurrent use.
 type Decoder struct {
 	scratch []byte
+	// prefetch, when set, is told each event id's key as soon as the id is
+	// read, so that the dedupe lookup's cache miss overlaps the rest of decoding.
+	prefetch dedupe.Prefetcher
 }
 
 // Decode parses msg into ev. It returns a *RejectError when the message breaks
@@ -417,6 +426,10 @@ func (d *Decoder) topField(b []byte, i int, key fieldKey, ev *Event) (int, error
 		switch key {
 		case keyID:
 			ev.ID = v
+			if d.prefetch != nil && len(v) > 0 {
+				ev.idKey, ev.hasIDKey = IDKey(v), true
+				d.prefetch.Prefetch(ev.idKey)
+			}
 		case keyReqID:
 			ev.ReqID = v
 		case keyAppID:

@@ -16,6 +16,13 @@ type Store interface {
 	Seen(key uint64, at time.Time) bool
 }
 
+// Prefetcher is a Store that can start loading what Seen(key, …) will read,
+// so that a classifier can overlap the cache miss with decoding the rest of
+// the event. It must be safe to call without synchronisation.
+type Prefetcher interface {
+	Prefetch(key uint64)
+}
+
 // Window is a bounded in-memory Store. It forgets a key once the newest time
 // it has seen is a window past the key's, or when it holds Capacity keys and
 // needs room (the oldest goes first; Evicted counts those). It does not
@@ -57,6 +64,13 @@ func (w *Window) Seen(key uint64, at time.Time) bool {
 	}
 	w.mu.Unlock()
 	return dup
+}
+
+// Prefetch implements Prefetcher.
+func (w *Window) Prefetch(key uint64) {
+	if !w.disabled {
+		w.table.Prefetch(key)
+	}
 }
 
 // Len returns how many keys the window holds.

@@ -1,6 +1,9 @@
 package dedupe
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // TimeTable maps 64-bit keys to times, holding at most its capacity of
 // entries. Entries leave in the order they were put: when the table is full,
@@ -38,8 +41,17 @@ func NewTimeTable(capacity int) *TimeTable {
 	}
 }
 
+func (t *TimeTable) home(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> 32 & t.mask }
+
+// Prefetch starts loading the memory a lookup of key will read, so that the
+// cache miss overlaps other work. It reads only what never changes after
+// construction, so it may be called without the owner's lock.
+func (t *TimeTable) Prefetch(key uint64) {
+	prefetch(uintptr(unsafe.Pointer(&t.slots[t.home(key)])))
+}
+
 func (t *TimeTable) slot(key uint64) (uint64, bool) {
-	i := (key * 0x9E3779B97F4A7C15) >> 32 & t.mask
+	i := t.home(key)
 	for {
 		switch t.slots[i].key {
 		case key:
@@ -81,6 +93,10 @@ func (t *TimeTable) Put(key uint64, at int64) (evicted bool) {
 	}
 	t.fifo[(t.head+t.n)%len(t.fifo)] = entry{key: key, at: at}
 	t.n++
+	if t.n == len(t.fifo) {
+		// The next Put evicts the oldest entry: start loading its slot now.
+		t.Prefetch(t.fifo[t.head].key)
+	}
 	return evicted
 }
 
@@ -123,7 +139,7 @@ func (t *TimeTable) remove(i uint64) {
 			if k == 0 {
 				return
 			}
-			home := (k * 0x9E3779B97F4A7C15) >> 32 & t.mask
+			home := t.home(k)
 			// Move k back to i when i lies on its probe path from home to j.
 			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 				t.slots[i] = t.slots[j]
