@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 )
@@ -42,16 +42,7 @@ func TestMemoryAt100k(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
-		MaxPending: 256 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	s := natstest.RunServer(t, natstest.CoreOnly, func(o *server.Options) { o.MaxPending = 256 << 20 })
 
 	// Pre-generate every message, so that publishing costs little.
 	cat, err := classify.Default()
@@ -86,11 +77,7 @@ func TestMemoryAt100k(t *testing.T) {
 	}()
 	waitHTTP(t, "http://"+addr+"/-/ready", &stderr)
 
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natstest.Connect(t, s.ClientURL())
 	const tick = 10 * time.Millisecond
 	perTick := rate * int(tick) / int(time.Second)
 	start := time.Now()

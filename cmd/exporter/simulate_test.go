@@ -24,38 +24,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 )
-
-// simStartServer runs an in-process NATS server on a random port.
-func simStartServer(t *testing.T, opts server.Options) *server.Server {
-	t.Helper()
-	opts.Host, opts.Port, opts.StoreDir, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, t.TempDir(), true, true
-	s, err := server.NewServer(&opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return s
-}
-
-// simWaitFor polls cond until it holds or the deadline passes.
-func simWaitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // simCounter classifies what it receives on its own and counts it the way the
 // report does.
@@ -74,11 +47,7 @@ func simSubscribe(t *testing.T, s *server.Server, cat *classify.Catalog, subject
 		cls: classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)}),
 		by:  map[string]int64{}, rejected: map[string]int64{},
 	}
-	nc, err := nats.Connect(s.ClientURL(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, s.ClientURL(), opts...)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -168,7 +137,7 @@ func simWriteFile(t *testing.T, name, content string) string {
 }
 
 func TestSimulateCommand(t *testing.T) {
-	s := simStartServer(t, server.Options{})
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat, err := classify.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +152,7 @@ func TestSimulateCommand(t *testing.T) {
 	if rep.Sent != 1500 || rep.Seed != 7 || rep.Scenario != simulate.BillableFailureSpike || rep.Transport != "core" || rep.Rate != 1000 || rep.DurationSeconds != 1.5 {
 		t.Fatalf("report header: %+v", rep)
 	}
-	simWaitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
+	natstest.WaitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
 	c.compare(t, rep)
 	var billableFailures int64
 	for _, r := range rep.By {
@@ -213,12 +182,8 @@ func TestSimulateCommand(t *testing.T) {
 }
 
 func TestSimulateJetStream(t *testing.T) {
-	s := simStartServer(t, server.Options{JetStream: true})
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +220,7 @@ func TestSimulateJetStream(t *testing.T) {
 }
 
 func TestSimulateCatalogFile(t *testing.T) {
-	s := simStartServer(t, server.Options{})
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	override := "version: 1\ncodes:\n  - {family: willingness, code: \"0\", category: willingness, billable: true, meaning: 成功}\n"
 	file := simWriteFile(t, "override.yaml", override)
 	code, stdout, stderr := simRun("--catalog.file", file, "simulate", "--nats.url", s.ClientURL(), "--rate", "2000", "--duration", "1s", "--seed", "3")
@@ -274,7 +239,7 @@ func TestSimulateAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("user and password", func(t *testing.T) {
-		s := simStartServer(t, server.Options{Username: "sim", Password: "s3cret"})
+		s := natstest.RunServer(t, natstest.CoreOnly, func(o *server.Options) { o.Username, o.Password = "sim", "s3cret" })
 		c := simSubscribe(t, s, cat, "faceid.results.>", nats.UserInfo("sim", "s3cret"))
 		good := simWriteFile(t, "password", "s3cret\n")
 		code, stdout, stderr := simRun("simulate", "--nats.url", s.ClientURL(), "--nats.user", "sim", "--nats.password-file", good, "--rate", "500", "--duration", "500ms")
@@ -282,7 +247,7 @@ func TestSimulateAuth(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 		rep := simDecode(t, []byte(stdout))
-		simWaitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
+		natstest.WaitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
 		c.compare(t, rep)
 
 		bad := simWriteFile(t, "password", "wrong\n")
@@ -292,7 +257,7 @@ func TestSimulateAuth(t *testing.T) {
 		}
 	})
 	t.Run("token", func(t *testing.T) {
-		s := simStartServer(t, server.Options{Authorization: "tok-123"})
+		s := natstest.RunServer(t, natstest.CoreOnly, func(o *server.Options) { o.Authorization = "tok-123" })
 		tok := simWriteFile(t, "token", "tok-123\n")
 		code, stdout, stderr := simRun("simulate", "--nats.url", s.ClientURL(), "--nats.token-file", tok, "--rate", "500", "--duration", "200ms")
 		if code != 0 {
@@ -312,7 +277,7 @@ func TestSimulateAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := simStartServer(t, server.Options{TLSConfig: tc, TLS: true, TLSVerify: true, TLSTimeout: 2})
+		s := natstest.RunServer(t, natstest.CoreOnly, func(o *server.Options) { o.TLSConfig, o.TLS, o.TLSVerify, o.TLSTimeout = tc, true, true, 2 })
 		url := "tls://" + s.Addr().String()
 		args := []string{"simulate", "--nats.url", url, "--nats.tls.ca-file", filepath.Join(dir, "ca.pem"), "--rate", "500", "--duration", "200ms"}
 		code, stdout, stderr := simRun(append(args, "--nats.tls.cert-file", filepath.Join(dir, "client.pem"), "--nats.tls.key-file", filepath.Join(dir, "client-key.pem"))...)
@@ -331,7 +296,7 @@ func TestSimulateAuth(t *testing.T) {
 }
 
 func TestSimulateErrors(t *testing.T) {
-	s := simStartServer(t, server.Options{JetStream: true})
+	s := natstest.RunServer(t)
 	pw := simWriteFile(t, "password", "x\n")
 	empty := simWriteFile(t, "token", "\n")
 	tests := []struct {

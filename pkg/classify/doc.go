@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 )
 
 // catalogDoc is a catalog or override file as written, with line numbers for errors.
@@ -71,75 +73,14 @@ var (
 	maxMeaningBytes = 512
 )
 
-// fieldError is an error at one field of one line of a catalog file.
-type fieldError struct {
-	file  string
-	line  int
-	field string
-	msg   string
-}
-
-func (e *fieldError) Error() string {
-	if e.field == "" {
-		return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg)
-	}
-	return fmt.Sprintf("%s:%d: field %q: %s", e.file, e.line, e.field, e.msg)
-}
-
 // parser walks a YAML node tree strictly: unknown and duplicate keys are errors.
 type parser struct {
-	file string
-}
-
-func (p *parser) errf(n *yaml.Node, field, format string, args ...any) error {
-	return &fieldError{file: p.file, line: n.Line, field: field, msg: fmt.Sprintf(format, args...)}
-}
-
-// fields returns a mapping's values by key, refusing unknown and duplicate keys
-// and reporting missing required ones.
-func (p *parser) fields(n *yaml.Node, ctx string, known []string, required []string) (map[string]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, p.errf(n, ctx, "must be a mapping, got %s", kindName(n))
-	}
-	out := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !slices.Contains(known, k.Value) {
-			return nil, p.errf(k, k.Value, "unknown field in %s (known: %s)", ctx, strings.Join(known, ", "))
-		}
-		if _, dup := out[k.Value]; dup {
-			return nil, p.errf(k, k.Value, "duplicate field in %s", ctx)
-		}
-		out[k.Value] = v
-	}
-	for _, r := range required {
-		if _, ok := out[r]; !ok {
-			return nil, p.errf(n, r, "required in %s", ctx)
-		}
-	}
-	return out, nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
+	yamlstrict.Parser
 }
 
 func (p *parser) str(n *yaml.Node, field string) (string, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return "", p.errf(n, field, "must be a string, got %s", kindName(n))
+		return "", p.Errorf(n, field, "must be a string, got %s", yamlstrict.KindName(n))
 	}
 	return n.Value, nil
 }
@@ -147,10 +88,10 @@ func (p *parser) str(n *yaml.Node, field string) (string, error) {
 // codeStr reads a code or tag that may be written as a YAML string or integer.
 func (p *parser) codeStr(n *yaml.Node, field string, pat *regexp.Regexp, what string) (string, error) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
-		return "", p.errf(n, field, "must be a %s, got %s", what, kindName(n))
+		return "", p.Errorf(n, field, "must be a %s, got %s", what, yamlstrict.KindName(n))
 	}
 	if !pat.MatchString(n.Value) {
-		return "", p.errf(n, field, "%q is not a valid %s", n.Value, what)
+		return "", p.Errorf(n, field, "%q is not a valid %s", n.Value, what)
 	}
 	return n.Value, nil
 }
@@ -158,7 +99,7 @@ func (p *parser) codeStr(n *yaml.Node, field string, pat *regexp.Regexp, what st
 func (p *parser) integer(n *yaml.Node, field string) (int, error) {
 	var v int
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		return 0, p.errf(n, field, "must be an integer, got %s", kindName(n))
+		return 0, p.Errorf(n, field, "must be an integer, got %s", yamlstrict.KindName(n))
 	}
 	return v, nil
 }
@@ -169,7 +110,7 @@ func (p *parser) enum(n *yaml.Node, field string, allowed []string) (string, err
 		return "", err
 	}
 	if !slices.Contains(allowed, s) {
-		return "", p.errf(n, field, "%q is not one of %s", s, strings.Join(allowed, ", "))
+		return "", p.Errorf(n, field, "%q is not one of %s", s, strings.Join(allowed, ", "))
 	}
 	return s, nil
 }
@@ -185,12 +126,12 @@ func (p *parser) billable(n *yaml.Node, field string) (Billable, error) {
 			return BillableUnknown, nil
 		}
 	}
-	return 0, p.errf(n, field, "must be true, false or unknown, got %s", kindName(n))
+	return 0, p.Errorf(n, field, "must be true, false or unknown, got %s", yamlstrict.KindName(n))
 }
 
 func (p *parser) list(n *yaml.Node, field string) ([]*yaml.Node, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, p.errf(n, field, "must be a list, got %s", kindName(n))
+		return nil, p.Errorf(n, field, "must be a list, got %s", yamlstrict.KindName(n))
 	}
 	return n.Content, nil
 }
@@ -207,7 +148,7 @@ func (p *parser) strList(n *yaml.Node, field string, each func(*yaml.Node) (stri
 			return nil, err
 		}
 		if slices.Contains(out, s) {
-			return nil, p.errf(it, field, "%q is listed twice", s)
+			return nil, p.Errorf(it, field, "%q is listed twice", s)
 		}
 		out = append(out, s)
 	}
@@ -217,19 +158,19 @@ func (p *parser) strList(n *yaml.Node, field string, each func(*yaml.Node) (stri
 // parseCatalogDoc parses a catalog (override=false) or an override file
 // (override=true: only codes, device_tags and identity_tags).
 func parseCatalogDoc(name string, data []byte, base *catalogDoc) (*catalogDoc, error) {
-	p := &parser{file: name}
+	p := &parser{yamlstrict.Parser{File: name}}
 	override := base != nil
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &fieldError{file: name, line: 1, field: "", msg: "file is empty"}
+			return nil, &yamlstrict.Error{File: name, Line: 1, Msg: "file is empty"}
 		}
 		return nil, fmt.Errorf("%s: invalid YAML: %w", name, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, p.errf(&extra, "", "a catalog file holds one YAML document")
+		return nil, p.Errorf(&extra, "", "a catalog file holds one YAML document")
 	}
 	top := root.Content[0]
 	doc := &catalogDoc{name: name}
@@ -244,7 +185,7 @@ func parseCatalogDoc(name string, data []byte, base *catalogDoc) (*catalogDoc, e
 		known = []string{"version", "codes", "device_tags", "identity_tags"}
 		required = []string{"version"}
 	}
-	f, err := p.fields(top, "catalog", known, required)
+	f, err := p.Fields(top, "catalog", known, required)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +194,7 @@ func parseCatalogDoc(name string, data []byte, base *catalogDoc) (*catalogDoc, e
 			return nil, err
 		}
 		if doc.Version != 1 {
-			return nil, p.errf(v, "version", "unsupported version %d (this exporter reads version 1)", doc.Version)
+			return nil, p.Errorf(v, "version", "unsupported version %d (this exporter reads version 1)", doc.Version)
 		}
 	}
 	if v, ok := f["source"]; ok {
@@ -290,7 +231,7 @@ func (p *parser) families(n *yaml.Node, doc *catalogDoc) error {
 	}
 	seenCh := map[string]bool{}
 	for _, it := range items {
-		f, err := p.fields(it, "family", []string{"name", "title", "channels"}, []string{"name", "channels"})
+		f, err := p.Fields(it, "family", []string{"name", "title", "channels"}, []string{"name", "channels"})
 		if err != nil {
 			return err
 		}
@@ -299,11 +240,11 @@ func (p *parser) families(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if !namePattern.MatchString(fd.Name) {
-			return p.errf(f["name"], "name", "%q is not a lower-case identifier", fd.Name)
+			return p.Errorf(f["name"], "name", "%q is not a lower-case identifier", fd.Name)
 		}
 		for _, o := range doc.Families {
 			if o.Name == fd.Name {
-				return p.errf(f["name"], "name", "family %q is defined twice", fd.Name)
+				return p.Errorf(f["name"], "name", "family %q is defined twice", fd.Name)
 			}
 		}
 		if t, ok := f["title"]; ok {
@@ -317,10 +258,10 @@ func (p *parser) families(n *yaml.Node, doc *catalogDoc) error {
 				return "", err
 			}
 			if !namePattern.MatchString(s) {
-				return "", p.errf(c, "channels", "%q is not a lower-case identifier", s)
+				return "", p.Errorf(c, "channels", "%q is not a lower-case identifier", s)
 			}
 			if seenCh[s] {
-				return "", p.errf(c, "channels", "channel %q belongs to two families", s)
+				return "", p.Errorf(c, "channels", "channel %q belongs to two families", s)
 			}
 			seenCh[s] = true
 			return s, nil
@@ -329,7 +270,7 @@ func (p *parser) families(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if len(fd.Channels) == 0 {
-			return p.errf(f["channels"], "channels", "family %q has no channels", fd.Name)
+			return p.Errorf(f["channels"], "channels", "family %q has no channels", fd.Name)
 		}
 		doc.Families = append(doc.Families, fd)
 	}
@@ -350,7 +291,7 @@ func (p *parser) billingChanges(n *yaml.Node, doc *catalogDoc) error {
 		return err
 	}
 	for _, it := range items {
-		f, err := p.fields(it, "billing change", []string{"family", "codes", "effective", "billable_before", "note"}, []string{"family", "codes", "effective", "billable_before"})
+		f, err := p.Fields(it, "billing change", []string{"family", "codes", "effective", "billable_before", "note"}, []string{"family", "codes", "effective", "billable_before"})
 		if err != nil {
 			return err
 		}
@@ -368,7 +309,7 @@ func (p *parser) billingChanges(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if bc.Effective, err = time.Parse(time.RFC3339, s); err != nil {
-			return p.errf(f["effective"], "effective", "%q is not an RFC 3339 time with an offset", s)
+			return p.Errorf(f["effective"], "effective", "%q is not an RFC 3339 time with an offset", s)
 		}
 		if bc.BillableBefore, err = p.billable(f["billable_before"], "billable_before"); err != nil {
 			return err
@@ -384,7 +325,7 @@ func (p *parser) billingChanges(n *yaml.Node, doc *catalogDoc) error {
 }
 
 func (p *parser) reqID(n *yaml.Node, doc *catalogDoc) error {
-	f, err := p.fields(n, "req_id_rule", []string{"family", "code", "window"}, []string{"family", "code", "window"})
+	f, err := p.Fields(n, "req_id_rule", []string{"family", "code", "window"}, []string{"family", "code", "window"})
 	if err != nil {
 		return err
 	}
@@ -401,14 +342,14 @@ func (p *parser) reqID(n *yaml.Node, doc *catalogDoc) error {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return p.errf(f["window"], "window", "%q is not a positive duration such as 5m", s)
+		return p.Errorf(f["window"], "window", "%q is not a positive duration such as 5m", s)
 	}
 	doc.ReqID.Window = d
 	return nil
 }
 
 func (p *parser) risk(n *yaml.Node, doc *catalogDoc) error {
-	f, err := p.fields(n, "risk", []string{"device_level", "risk_level"}, []string{"device_level", "risk_level"})
+	f, err := p.Fields(n, "risk", []string{"device_level", "risk_level"}, []string{"device_level", "risk_level"})
 	if err != nil {
 		return err
 	}
@@ -416,7 +357,7 @@ func (p *parser) risk(n *yaml.Node, doc *catalogDoc) error {
 		key string
 		dst *levelDoc
 	}{{"device_level", &doc.DeviceLevel}, {"risk_level", &doc.RiskLevel}} {
-		lf, err := p.fields(f[k.key], k.key, []string{"max", "high_from"}, []string{"max", "high_from"})
+		lf, err := p.Fields(f[k.key], k.key, []string{"max", "high_from"}, []string{"max", "high_from"})
 		if err != nil {
 			return err
 		}
@@ -427,10 +368,10 @@ func (p *parser) risk(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if k.dst.Max < 0 || k.dst.Max > 100 {
-			return p.errf(lf["max"], "max", "must be between 0 and 100")
+			return p.Errorf(lf["max"], "max", "must be between 0 and 100")
 		}
 		if k.dst.HighFrom < 0 || k.dst.HighFrom > k.dst.Max {
-			return p.errf(lf["high_from"], "high_from", "must be between 0 and max (%d)", k.dst.Max)
+			return p.Errorf(lf["high_from"], "high_from", "must be between 0 and max (%d)", k.dst.Max)
 		}
 	}
 	return nil
@@ -446,7 +387,7 @@ func (p *parser) optStr(f map[string]*yaml.Node, key string, dst *string) error 
 		return err
 	}
 	if len(s) > maxMeaningBytes {
-		return p.errf(v, key, "longer than %d bytes", maxMeaningBytes)
+		return p.Errorf(v, key, "longer than %d bytes", maxMeaningBytes)
 	}
 	*dst = s
 	return nil
@@ -459,7 +400,7 @@ func (p *parser) deviceTags(n *yaml.Node, doc *catalogDoc) error {
 	}
 	seen := map[string]bool{}
 	for _, it := range items {
-		f, err := p.fields(it, "device tag", []string{"tag", "name", "platforms", "meaning", "note"}, []string{"tag", "name", "platforms"})
+		f, err := p.Fields(it, "device tag", []string{"tag", "name", "platforms", "meaning", "note"}, []string{"tag", "name", "platforms"})
 		if err != nil {
 			return err
 		}
@@ -468,14 +409,14 @@ func (p *parser) deviceTags(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if seen[td.Tag] {
-			return p.errf(f["tag"], "tag", "device tag %q is defined twice", td.Tag)
+			return p.Errorf(f["tag"], "tag", "device tag %q is defined twice", td.Tag)
 		}
 		seen[td.Tag] = true
 		if td.Name, err = p.str(f["name"], "name"); err != nil {
 			return err
 		}
 		if !namePattern.MatchString(td.Name) {
-			return p.errf(f["name"], "name", "%q is not a lower-case identifier", td.Name)
+			return p.Errorf(f["name"], "name", "%q is not a lower-case identifier", td.Name)
 		}
 		if td.Platforms, err = p.strList(f["platforms"], "platforms", func(c *yaml.Node) (string, error) {
 			return p.enum(c, "platforms", platforms)
@@ -483,7 +424,7 @@ func (p *parser) deviceTags(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if len(td.Platforms) == 0 {
-			return p.errf(f["platforms"], "platforms", "must name at least one platform")
+			return p.Errorf(f["platforms"], "platforms", "must name at least one platform")
 		}
 		if err := p.optStr(f, "meaning", &td.Meaning); err != nil {
 			return err
@@ -494,7 +435,7 @@ func (p *parser) deviceTags(n *yaml.Node, doc *catalogDoc) error {
 		doc.DeviceTags = append(doc.DeviceTags, td)
 	}
 	if len(doc.DeviceTags) > MaxDeviceTags {
-		return p.errf(n, "device_tags", "more than %d device tags", MaxDeviceTags)
+		return p.Errorf(n, "device_tags", "more than %d device tags", MaxDeviceTags)
 	}
 	return nil
 }
@@ -506,7 +447,7 @@ func (p *parser) identityTags(n *yaml.Node, doc *catalogDoc) error {
 	}
 	seen := map[string]bool{}
 	for _, it := range items {
-		f, err := p.fields(it, "identity tag", []string{"tag", "type"}, []string{"tag", "type"})
+		f, err := p.Fields(it, "identity tag", []string{"tag", "type"}, []string{"tag", "type"})
 		if err != nil {
 			return err
 		}
@@ -515,7 +456,7 @@ func (p *parser) identityTags(n *yaml.Node, doc *catalogDoc) error {
 			return err
 		}
 		if seen[td.Tag] {
-			return p.errf(f["tag"], "tag", "identity tag %q is defined twice", td.Tag)
+			return p.Errorf(f["tag"], "tag", "identity tag %q is defined twice", td.Tag)
 		}
 		seen[td.Tag] = true
 		if td.Type, err = p.enum(f["type"], "type", []string{IdentityAttack, IdentityBusiness}); err != nil {
@@ -524,7 +465,7 @@ func (p *parser) identityTags(n *yaml.Node, doc *catalogDoc) error {
 		doc.IdentityTags = append(doc.IdentityTags, td)
 	}
 	if len(doc.IdentityTags) > MaxIdentityTags {
-		return p.errf(n, "identity_tags", "more than %d identity tags", MaxIdentityTags)
+		return p.Errorf(n, "identity_tags", "more than %d identity tags", MaxIdentityTags)
 	}
 	return nil
 }
@@ -536,7 +477,7 @@ func (p *parser) codes(n *yaml.Node, doc *catalogDoc, override bool) error {
 	}
 	seen := map[string]bool{}
 	for _, it := range items {
-		f, err := p.fields(it, "code", []string{"family", "code", "category", "billable", "billing", "meaning", "action", "note"}, []string{"family", "code", "category", "billable", "meaning"})
+		f, err := p.Fields(it, "code", []string{"family", "code", "category", "billable", "billing", "meaning", "action", "note"}, []string{"family", "code", "category", "billable", "meaning"})
 		if err != nil {
 			return err
 		}
@@ -552,7 +493,7 @@ func (p *parser) codes(n *yaml.Node, doc *catalogDoc, override bool) error {
 		}
 		key := cd.Family + "/" + cd.Code
 		if seen[key] {
-			return p.errf(f["code"], "code", "code %q of family %q is defined twice", cd.Code, cd.Family)
+			return p.Errorf(f["code"], "code", "code %q of family %q is defined twice", cd.Code, cd.Family)
 		}
 		seen[key] = true
 		if cd.Category, err = p.enum(f["category"], "category", categories); err != nil {
@@ -567,7 +508,7 @@ func (p *parser) codes(n *yaml.Node, doc *catalogDoc, override bool) error {
 			}
 		}
 		if cd.Billing == BillingNotInSeed && cd.Billable != BillableUnknown {
-			return p.errf(f["billable"], "billable", "a code with billing not_in_seed must have billable unknown")
+			return p.Errorf(f["billable"], "billable", "a code with billing not_in_seed must have billable unknown")
 		}
 		if err := p.optStr(f, "meaning", &cd.Meaning); err != nil {
 			return err
@@ -581,7 +522,7 @@ func (p *parser) codes(n *yaml.Node, doc *catalogDoc, override bool) error {
 		doc.Codes = append(doc.Codes, cd)
 	}
 	if len(doc.Codes) > MaxCodes {
-		return p.errf(n, "codes", "more than %d codes", MaxCodes)
+		return p.Errorf(n, "codes", "more than %d codes", MaxCodes)
 	}
 	return nil
 }

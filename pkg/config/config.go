@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
@@ -123,26 +124,13 @@ func LoadFile(path string, base *classify.Catalog) (*Config, error) {
 }
 
 // Error is an error at one field of one line of a config file.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
+type Error = yamlstrict.Error
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s:%d: field %q: %s", e.File, e.Line, e.Field, e.Msg)
-}
-
-type parser struct{ file string }
-
-func (p *parser) errf(n *yaml.Node, field, format string, args ...any) error {
-	return &Error{File: p.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)}
-}
+type parser struct{ yamlstrict.Parser }
 
 // Parse validates a config file's content; name is used in errors.
 func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
-	p := &parser{file: name}
+	p := &parser{yamlstrict.Parser{File: name}}
 	cfg := Default(base)
 	cfg.File = name
 	var root yaml.Node
@@ -155,20 +143,20 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, p.errf(&extra, "---", "a config file holds one YAML document")
+		return nil, p.Errorf(&extra, "---", "a config file holds one YAML document")
 	}
 	top := root.Content[0]
 	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
 		return cfg, nil
 	}
-	f, err := p.fields(top, "config", []string{"catalog", "dedupe", "business_dimensions", "events", "pricing"})
+	f, err := p.Fields(top, "config", []string{"catalog", "dedupe", "business_dimensions", "events", "pricing"}, nil)
 	if err != nil {
 		return nil, err
 	}
 	if n, ok := f["catalog"]; ok {
 		over, err := catalogBlock(data, n)
 		if err != nil {
-			return nil, p.errf(n, "catalog", "%v", err)
+			return nil, p.Errorf(n, "catalog", "%v", err)
 		}
 		if cfg.Catalog, err = base.WithOverrides(name, over); err != nil {
 			return nil, err
@@ -203,7 +191,7 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 // file's lines.
 func catalogBlock(data []byte, n *yaml.Node) ([]byte, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("must be a mapping, got %s", kindName(n))
+		return nil, fmt.Errorf("must be a mapping, got %s", yamlstrict.KindName(n))
 	}
 	lines := strings.SplitAfter(string(data), "\n")
 	first, last := n.Line, lastLine(n)
@@ -247,48 +235,13 @@ func lastLine(n *yaml.Node) int {
 	return last
 }
 
-func (p *parser) fields(n *yaml.Node, ctx string, known []string) (map[string]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, p.errf(n, ctx, "must be a mapping, got %s", kindName(n))
-	}
-	out := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !slices.Contains(known, k.Value) {
-			return nil, p.errf(k, k.Value, "unknown field in %s (known: %s)", ctx, strings.Join(known, ", "))
-		}
-		if _, dup := out[k.Value]; dup {
-			return nil, p.errf(k, k.Value, "duplicate field in %s", ctx)
-		}
-		out[k.Value] = v
-	}
-	return out, nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
-}
-
 func (p *parser) integer(n *yaml.Node, field string, min, max int) (int, error) {
 	var v int
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		return 0, p.errf(n, field, "must be an integer, got %s", kindName(n))
+		return 0, p.Errorf(n, field, "must be an integer, got %s", yamlstrict.KindName(n))
 	}
 	if v < min || v > max {
-		return 0, p.errf(n, field, "%d is out of range %d..%d", v, min, max)
+		return 0, p.Errorf(n, field, "%d is out of range %d..%d", v, min, max)
 	}
 	return v, nil
 }
@@ -296,23 +249,23 @@ func (p *parser) integer(n *yaml.Node, field string, min, max int) (int, error) 
 func (p *parser) number(n *yaml.Node, field string) (float64, error) {
 	var v float64
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&v) != nil {
-		return 0, p.errf(n, field, "must be a number, got %s", kindName(n))
+		return 0, p.Errorf(n, field, "must be a number, got %s", yamlstrict.KindName(n))
 	}
 	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-		return 0, p.errf(n, field, "must be a finite number ≥ 0, got %s", n.Value)
+		return 0, p.Errorf(n, field, "must be a finite number ≥ 0, got %s", n.Value)
 	}
 	return v, nil
 }
 
 func (p *parser) str(n *yaml.Node, field string) (string, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		return "", p.errf(n, field, "must be a string, got %s", kindName(n))
+		return "", p.Errorf(n, field, "must be a string, got %s", yamlstrict.KindName(n))
 	}
 	return n.Value, nil
 }
 
 func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
-	f, err := p.fields(n, "dedupe", []string{"window", "capacity", "store", "bucket"})
+	f, err := p.Fields(n, "dedupe", []string{"window", "capacity", "store", "bucket"}, nil)
 	if err != nil {
 		return err
 	}
@@ -322,7 +275,7 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 			return err
 		}
 		if s != DedupeMemory && s != DedupeJetStream {
-			return p.errf(v, "store", "%q is not a dedupe store (stores: %s, %s)", s, DedupeMemory, DedupeJetStream)
+			return p.Errorf(v, "store", "%q is not a dedupe store (stores: %s, %s)", s, DedupeMemory, DedupeJetStream)
 		}
 		d.Store = s
 	}
@@ -332,7 +285,7 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 			return err
 		}
 		if !bucketPattern.MatchString(s) {
-			return p.errf(v, "bucket", "%q is not a KV bucket name (letters, digits, - and _)", s)
+			return p.Errorf(v, "bucket", "%q is not a KV bucket name (letters, digits, - and _)", s)
 		}
 		d.Bucket = s
 	}
@@ -343,10 +296,10 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 		}
 		w, err := time.ParseDuration(s)
 		if err != nil {
-			return p.errf(v, "window", "%q is not a duration such as 10m", s)
+			return p.Errorf(v, "window", "%q is not a duration such as 10m", s)
 		}
 		if w < 0 || w > MaxDedupeWindow {
-			return p.errf(v, "window", "%s is out of range 0s..%s", w, MaxDedupeWindow)
+			return p.Errorf(v, "window", "%s is out of range 0s..%s", w, MaxDedupeWindow)
 		}
 		d.Window = w
 	}
@@ -363,7 +316,7 @@ var bucketPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 var valuePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]*$`)
 
 func (p *parser) business(n *yaml.Node, b *Business) error {
-	f, err := p.fields(n, "business_dimensions", []string{"app_id", "rule_id"})
+	f, err := p.Fields(n, "business_dimensions", []string{"app_id", "rule_id"}, nil)
 	if err != nil {
 		return err
 	}
@@ -373,26 +326,26 @@ func (p *parser) business(n *yaml.Node, b *Business) error {
 			return nil, nil
 		}
 		if v.Kind != yaml.SequenceNode {
-			return nil, p.errf(v, field, "must be a list, got %s", kindName(v))
+			return nil, p.Errorf(v, field, "must be a list, got %s", yamlstrict.KindName(v))
 		}
 		if len(v.Content) > MaxAllowlist {
-			return nil, p.errf(v, field, "lists %d values, more than the limit of %d", len(v.Content), MaxAllowlist)
+			return nil, p.Errorf(v, field, "lists %d values, more than the limit of %d", len(v.Content), MaxAllowlist)
 		}
 		out := make([]string, 0, len(v.Content))
 		for _, it := range v.Content {
 			if it.Kind != yaml.ScalarNode || (it.Tag != "!!str" && it.Tag != "!!int") {
-				return nil, p.errf(it, field, "values must be strings, got %s", kindName(it))
+				return nil, p.Errorf(it, field, "values must be strings, got %s", yamlstrict.KindName(it))
 			}
 			s := it.Value
 			switch {
 			case s == ValueOther || s == ValueNone:
-				return nil, p.errf(it, field, "%q is reserved for values not allowlisted or absent", s)
+				return nil, p.Errorf(it, field, "%q is reserved for values not allowlisted or absent", s)
 			case len(s) > MaxAllowlistValue:
-				return nil, p.errf(it, field, "value is %d bytes, over the %d-byte limit", len(s), MaxAllowlistValue)
+				return nil, p.Errorf(it, field, "value is %d bytes, over the %d-byte limit", len(s), MaxAllowlistValue)
 			case !valuePattern.MatchString(s):
-				return nil, p.errf(it, field, "%q holds characters other than letters, digits and . _ : / @ -", s)
+				return nil, p.Errorf(it, field, "%q holds characters other than letters, digits and . _ : / @ -", s)
 			case slices.Contains(out, s):
-				return nil, p.errf(it, field, "%q is listed twice", s)
+				return nil, p.Errorf(it, field, "%q is listed twice", s)
 			}
 			out = append(out, s)
 		}
@@ -405,14 +358,14 @@ func (p *parser) business(n *yaml.Node, b *Business) error {
 		return err
 	}
 	if c := (len(b.AppID) + 2) * (len(b.RuleID) + 2); c > MaxBusinessCombinations {
-		return p.errf(n, "business_dimensions", "(%d app_id + 2) × (%d rule_id + 2) = %d label combinations, over the limit of %d: shorten the allowlists",
+		return p.Errorf(n, "business_dimensions", "(%d app_id + 2) × (%d rule_id + 2) = %d label combinations, over the limit of %d: shorten the allowlists",
 			len(b.AppID), len(b.RuleID), c, MaxBusinessCombinations)
 	}
 	return nil
 }
 
 func (p *parser) events(n *yaml.Node, e *Events) error {
-	f, err := p.fields(n, "events", []string{"billable_failure", "high_risk", "unknown_code"})
+	f, err := p.Fields(n, "events", []string{"billable_failure", "high_risk", "unknown_code"}, nil)
 	if err != nil {
 		return err
 	}
@@ -432,20 +385,20 @@ func (p *parser) events(n *yaml.Node, e *Events) error {
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
 func (p *parser) pricing(n *yaml.Node, cat *classify.Catalog) (*Pricing, error) {
-	f, err := p.fields(n, "pricing", []string{"currency", "monthly_budget", "unit_price"})
+	f, err := p.Fields(n, "pricing", []string{"currency", "monthly_budget", "unit_price"}, nil)
 	if err != nil {
 		return nil, err
 	}
 	pr := &Pricing{UnitPrice: map[string]float64{}}
 	v, ok := f["currency"]
 	if !ok {
-		return nil, p.errf(n, "currency", "required in pricing")
+		return nil, p.Errorf(n, "currency", "required in pricing")
 	}
 	if pr.Currency, err = p.str(v, "currency"); err != nil {
 		return nil, err
 	}
 	if !currencyPattern.MatchString(pr.Currency) {
-		return nil, p.errf(v, "currency", "%q is not an ISO 4217 code such as CNY", pr.Currency)
+		return nil, p.Errorf(v, "currency", "%q is not an ISO 4217 code such as CNY", pr.Currency)
 	}
 	if v, ok := f["monthly_budget"]; ok {
 		if pr.MonthlyBudget, err = p.number(v, "monthly_budget"); err != nil {
@@ -455,7 +408,7 @@ func (p *parser) pricing(n *yaml.Node, cat *classify.Catalog) (*Pricing, error) 
 	}
 	if v, ok := f["unit_price"]; ok {
 		if v.Kind != yaml.MappingNode {
-			return nil, p.errf(v, "unit_price", "must be a mapping of channel to price, got %s", kindName(v))
+			return nil, p.Errorf(v, "unit_price", "must be a mapping of channel to price, got %s", yamlstrict.KindName(v))
 		}
 		for i := 0; i+1 < len(v.Content); i += 2 {
 			k, val := v.Content[i], v.Content[i+1]
@@ -464,10 +417,10 @@ func (p *parser) pricing(n *yaml.Node, cat *classify.Catalog) (*Pricing, error) 
 				for _, ch := range cat.Channels {
 					names = append(names, ch.Name)
 				}
-				return nil, p.errf(k, "unit_price", "%q is not a channel (channels: %s)", k.Value, strings.Join(names, ", "))
+				return nil, p.Errorf(k, "unit_price", "%q is not a channel (channels: %s)", k.Value, strings.Join(names, ", "))
 			}
 			if _, dup := pr.UnitPrice[k.Value]; dup {
-				return nil, p.errf(k, "unit_price", "channel %q is priced twice", k.Value)
+				return nil, p.Errorf(k, "unit_price", "channel %q is priced twice", k.Value)
 			}
 			if pr.UnitPrice[k.Value], err = p.number(val, "unit_price"); err != nil {
 				return nil, err

@@ -4,35 +4,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupekv"
 )
 
-func runServer(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
-
 func open(t testing.TB, url string, timeout time.Duration) (*dedupekv.Store, *nats.Conn) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, url)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +32,7 @@ var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 // duplicate for another on the same bucket, that repeats inside one process
 // are answered locally, and that the bucket's TTL is the window.
 func TestShared(t *testing.T) {
-	s := runServer(t)
+	s := natstest.RunServer(t)
 	a, nc := open(t, s.ClientURL(), 0)
 	b, _ := open(t, s.ClientURL(), 0)
 	for i, step := range []struct {
@@ -98,7 +80,7 @@ func TestShared(t *testing.T) {
 // TestUnreachable checks that a store whose server is gone counts (answers
 // "not seen"), reports the error, and still answers local repeats.
 func TestUnreachable(t *testing.T) {
-	s := runServer(t)
+	s := natstest.RunServer(t)
 	a, _ := open(t, s.ClientURL(), 200*time.Millisecond)
 	if a.Seen(1, t0) {
 		t.Fatal("new id seen")
@@ -129,7 +111,7 @@ func BenchmarkSeen(b *testing.B) {
 		}
 	})
 	b.Run("jetstream_kv_new_id", func(b *testing.B) {
-		s := runServer(b)
+		s := natstest.RunServer(b)
 		st, _ := open(b, s.ClientURL(), 0)
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
@@ -143,7 +125,7 @@ func BenchmarkSeen(b *testing.B) {
 		}
 	})
 	b.Run("jetstream_kv_local_repeat", func(b *testing.B) {
-		s := runServer(b)
+		s := natstest.RunServer(b)
 		st, _ := open(b, s.ClientURL(), 0)
 		st.Seen(42, t0)
 		b.ReportAllocs()

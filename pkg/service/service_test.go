@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
@@ -47,31 +47,6 @@ func logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func runServer(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
 }
 
 // started runs the service in the background and returns where it listens
@@ -232,7 +207,7 @@ func equalMaps(t *testing.T, got, want map[string]float64) {
 func TestServiceGroundTruth(t *testing.T) {
 	for _, mode := range []string{"core", "jetstream", "jetstream_kv_dedupe"} {
 		t.Run(mode, func(t *testing.T) {
-			s := runServer(t)
+			s := natstest.RunServer(t)
 			cfg := service.Config{NATS: stream.ConnOptions{URLs: s.ClientURL()}}
 			if mode == "jetstream_kv_dedupe" {
 				cfg.File = config.Default(catalog(t))
@@ -251,7 +226,7 @@ func TestServiceGroundTruth(t *testing.T) {
 				resp.Body.Close()
 				return resp.StatusCode == 200
 			}
-			waitFor(t, 10*time.Second, "ready", ready)
+			natstest.WaitFor(t, 10*time.Second, "ready", ready)
 
 			nc, err := nats.Connect(s.ClientURL())
 			if err != nil {
@@ -272,7 +247,7 @@ func TestServiceGroundTruth(t *testing.T) {
 			if rep.Sent < 3000 || rep.Errors != 0 {
 				t.Fatalf("simulator sent %d with %d errors", rep.Sent, rep.Errors)
 			}
-			waitFor(t, 20*time.Second, "every event received", func() bool {
+			natstest.WaitFor(t, 20*time.Second, "every event received", func() bool {
 				return total(scrape(t, st, "faceid_exporter_events_received_total")) == float64(rep.Sent)
 			})
 			equalMaps(t, byCode(scrape(t, st, "faceid_verifications_total")), reportByCode(rep))
@@ -316,12 +291,8 @@ func TestServiceGroundTruth(t *testing.T) {
 // publishing into JetStream, checks it exits cleanly within 10 s, starts it
 // again and finds every published event counted exactly once over the two runs.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
-	s := runServer(t)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +320,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}()
 
 	st1, stop1 := started(t, cfg)
-	waitFor(t, 20*time.Second, "first run counting", func() bool {
+	natstest.WaitFor(t, 20*time.Second, "first run counting", func() bool {
 		return total(scrape(t, st1, "faceid_verifications_total")) > 5000
 	})
 	counted1 := st1.Registry
@@ -370,7 +341,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 
 	st2, stop2 := started(t, cfg)
-	waitFor(t, 30*time.Second, "everything consumed", func() bool {
+	natstest.WaitFor(t, 30*time.Second, "everything consumed", func() bool {
 		c, err := js.Consumer(t.Context(), "FACEID", "faceid-exporter")
 		if err != nil {
 			return false

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 // subscribe counts every message on prefix.> with its own classifier.
@@ -28,21 +30,21 @@ func subscribe(t *testing.T, nc *nats.Conn, prefix string, c *counter) {
 }
 
 func TestRunCoreMatchesSubscriber(t *testing.T) {
-	s := startServer(t, false)
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat := defaultCatalog(t)
 	for _, sc := range Scenarios() {
 		t.Run(string(sc), func(t *testing.T) {
-			sub := connect(t, s)
+			sub := natstest.Connect(t, s.ClientURL())
 			c := newCounter(cat)
 			subscribe(t, sub, DefaultSubjectPrefix, c)
-			rep, err := Run(context.Background(), Config{Catalog: cat, Scenario: sc, Rate: 4000, Duration: 500 * time.Millisecond, Seed: 3}, NewCorePublisher(connect(t, s)))
+			rep, err := Run(context.Background(), Config{Catalog: cat, Scenario: sc, Rate: 4000, Duration: 500 * time.Millisecond, Seed: 3}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rep.Sent != 2000 || rep.Errors != 0 || rep.Interrupted || rep.Transport != TransportCore || rep.Scenario != sc {
 				t.Fatalf("report: sent %d, errors %d (%s), interrupted %v, transport %s, scenario %s", rep.Sent, rep.Errors, rep.LastError, rep.Interrupted, rep.Transport, rep.Scenario)
 			}
-			waitFor(t, 10*time.Second, "the subscriber to receive every message", func() bool { return c.count() >= rep.Sent })
+			natstest.WaitFor(t, 10*time.Second, "the subscriber to receive every message", func() bool { return c.count() >= rep.Sent })
 			c.compare(t, rep)
 			if sc == Malformed && rep.MalformedTotal() < 300 {
 				t.Errorf("malformed run rejected only %d of %d", rep.MalformedTotal(), rep.Sent)
@@ -55,9 +57,9 @@ func TestRunCoreMatchesSubscriber(t *testing.T) {
 }
 
 func TestRunJetStream(t *testing.T) {
-	s := startServer(t, true)
+	s := natstest.RunServer(t)
 	cat := defaultCatalog(t)
-	nc := connect(t, s)
+	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -113,19 +115,19 @@ func TestRunJetStream(t *testing.T) {
 }
 
 func TestJetStreamPublisherMissingStream(t *testing.T) {
-	s := startServer(t, true)
-	_, err := NewJetStreamPublisher(context.Background(), connect(t, s), "NOPE")
+	s := natstest.RunServer(t)
+	_, err := NewJetStreamPublisher(context.Background(), natstest.Connect(t, s.ClientURL()), "NOPE")
 	if err == nil || !strings.Contains(err.Error(), `jetstream stream "NOPE" does not exist`) {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestRunRate(t *testing.T) {
-	s := startServer(t, false)
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat := defaultCatalog(t)
 	var mu sync.Mutex
 	var times []time.Time
-	sub, err := connect(t, s).Subscribe("faceid.results.>", func(*nats.Msg) {
+	sub, err := natstest.Connect(t, s.ClientURL()).Subscribe("faceid.results.>", func(*nats.Msg) {
 		mu.Lock()
 		times = append(times, time.Now())
 		mu.Unlock()
@@ -137,7 +139,7 @@ func TestRunRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: 1000, Duration: 2 * time.Second, Seed: 1}, NewCorePublisher(connect(t, s)))
+	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: 1000, Duration: 2 * time.Second, Seed: 1}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestRunRate(t *testing.T) {
 	if rate := float64(rep.Sent) / wall.Seconds(); rate < 800 || rate > 1200 {
 		t.Errorf("%d events in %s: %.0f/s, want 1000/s ± 20 %%", rep.Sent, wall, rate)
 	}
-	waitFor(t, 5*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return int64(len(times)) >= rep.Sent })
+	natstest.WaitFor(t, 5*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return int64(len(times)) >= rep.Sent })
 	// The rate holds inside the run, not only on average: count the second
 	// in the middle.
 	mu.Lock()
@@ -166,10 +168,10 @@ func TestRunRate(t *testing.T) {
 }
 
 func TestRunUntilCancelled(t *testing.T) {
-	s := startServer(t, false)
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat := defaultCatalog(t)
 	c := newCounter(cat)
-	subscribe(t, connect(t, s), DefaultSubjectPrefix, c)
+	subscribe(t, natstest.Connect(t, s.ClientURL()), DefaultSubjectPrefix, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
@@ -178,10 +180,10 @@ func TestRunUntilCancelled(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := Run(ctx, Config{Catalog: cat, Scenario: UnknownCodes, Rate: 2000, Seed: 5}, NewCorePublisher(connect(t, s)))
+		rep, err := Run(ctx, Config{Catalog: cat, Scenario: UnknownCodes, Rate: 2000, Seed: 5}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
 		done <- result{rep, err}
 	}()
-	waitFor(t, 10*time.Second, "500 messages", func() bool { return c.count() >= 500 })
+	natstest.WaitFor(t, 10*time.Second, "500 messages", func() bool { return c.count() >= 500 })
 	cancel()
 	var res result
 	select {
@@ -195,13 +197,13 @@ func TestRunUntilCancelled(t *testing.T) {
 	if !res.rep.Interrupted || res.rep.Sent < 500 || res.rep.DurationSeconds != 0 {
 		t.Fatalf("interrupted %v, sent %d, duration %v", res.rep.Interrupted, res.rep.Sent, res.rep.DurationSeconds)
 	}
-	waitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= res.rep.Sent })
+	natstest.WaitFor(t, 10*time.Second, "every message", func() bool { return c.count() >= res.rep.Sent })
 	c.compare(t, res.rep)
 }
 
 func TestRunPublishErrors(t *testing.T) {
-	s := startServer(t, false)
-	nc := connect(t, s)
+	s := natstest.RunServer(t, natstest.CoreOnly)
+	nc := natstest.Connect(t, s.ClientURL())
 	nc.Close()
 	rep, err := Run(context.Background(), Config{Catalog: defaultCatalog(t), Rate: 1000, Duration: 100 * time.Millisecond}, NewCorePublisher(nc))
 	if err == nil || !strings.Contains(err.Error(), "flush") {
@@ -213,8 +215,8 @@ func TestRunPublishErrors(t *testing.T) {
 }
 
 func TestRunConfigErrors(t *testing.T) {
-	s := startServer(t, false)
-	pub := NewCorePublisher(connect(t, s))
+	s := natstest.RunServer(t, natstest.CoreOnly)
+	pub := NewCorePublisher(natstest.Connect(t, s.ClientURL()))
 	cat := defaultCatalog(t)
 	tests := []struct {
 		name string
@@ -241,16 +243,16 @@ func TestRunConfigErrors(t *testing.T) {
 }
 
 func TestRunHighRate(t *testing.T) {
-	s := startServer(t, false)
+	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat := defaultCatalog(t)
 	c := newCounter(cat)
-	subscribe(t, connect(t, s), DefaultSubjectPrefix, c)
+	subscribe(t, natstest.Connect(t, s.ClientURL()), DefaultSubjectPrefix, c)
 	rate := 20000.0
 	if raceEnabled {
 		rate = 4000 // the race detector slows everything down about tenfold
 	}
 	start := time.Now()
-	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: rate, Duration: 1500 * time.Millisecond, Seed: 2}, NewCorePublisher(connect(t, s)))
+	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: rate, Duration: 1500 * time.Millisecond, Seed: 2}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +263,6 @@ func TestRunHighRate(t *testing.T) {
 	if got := float64(rep.Sent) / wall.Seconds(); got < 0.8*rate || got > 1.2*rate {
 		t.Errorf("%d events in %s: %.0f/s, want %.0f/s ± 20 %%", rep.Sent, wall, got, rate)
 	}
-	waitFor(t, 20*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
+	natstest.WaitFor(t, 20*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
 	c.compare(t, rep)
 }

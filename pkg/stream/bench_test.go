@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
@@ -81,8 +82,8 @@ func (n *naiveConsumer) handle(data []byte) {
 // coreRun publishes b.N events as fast as one publisher can and waits until
 // the subscriber set up by subscribe has handled all of them.
 func coreRun(b *testing.B, subscribe func(nc *nats.Conn, done func()) func()) {
-	s := runServer(b, nil)
-	nc := connect(b, s.ClientURL())
+	s := natstest.RunServer(b)
+	nc := natstest.Connect(b, s.ClientURL())
 	var handled atomic.Int64
 	n := int64(b.N)
 	finished := make(chan struct{})
@@ -95,7 +96,7 @@ func coreRun(b *testing.B, subscribe func(nc *nats.Conn, done func()) func()) {
 	if err := nc.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	pub := connect(b, s.ClientURL())
+	pub := natstest.Connect(b, s.ClientURL())
 	msg := append([]byte(nil), benchEvent...)
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
@@ -189,8 +190,8 @@ func (c *countingProcessor) Process(data []byte, subject string) error {
 func BenchmarkJetStream(b *testing.B) {
 	cat := catalog(b)
 	fill := func(b *testing.B) (*nats.Conn, jetstream.JetStream) {
-		s := runServer(b, nil)
-		nc := connect(b, s.ClientURL())
+		s := natstest.RunServer(b)
+		nc := natstest.Connect(b, s.ClientURL())
 		js, err := jetstream.New(nc)
 		if err != nil {
 			b.Fatal(err)

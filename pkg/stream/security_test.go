@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
@@ -35,14 +36,14 @@ func testNKey(t *testing.T) {
 		if err := writeFile(seedFile, string(seed)); err != nil {
 			t.Fatal(err)
 		}
-		s := runServer(t, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
+		s := natstest.RunServer(t, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
 		r := newRig(t, catalog(t), nil)
 		nc, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL(), NKeySeedFile: seedFile}, r.m, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		waitFor(t, 5*time.Second, "connected with the nkey", nc.IsConnected)
+		natstest.WaitFor(t, 5*time.Second, "connected with the nkey", nc.IsConnected)
 	})
 }
 
@@ -92,14 +93,14 @@ func testTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := runServer(t, func(o *server.Options) { o.TLSConfig = tc; o.TLSVerify = true; o.TLS = true })
+		s := natstest.RunServer(t, func(o *server.Options) { o.TLSConfig = tc; o.TLSVerify = true; o.TLS = true })
 		r := newRig(t, catalog(t), nil)
 		nc, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL(), TLSCAFile: caFile, TLSCertFile: cliCert, TLSKeyFile: cliKey}, r.m, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		waitFor(t, 5*time.Second, "connected over mutual TLS", nc.IsConnected)
+		natstest.WaitFor(t, 5*time.Second, "connected over mutual TLS", nc.IsConnected)
 		if !nc.TLSRequired() {
 			t.Error("connection is not TLS")
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupekv"
@@ -45,8 +46,8 @@ func publish(t testing.TB, cat *classify.Catalog, sc simulate.Scenario, seed int
 
 func TestCoreCountsMatchGroundTruth(t *testing.T) {
 	cat := catalog(t)
-	s := runServer(t, nil)
-	nc := connect(t, s.ClientURL())
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
 	r := newRig(t, cat, dedupe.NewWindow(10*time.Minute, 100000))
 	dl := stream.NewDeadLetter(nc, "faceid.deadletter", r.m)
 	core, err := stream.SubscribeCore(nc, stream.CoreOptions{Subject: subject, Queue: "faceid-exporter"}, r.pipes.New(false), dl, r.m, testLogger(t))
@@ -59,7 +60,7 @@ func TestCoreCountsMatchGroundTruth(t *testing.T) {
 	if ok, why := core.Ready(); !ok {
 		t.Fatalf("not ready: %s", why)
 	}
-	pubc := connect(t, s.ClientURL())
+	pubc := natstest.Connect(t, s.ClientURL())
 	const n = 5000
 	tr := publish(t, cat, simulate.Baseline, 1, n, func(subj string, msg []byte) {
 		if err := pubc.Publish(subj, msg); err != nil {
@@ -70,7 +71,7 @@ func TestCoreCountsMatchGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	received := r.m.ReceivedCounter(false)
-	waitFor(t, 10*time.Second, "every event received", func() bool { return testutil.ToFloat64(received) == n })
+	natstest.WaitFor(t, 10*time.Second, "every event received", func() bool { return testutil.ToFloat64(received) == n })
 	if err := core.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +86,8 @@ func TestCoreCountsMatchGroundTruth(t *testing.T) {
 
 func TestJetStreamCountsMatchGroundTruth(t *testing.T) {
 	cat := catalog(t)
-	s := runServer(t, nil)
-	nc := connect(t, s.ClientURL())
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
 	r := newRig(t, cat, dedupe.NewWindow(10*time.Minute, 100000))
 	dl := stream.NewDeadLetter(nc, "faceid.deadletter", r.m)
 	ctx := t.Context()
@@ -95,9 +96,9 @@ func TestJetStreamCountsMatchGroundTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "consumer bound", func() bool { ok, _ := js.Ready(); return ok })
+	natstest.WaitFor(t, 10*time.Second, "consumer bound", func() bool { ok, _ := js.Ready(); return ok })
 
-	pubc := connect(t, s.ClientURL())
+	pubc := natstest.Connect(t, s.ClientURL())
 	pjs, err := jetstream.New(pubc)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestJetStreamCountsMatchGroundTruth(t *testing.T) {
 	tr := publish(t, cat, simulate.Baseline, 2, n, pub)
 	wait()
 	received := r.m.ReceivedCounter(true)
-	waitFor(t, 20*time.Second, "every event received", func() bool { return testutil.ToFloat64(received) >= n })
+	natstest.WaitFor(t, 20*time.Second, "every event received", func() bool { return testutil.ToFloat64(received) >= n })
 	// Acked: nothing pending for the consumer.
 	info := consumerInfo(t, pjs, "FACEID", "faceid-exporter", func(ci *jetstream.ConsumerInfo) bool {
 		return ci.NumAckPending == 0 && ci.NumPending == 0
@@ -153,7 +154,7 @@ func jsPublish(t testing.TB, js jetstream.JetStream) (pub func(subject string, m
 func consumerInfo(t testing.TB, js jetstream.JetStream, streamName, name string, ok func(*jetstream.ConsumerInfo) bool) *jetstream.ConsumerInfo {
 	t.Helper()
 	var info *jetstream.ConsumerInfo
-	waitFor(t, 20*time.Second, "consumer state", func() bool {
+	natstest.WaitFor(t, 20*time.Second, "consumer state", func() bool {
 		c, err := js.Consumer(context.Background(), streamName, name)
 		if err != nil {
 			return false
@@ -203,7 +204,7 @@ func (c *crashingProcessor) Process(data []byte, subject string) error {
 // kvStore opens the JetStream KV dedupe store on its own connection.
 func kvStore(t *testing.T, url string) *dedupekv.Store {
 	t.Helper()
-	nc := connect(t, url)
+	nc := natstest.Connect(t, url)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +218,8 @@ func kvStore(t *testing.T, url string) *dedupekv.Store {
 
 func testRestart(t *testing.T, crash bool) {
 	cat := catalog(t)
-	s := runServer(t, nil)
-	pubc := connect(t, s.ClientURL())
+	s := natstest.RunServer(t)
+	pubc := natstest.Connect(t, s.ClientURL())
 	pjs, err := jetstream.New(pubc)
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +246,7 @@ func testRestart(t *testing.T, crash bool) {
 	}
 
 	// First exporter: stopped after about a third.
-	ncA := connect(t, s.ClientURL())
+	ncA := natstest.Connect(t, s.ClientURL())
 	a := newRig(t, cat, storeA)
 	recA := a.m.ReceivedCounter(true)
 	var proc stream.Processor
@@ -259,12 +260,12 @@ func testRestart(t *testing.T, crash bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a third received", func() bool { return testutil.ToFloat64(recA) >= n/3 })
+	natstest.WaitFor(t, 20*time.Second, "a third received", func() bool { return testutil.ToFloat64(recA) >= n/3 })
 	start := time.Now()
 	if crash {
 		// Wait until the handler has finished what it had in hand.
 		last, stable := -1.0, 0
-		waitFor(t, 10*time.Second, "the first exporter idle", func() bool {
+		natstest.WaitFor(t, 10*time.Second, "the first exporter idle", func() bool {
 			got := testutil.ToFloat64(recA)
 			if got == last && crasher.busy.Load() == 0 {
 				stable++
@@ -307,7 +308,7 @@ func testRestart(t *testing.T, crash bool) {
 	} else {
 		storeB = dedupe.NewWindow(10*time.Minute, 100000)
 	}
-	ncB := connect(t, s.ClientURL())
+	ncB := natstest.Connect(t, s.ClientURL())
 	b := newRig(t, cat, storeB)
 	jsB, err := stream.ConsumeJetStream(t.Context(), ncB, opts, b.pipes.New(true), stream.NewDeadLetter(ncB, "faceid.deadletter", b.m), b.m, testLogger(t))
 	if err != nil {
@@ -345,8 +346,8 @@ func testRestart(t *testing.T, crash bool) {
 // lost and messages come again; the dedupe window keeps counts exact.
 func TestJetStreamRedeliveryNotCountedTwice(t *testing.T) {
 	cat := catalog(t)
-	s := runServer(t, nil)
-	pubc := connect(t, s.ClientURL())
+	s := natstest.RunServer(t)
+	pubc := natstest.Connect(t, s.ClientURL())
 	pjs, err := jetstream.New(pubc)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +376,7 @@ func TestJetStreamRedeliveryNotCountedTwice(t *testing.T) {
 	}
 	received := r.m.ReceivedCounter(true)
 	for i := 0; i < 4; i++ {
-		waitFor(t, 20*time.Second, "progress", func() bool { return testutil.ToFloat64(received) >= float64((i+1)*n/6) })
+		natstest.WaitFor(t, 20*time.Second, "progress", func() bool { return testutil.ToFloat64(received) >= float64((i+1)*n/6) })
 		cid, err := nc.GetClientID()
 		if err != nil {
 			t.Fatal(err)
@@ -422,12 +423,12 @@ func TestDeadLetters(t *testing.T) {
 	for _, mode := range []string{"core", "jetstream"} {
 		t.Run(mode, func(t *testing.T) {
 			cat := catalog(t)
-			s := runServer(t, nil)
-			nc := connect(t, s.ClientURL())
+			s := natstest.RunServer(t)
+			nc := natstest.Connect(t, s.ClientURL())
 			r := newRig(t, cat, dedupe.NewWindow(10*time.Minute, 100000))
 			dl := stream.NewDeadLetter(nc, "faceid.deadletter", r.m)
 
-			obs := connect(t, s.ClientURL())
+			obs := natstest.Connect(t, s.ClientURL())
 			var mu sync.Mutex
 			var dead []*nats.Msg
 			if _, err := obs.Subscribe("faceid.deadletter", func(m *nats.Msg) { mu.Lock(); dead = append(dead, m); mu.Unlock() }); err != nil {
@@ -460,7 +461,7 @@ func TestDeadLetters(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 10*time.Second, "bound", func() bool { ok, _ := js.Ready(); return ok })
+				natstest.WaitFor(t, 10*time.Second, "bound", func() bool { ok, _ := js.Ready(); return ok })
 				pjs, _ = jetstream.New(obs)
 				pubf = func(subj string, msg []byte) {
 					if _, err := pjs.Publish(t.Context(), subj, msg); err != nil {
@@ -489,8 +490,8 @@ func TestDeadLetters(t *testing.T) {
 			pubf("faceid.results.app_sdk", []byte(good))
 			// An event without channel takes the subject's last token.
 			pubf("faceid.results.wechat_h5", []byte(`{"id":"g2","code":"0"}`))
-			waitFor(t, 10*time.Second, "dead letters", func() bool { mu.Lock(); defer mu.Unlock(); return len(dead) == len(cases) })
-			waitFor(t, 10*time.Second, "good events counted", func() bool { return sum(verifications(t, r.reg)) == 2 })
+			natstest.WaitFor(t, 10*time.Second, "dead letters", func() bool { mu.Lock(); defer mu.Unlock(); return len(dead) == len(cases) })
+			natstest.WaitFor(t, 10*time.Second, "good events counted", func() bool { return sum(verifications(t, r.reg)) == 2 })
 			mu.Lock()
 			for i, c := range cases {
 				m := dead[i]
@@ -567,7 +568,7 @@ func TestConnectSecurity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := runServer(t, tc.server)
+			s := natstest.RunServer(t, tc.server)
 			o := tc.opts
 			o.URLs = s.ClientURL()
 			r := newRig(t, catalog(t), nil)
@@ -583,7 +584,7 @@ func TestConnectSecurity(t *testing.T) {
 			}
 			defer nc.Close()
 			if tc.connect {
-				waitFor(t, 5*time.Second, "connected", nc.IsConnected)
+				natstest.WaitFor(t, 5*time.Second, "connected", nc.IsConnected)
 				if sum(family(t, r.reg, "faceid_exporter_nats_connected")) != 1 {
 					t.Error("faceid_exporter_nats_connected is not 1")
 				}

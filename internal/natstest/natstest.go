@@ -1,0 +1,61 @@
+// Package natstest runs in-process NATS servers and clients for tests, and
+// waits on conditions with a deadline.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// RunServer starts an in-process NATS server on 127.0.0.1 at a free port,
+// with JetStream stored under t.TempDir(); each non-nil mod then adjusts the
+// options. The server is shut down when the test ends.
+func RunServer(t testing.TB, mods ...func(*server.Options)) *server.Server {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	for _, mod := range mods {
+		if mod != nil {
+			mod(opts)
+		}
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// CoreOnly is a RunServer option that turns JetStream off.
+func CoreOnly(o *server.Options) { o.JetStream = false }
+
+// Connect connects a client to url, closed when the test ends.
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// WaitFor polls cond until it holds, failing t if it still does not after
+// within; what names the condition in the failure.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
