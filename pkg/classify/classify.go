@@ -144,15 +144,33 @@ type Classifier struct {
 	cat    *Catalog
 	dec    Decoder
 	dedupe dedupe.Store
-	reqID  *reqIDWindow
+	reqIDs ReqIDStore   // nil when the catalog has no reqId rule
+	reqMem *reqIDWindow // the default in-memory store, nil when one was injected
+	window time.Duration
 	rule   *Code // the code the reqId rule applies to
+}
+
+// ReqIDStore holds the state of the reqId billing rule: a success of the
+// rule's code is billed once per reqId; a further success of the same reqId
+// less than a window after the billed one is not billed; the window is
+// anchored at the billed success, and a success at or after its end is billed
+// and opens a new one. A success earlier than the anchor (out of order) is
+// billed only when it lies a whole window before it.
+type ReqIDStore interface {
+	// Bill reports whether a success of key at at is billed under the rule
+	// with the given window, and records it.
+	Bill(key uint64, at time.Time, window time.Duration) bool
 }
 
 // Options configure a Classifier.
 type Options struct {
 	// Dedupe remembers event ids; nil turns duplicate detection off.
 	Dedupe dedupe.Store
-	// ReqIDCapacity bounds the reqIds remembered for the reqId billing rule
+	// ReqIDs holds the reqId billing rule's state; nil: an in-memory store of
+	// this classifier alone. A store shared by classifiers must be safe for
+	// concurrent use.
+	ReqIDs ReqIDStore
+	// ReqIDCapacity bounds the reqIds the default in-memory store remembers
 	// (default 100000). When full, the oldest is forgotten and a repeat of it
 	// would be billed again; ReqIDEvicted counts those.
 	ReqIDCapacity int
@@ -170,7 +188,13 @@ func New(cat *Catalog, opts Options) *Classifier {
 		if capacity <= 0 {
 			capacity = 100000
 		}
-		c.reqID = newReqIDWindow(int64(r.Window), capacity)
+		c.window = r.Window
+		if opts.ReqIDs != nil {
+			c.reqIDs = opts.ReqIDs
+		} else {
+			c.reqMem = newReqIDWindow(capacity)
+			c.reqIDs = c.reqMem
+		}
 	}
 	return c
 }
@@ -178,12 +202,13 @@ func New(cat *Catalog, opts Options) *Classifier {
 // Catalog returns the classifier's catalog.
 func (c *Classifier) Catalog() *Catalog { return c.cat }
 
-// ReqIDEvicted returns how many reqIds were forgotten for room inside their window.
+// ReqIDEvicted returns how many reqIds the default in-memory store forgot for
+// room inside their window (0 with an injected store).
 func (c *Classifier) ReqIDEvicted() uint64 {
-	if c.reqID == nil {
+	if c.reqMem == nil {
 		return 0
 	}
-	return c.reqID.evicted
+	return c.reqMem.evicted
 }
 
 // Classify decodes msg and classifies it into r. fallbackChannel names the
@@ -244,7 +269,7 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 	case r.Duplicate:
 		r.Billable, r.BillingRule = BillableFalse, "duplicate"
 	case r.Code == c.rule && len(ev.ReqID) > 0:
-		if c.reqID.bill(IDKey(ev.ReqID), ts) {
+		if c.billReqID(IDKey(ev.ReqID), r.TS, ts) {
 			r.Billable, r.BillingRule = r.Code.billableAtUnix(ts), "req_id_first"
 		} else {
 			r.Billable, r.BillingRule = BillableFalse, "req_id_repeat"
@@ -257,6 +282,14 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 		}
 	}
 	c.risk(r)
+}
+
+// billReqID applies the reqId rule, calling the default store directly.
+func (c *Classifier) billReqID(key uint64, at time.Time, ts int64) bool {
+	if c.reqMem != nil {
+		return c.reqMem.bill(key, ts, int64(c.window))
+	}
+	return c.reqIDs.Bill(key, at, c.window)
 }
 
 func (c *Classifier) risk(r *Result) {
@@ -408,38 +441,50 @@ func normaliseCode(raw []byte, buf []byte) []byte {
 	return append(buf, v...)
 }
 
-// reqIDWindow implements the reqId billing rule: the first success of a reqId
-// is billed and opens a window; successes inside it are not billed; the first
-// after it is billed and opens a new one.
+// reqIDWindow is the default ReqIDStore: a bounded in-memory table of the
+// anchors of one classifier. It is not safe for concurrent use.
 type reqIDWindow struct {
-	window  int64
 	anchors *dedupe.TimeTable
 	newest  int64
 	evicted uint64
 }
 
-func newReqIDWindow(window int64, capacity int) *reqIDWindow {
-	return &reqIDWindow{window: window, anchors: dedupe.NewTimeTable(capacity)}
+func newReqIDWindow(capacity int) *reqIDWindow {
+	return &reqIDWindow{anchors: dedupe.NewTimeTable(capacity)}
 }
 
-// bill reports whether a success of key at t is billed. A success earlier than
-// the open window's anchor (events out of order) is billed only when it lies a
-// whole window before it, so a window never bills twice.
-func (w *reqIDWindow) bill(key uint64, t int64) bool {
+// Bill implements ReqIDStore.
+func (w *reqIDWindow) Bill(key uint64, at time.Time, window time.Duration) bool {
+	return w.bill(key, at.UnixNano(), int64(window))
+}
+
+// bill reports whether a success of key at t is billed, and records it.
+func (w *reqIDWindow) bill(key uint64, t, window int64) bool {
 	if t > w.newest {
 		w.newest = t
 	}
-	w.anchors.ExpireBefore(w.newest - w.window + 1)
-	if anchor, ok := w.anchors.Get(key); ok {
-		if t >= anchor && t-anchor < w.window {
-			return false
-		}
-		if t < anchor {
-			return anchor-t >= w.window
-		}
-	}
-	if w.anchors.Put(key, t) {
+	w.anchors.ExpireBefore(w.newest - window + 1)
+	anchor, ok := w.anchors.Get(key)
+	billed, reanchor := DecideReqID(anchor, ok, t, window)
+	if reanchor && w.anchors.Put(key, t) {
 		w.evicted++
 	}
-	return true
+	return billed
+}
+
+// DecideReqID decides a success at t (Unix ns) of a reqId whose window is
+// anchored at anchor (hasAnchor false: none is open): whether it is billed,
+// and whether t becomes the reqId's anchor. A success earlier than the anchor
+// (events out of order) is billed only when it lies a whole window before it,
+// and leaves the anchor where it is, so a window never bills twice.
+func DecideReqID(anchor int64, hasAnchor bool, t, window int64) (billed, reanchor bool) {
+	switch {
+	case !hasAnchor:
+		return true, true
+	case t >= anchor:
+		billed = t-anchor >= window
+		return billed, billed
+	default:
+		return anchor-t >= window, false
+	}
 }

@@ -24,11 +24,15 @@ import (
 type PipelineConfig struct {
 	Catalog *classify.Catalog
 	Metrics *metrics.Metrics
-	Events  *api.Events      // nil: no ring buffers or stream
-	Dedupe  dedupe.Store     // one store shared by every pipeline; nil: off
-	ReqIDs  int              // reqId capacity of each classifier
-	Logger  *slog.Logger     // nil: discard
-	Clock   func() time.Time // time of receipt; nil: time.Now
+	Events  *api.Events  // nil: no ring buffers or stream
+	Dedupe  dedupe.Store // one store shared by every pipeline; nil: off
+	ReqIDs  int          // reqId capacity of each classifier's in-memory store
+	// ReqIDStore, when set, holds the reqId billing rule's state for every
+	// pipeline (safe for concurrent use); nil: each classifier its own
+	// in-memory store.
+	ReqIDStore classify.ReqIDStore
+	Logger     *slog.Logger     // nil: discard
+	Clock      func() time.Time // time of receipt; nil: time.Now
 }
 
 // Pipelines makes one Pipeline per consuming goroutine around shared state.
@@ -61,7 +65,7 @@ func (ps *Pipelines) New(jetstream bool) *Pipeline {
 		m:        ps.cfg.Metrics,
 		ev:       ps.cfg.Events,
 		clock:    ps.cfg.Clock,
-		c:        classify.New(ps.cfg.Catalog, classify.Options{Dedupe: ps.cfg.Dedupe, ReqIDCapacity: ps.cfg.ReqIDs}),
+		c:        classify.New(ps.cfg.Catalog, classify.Options{Dedupe: ps.cfg.Dedupe, ReqIDs: ps.cfg.ReqIDStore, ReqIDCapacity: ps.cfg.ReqIDs}),
 		received: ps.cfg.Metrics.ReceivedCounter(jetstream),
 	}
 }

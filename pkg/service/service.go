@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupekv"
@@ -224,8 +225,20 @@ func Run(ctx context.Context, c Config) (err error) {
 		store = s
 		log.Info("dedupe through jetstream kv", "bucket", c.File.Dedupe.Bucket, "window", c.File.Dedupe.Window)
 	}
+	// With the shared dedupe store the reqId billing rule shares its state
+	// too, so that replicas and restarts bill each reqId window once.
+	var reqIDs classify.ReqIDStore
+	if useKV && cat.ReqIDRule.Family != "" {
+		bucket := ReqIDBucket(c.File.Dedupe.Bucket)
+		s, err := openReqIDStore(ctx, nc, bucket, cat.ReqIDRule.Window, log)
+		if err != nil {
+			return err
+		}
+		reqIDs = s
+		log.Info("reqid billing rule through jetstream kv", "bucket", bucket, "window", cat.ReqIDRule.Window)
+	}
 	pipes := NewPipelines(PipelineConfig{
-		Catalog: cat, Metrics: m, Events: events, Dedupe: store, Logger: log, Clock: clock.Now,
+		Catalog: cat, Metrics: m, Events: events, Dedupe: store, ReqIDStore: reqIDs, Logger: log, Clock: clock.Now,
 	})
 
 	var cons consumer
@@ -396,6 +409,34 @@ func openKVStore(ctx context.Context, nc *nats.Conn, d config.Dedupe, log *slog.
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("dedupe store: %w", err)
+		case <-time.After(stream.Backoff(attempt, 5*time.Second)):
+		}
+	}
+}
+
+// ReqIDBucket is the KV bucket of the reqId billing rule's anchors that goes
+// with the dedupe bucket of the jetstream store.
+func ReqIDBucket(dedupeBucket string) string { return dedupeBucket + "-reqid" }
+
+// openReqIDStore binds the JetStream KV store of the reqId billing rule,
+// retrying with backoff while NATS is not reachable, until ctx ends.
+func openReqIDStore(ctx context.Context, nc *nats.Conn, bucket string, window time.Duration, log *slog.Logger) (*dedupekv.ReqIDs, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := dedupekv.NewReqIDs(ctx, js, dedupekv.ReqIDOptions{Bucket: bucket, Window: window, Logger: log})
+		if err == nil {
+			return s, nil
+		}
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return nil, fmt.Errorf("dedupe.store jetstream needs JetStream on the NATS server: %w", err)
+		}
+		log.Warn("reqid kv bucket not ready, retrying", "bucket", bucket, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reqid store: %w", err)
 		case <-time.After(stream.Backoff(attempt, 5*time.Second)):
 		}
 	}

@@ -43,10 +43,15 @@ type rig struct {
 }
 
 func newRig(t testing.TB, cat *classify.Catalog, store dedupe.Store) *rig {
+	return newRigReqIDs(t, cat, store, nil)
+}
+
+// newRigReqIDs is newRig with a reqId store (nil: in memory, per classifier).
+func newRigReqIDs(t testing.TB, cat *classify.Catalog, store dedupe.Store, reqIDs classify.ReqIDStore) *rig {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, cat, metrics.Options{})
 	return &rig{reg: reg, m: m, pipes: service.NewPipelines(service.PipelineConfig{
-		Catalog: cat, Metrics: m, Dedupe: store, Logger: testLogger(t),
+		Catalog: cat, Metrics: m, Dedupe: store, ReqIDStore: reqIDs, Logger: testLogger(t),
 		Events: api.NewEvents(api.Sizes{BillableFailure: 10, HighRisk: 10, UnknownCode: 10}),
 	})}
 }
