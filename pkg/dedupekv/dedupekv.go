@@ -73,12 +73,9 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      o.Bucket,
 		Description: "FaceID exporter: event ids already counted (dedupe)",
-		History:     1,
 		TTL:         o.Window,
 		Storage:     o.Storage,
 		Replicas:    o.Replicas,
@@ -142,3 +139,11 @@ func (s *Store) Writes() uint64 { return s.writes.Load() }
 func (s *Store) Evicted() uint64 { return s.front.Evicted() }
 
 var _ dedupe.Store = (*Store)(nil)
+
+// openBucket creates or updates a KV bucket that keeps one value per key.
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg.History = 1
+	return js.CreateOrUpdateKeyValue(cctx, cfg)
+}

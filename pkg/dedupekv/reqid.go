@@ -93,12 +93,9 @@ func NewReqIDs(ctx context.Context, js jetstream.JetStream, o ReqIDOptions) (*Re
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      o.Bucket,
 		Description: "FaceID exporter: anchors of the NFC reqId billing windows",
-		History:     1,
 		TTL:         o.TTL,
 		Storage:     o.Storage,
 		Replicas:    o.Replicas,
