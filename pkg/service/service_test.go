@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
@@ -114,34 +113,7 @@ func scrape(t testing.TB, st service.Started, name string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	if mf, ok := mfs[name]; ok {
-		for _, m := range mf.Metric {
-			out[key(m)] = val(m)
-		}
-	}
-	return out
-}
-
-func key(m *dto.Metric) string {
-	var parts []string
-	for _, l := range m.Label {
-		parts = append(parts, l.GetName()+"="+l.GetValue())
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
-func val(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Untyped != nil:
-		return m.Untyped.GetValue()
-	}
-	return 0
+	return promtest.Series(mfs[name])
 }
 
 func total(m map[string]float64) float64 {
