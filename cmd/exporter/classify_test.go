@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faceid-observability/faceid-exporter/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and docs/codes.md")
@@ -25,21 +27,9 @@ func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 	return code, out.String(), errb.String()
 }
 
-func golden(t *testing.T, path, got string) {
+func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s is stale or the output changed; diff it, then run go test ./cmd/exporter -update\n got:\n%s", path, got)
-	}
+	golden.Check(t, path, []byte(got), *update, "go test ./cmd/exporter -update")
 }
 
 func TestClassifyGolden(t *testing.T) {
@@ -47,8 +37,8 @@ func TestClassifyGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	golden(t, "testdata/classify/output.golden.jsonl", out)
-	golden(t, "testdata/classify/summary.golden.txt", errOut)
+	checkGolden(t, "testdata/classify/output.golden.jsonl", out)
+	checkGolden(t, "testdata/classify/summary.golden.txt", errOut)
 
 	in, err := os.ReadFile("testdata/classify/input.jsonl")
 	if err != nil {
@@ -136,7 +126,7 @@ func TestCodesDoc(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	golden(t, "../../docs/codes.md", out)
+	checkGolden(t, "../../docs/codes.md", out)
 }
 
 func TestCatalogFormats(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/nats-io/nkeys"
 	"io"
 	"os"
 	"os/exec"
@@ -31,6 +30,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/faceid-observability/faceid-exporter/internal/golden"
+	"github.com/nats-io/nkeys"
 
 	"gopkg.in/yaml.v3"
 )
@@ -474,42 +476,9 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := goldenForm(t, out)
-			path := filepath.Join(chart, "tests", "golden", c.name+".yaml")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./deploy/helm -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("helm template differs from %s (run go test ./deploy/helm -update and review the diff):\n%s", path, lineDiff(string(want), got))
-			}
+			golden.Check(t, filepath.Join(chart, "tests", "golden", c.name+".yaml"), []byte(got), *update, "go test ./deploy/helm -update")
 		})
 	}
-}
-
-// lineDiff shows the first lines that differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 20; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, wl, gl)
-			shown++
-		}
-	}
-	return b.String()
 }
 
 // ---- alert rules and dashboards ----

@@ -2,9 +2,10 @@ package dashgen
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/faceid-observability/faceid-exporter/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite dashboards/*.json from the generator")
@@ -29,20 +30,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, d.File)
-			if *update {
-				if err := os.WriteFile(path, want, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/dashgen -update)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("%s differs from the generator; run go test ./internal/dashgen -update", path)
-			}
+			golden.Check(t, filepath.Join(dir, d.File), want, *update, "go test ./internal/dashgen -update")
 		})
 	}
 }

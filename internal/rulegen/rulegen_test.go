@@ -2,13 +2,13 @@ package rulegen
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
@@ -24,20 +24,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range files {
-		path := filepath.Join(alertsDir, name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./internal/rulegen -run TestGolden -update)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s differs from the rule source; run go test ./internal/rulegen -run TestGolden -update", path)
-		}
+		golden.Check(t, filepath.Join(alertsDir, name), want, *update, "go test ./internal/rulegen -run TestGolden -update")
 	}
 	// No rule file in alerts/ that the source does not generate.
 	entries, err := filepath.Glob(filepath.Join(alertsDir, "*.yml"))
@@ -56,20 +43,7 @@ func TestGoldenDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := "../../docs/alerts.md"
-	if *update {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/rulegen -run TestGolden -update)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from the rule source; run go test ./internal/rulegen -run TestGolden -update", path)
-	}
+	golden.Check(t, "../../docs/alerts.md", want, *update, "go test ./internal/rulegen -run TestGolden -update")
 }
 
 var durationRe = regexp.MustCompile(`\b[0-9]+[smhdwy]([0-9]+[smhdwy])*\b|[*%] [0-9]+\b`)
