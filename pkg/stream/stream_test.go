@@ -127,6 +127,25 @@ func TestJetStreamCountsMatchGroundTruth(t *testing.T) {
 
 // jsPublish returns a publisher into the stream that waits for the server's
 // acknowledgements every few hundred messages and fails the test on any error.
+// filledStream starts a server with the FACEID stream on subject and publishes
+// n events of the scenario into it, acknowledged; it returns the server, a
+// JetStream client of the publisher's connection and the ground truth.
+func filledStream(t *testing.T, cat *classify.Catalog, sc simulate.Scenario, seed int64, n int) (*server.Server, jetstream.JetStream, *truth) {
+	t.Helper()
+	s := natstest.RunServer(t)
+	pjs, err := jetstream.New(natstest.Connect(t, s.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pjs.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, wait := jsPublish(t, pjs)
+	tr := publish(t, cat, sc, seed, n, pub)
+	wait()
+	return s, pjs, tr
+}
+
 func jsPublish(t testing.TB, js jetstream.JetStream) (pub func(subject string, msg []byte), wait func()) {
 	var futs []jetstream.PubAckFuture
 	wait = func() {
@@ -225,19 +244,8 @@ func kvStore(t *testing.T, url string, cat *classify.Catalog) (*dedupekv.Store, 
 
 func testRestart(t *testing.T, crash bool) {
 	cat := catalog(t)
-	s := natstest.RunServer(t)
-	pubc := natstest.Connect(t, s.ClientURL())
-	pjs, err := jetstream.New(pubc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pjs.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 6000
-	pub, wait := jsPublish(t, pjs)
-	tr := publish(t, cat, simulate.HighRiskDeviceSurge, 3, n, pub)
-	wait()
+	s, pjs, tr := filledStream(t, cat, simulate.HighRiskDeviceSurge, 3, n)
 	if len(tr.rejected) != 0 {
 		t.Fatalf("the scenario sent rejects %v: the duplicate arithmetic below assumes none", tr.rejected)
 	}
@@ -372,19 +380,8 @@ func testRestart(t *testing.T, crash bool) {
 // lost and messages come again; the dedupe window keeps counts exact.
 func TestJetStreamRedeliveryNotCountedTwice(t *testing.T) {
 	cat := catalog(t)
-	s := natstest.RunServer(t)
-	pubc := natstest.Connect(t, s.ClientURL())
-	pjs, err := jetstream.New(pubc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pjs.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 4000
-	pub, wait := jsPublish(t, pjs)
-	tr := publish(t, cat, simulate.Baseline, 4, n, pub)
-	wait()
+	s, pjs, tr := filledStream(t, cat, simulate.Baseline, 4, n)
 
 	r := newRig(t, cat, dedupe.NewWindow(10*time.Minute, 100000))
 	nc, err := stream.Connect(stream.ConnOptions{URLs: s.ClientURL()}, r.m, testLogger(t))
