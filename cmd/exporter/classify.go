@@ -13,8 +13,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
 func addClassify(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(context.Context) error) {

@@ -39,7 +39,7 @@ type Layout struct {
 	business            bool
 	ruleSlots           int // ledger rule_id slots: "", "other", allowlisted
 
-	fams  []Family
+	fams                                                                                              []Family
 	ver, risk, dl, il, dt, it, unk, prob, biz, dup, rej, dlt, dedupeEv, reqIDEv, lost, resets, tooOld int // family bases
 
 	values  [][]string     // label values by slot

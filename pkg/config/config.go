@@ -286,7 +286,6 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	return nil
 }
 
-
 var valuePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]*$`)
 
 func (p *parser) business(n *yaml.Node, b *Business) error {

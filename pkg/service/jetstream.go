@@ -181,7 +181,5 @@ func startGroup(ctx context.Context, nc *nats.Conn, c *Config, o stream.GroupOpt
 	}
 }
 
-
-
 // DemoStream is the stream --demo consumes on the embedded server.
 const DemoStream = "FACEID"

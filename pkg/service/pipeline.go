@@ -119,6 +119,7 @@ func (o coreObserver) DeadLettered(r classify.Reason) {
 	o.b.DeadLettered(r)
 	o.b.Unlock()
 }
+
 // CoarseClock is a clock read with one atomic load, advanced every tick by a
 // goroutine: cheaper than time.Now on the hot path, precise to the tick.
 type CoarseClock struct {

@@ -34,8 +34,8 @@ type groupRig struct {
 
 type nopHooks struct{}
 
-func (nopHooks) Received()                                  {}
-func (nopHooks) Counted(*classify.Result, int64)            {}
+func (nopHooks) Received()                                   {}
+func (nopHooks) Counted(*classify.Result, int64)             {}
 func (nopHooks) Rejected(string, *classify.RejectError, int) {}
 
 type groupOpts struct {
