@@ -186,15 +186,18 @@ func (pt *partition) noteGap(from, to uint64) {
 }
 
 func (pt *partition) handle(m jetstream.Msg) {
-	md, err := m.Metadata()
-	if err != nil {
-		pt.log.Warn("message without jetstream metadata", "err", err)
-		return
+	seq, stamp, ok := ackPosition(m.Reply())
+	if !ok {
+		md, err := m.Metadata()
+		if err != nil {
+			pt.log.Warn("message without jetstream metadata", "err", err)
+			return
+		}
+		seq, stamp = md.Sequence.Stream, md.Timestamp
 	}
 	b := pt.books
 	b.Lock()
 	defer b.Unlock()
-	seq := md.Sequence.Stream
 	if pt.fenced.Load() || pt.stopping.Load() || seq <= pt.seq {
 		return
 	}
@@ -206,7 +209,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 	h.Received()
 	data, subject := m.Data(), m.Subject()
 	r := &pt.r
-	if err := pt.cls.Classify(data, FallbackChannel(subject), md.Timestamp, r); err != nil {
+	if err := pt.cls.Classify(data, FallbackChannel(subject), stamp, r); err != nil {
 		var rej *classify.RejectError
 		if !errors.As(err, &rej) {
 			rej = &classify.RejectError{Reason: classify.ReasonInvalidJSON, Detail: err.Error()}
@@ -217,7 +220,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 		return
 	}
 	if !b.Apply(r) {
-		h.Counted(r, md.Timestamp.UnixNano())
+		h.Counted(r, stamp.UnixNano())
 	}
 }
 
