@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
