@@ -40,6 +40,7 @@ var decodeCases = []struct {
 	{"levels_as_strings", `{"channel":"app_sdk","code":"0","risk":{"device_level":"-0","risk_level":" 5"}}`, ReasonNone},
 	{"level_19_digits", `{"channel":"app_sdk","code":"0","risk":{"device_level":1234567890123456789}}`, ReasonNone},
 	{"tags_mixed", `{"channel":"app_sdk","code":"0","risk":{"device_tags":[" 202 ",5012,"",null,1.5,[]],"risk_tags":" 02 , ,19,"}}`, ReasonNone},
+	{"tags_escaped_whitespace", `{"channel":"app_sdk","code":"0","risk":{"device_tags":["\n202\n","\t5012\t","\u0020"],"risk_tags":"02\r,\u0020 19\t,\t"}}`, ReasonNone},
 	{"tags_over_limit", `{"channel":"app_sdk","code":"0","risk":{"device_tags":[` + strings.Repeat(`"1",`, MaxTags+3) + `"2"]}}`, ReasonNone},
 	{"escaped_names", `{"\u0063hannel":"app_sdk","c\u006fde":"\u0030","risk":{"\u0070latform":"ios"}}`, ReasonNone},
 	{"names_are_case_sensitive", `{"Channel":"x","channel":"app_sdk","CODE":true,"code":"0"}`, ReasonNone},
