@@ -36,6 +36,13 @@ go test -count=1 ./...
 
 echo "== fuzz: decode+classify, briefly"
 go test -run '^$' -fuzz '^FuzzClassify$' -fuzztime "${FUZZTIME:-20s}" ./pkg/classify
+echo "== fuzz: the decoder and its lexer against encoding/json and time.Parse, briefly"
+for target in FuzzDecodeMatchesEncodingJSON FuzzParseRFC3339MatchesTimeParse; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-10s}" ./pkg/classify
+done
+for target in FuzzSkip FuzzString; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-10s}" ./internal/jsonscan
+done
 
 echo "== grafana-plugin: gofmt, vet, tests (own module; builds and runs ../cmd/exporter)"
 (cd grafana-plugin && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 -timeout 15m ./...)

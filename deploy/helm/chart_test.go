@@ -34,7 +34,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/nats-io/nkeys"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the chart's copies of alerts/ and dashboards/, the golden renders and the README values table")

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // RunbookBase is where runbook_url annotations point; each alert's runbook
