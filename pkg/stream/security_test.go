@@ -7,14 +7,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
@@ -22,6 +25,16 @@ import (
 )
 
 func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }
+
+// waitAuthError waits until nc has been refused with an authorization
+// error. The service's connection keeps retrying, so the error comes and goes
+// between attempts: poll for it.
+func waitAuthError(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	natstest.WaitFor(t, 5*time.Second, "an authorization error", func() bool {
+		return errors.Is(nc.LastError(), nats.ErrAuthorization)
+	})
+}
 
 // testNKey authenticates with an NKey seed file.
 func testNKey(t *testing.T) {
@@ -110,7 +123,10 @@ func testTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc2.Close()
-		time.Sleep(300 * time.Millisecond)
+		natstest.WaitFor(t, 5*time.Second, "the server to refuse the connection without a client certificate", func() bool {
+			err := nc2.LastError()
+			return err != nil && strings.Contains(err.Error(), "certificate required")
+		})
 		if nc2.IsConnected() {
 			t.Error("connected without a client certificate")
 		}

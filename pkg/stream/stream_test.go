@@ -613,8 +613,8 @@ func TestConnectSecurity(t *testing.T) {
 				}
 				return
 			}
-			time.Sleep(300 * time.Millisecond)
-			if nc.IsConnected() {
+			waitAuthError(t, nc)
+			if nc.IsConnected() || sum(family(t, r.reg, "faceid_exporter_nats_connected")) != 0 {
 				t.Fatal("connected with the wrong password")
 			}
 		})
