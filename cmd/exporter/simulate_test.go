@@ -30,8 +30,10 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 )
 
-// simCounter classifies what it receives on its own and counts it the way the
-// report does.
+// simCounter classifies what it receives with a classifier of its own and
+// counts it the way the report does. The report's truth comes from the same
+// classifier, so agreeing with it proves delivery and tally, not the
+// classification (TestServeCountsHandWrittenEvents checks that).
 type simCounter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
@@ -136,7 +138,10 @@ func simWriteFile(t *testing.T, name, content string) string {
 	return p
 }
 
-func TestSimulateCommand(t *testing.T) {
+// TestSimulateCommandDeliversWhatItReports runs the simulate command and
+// checks its report's header, that a subscriber receives exactly what the
+// report counts, and that a seed repeats the counts.
+func TestSimulateCommandDeliversWhatItReports(t *testing.T) {
 	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat, err := classify.Default()
 	if err != nil {
@@ -181,7 +186,10 @@ func TestSimulateCommand(t *testing.T) {
 	}
 }
 
-func TestSimulateJetStream(t *testing.T) {
+// TestSimulateJetStreamStoresWhatItReports publishes through JetStream with
+// --nats.subject-prefix and --report.file and finds in the stream as many
+// messages as the report counts.
+func TestSimulateJetStreamStoresWhatItReports(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
