@@ -74,6 +74,21 @@ func newLimitRig(t *testing.T, o api.Options) *limitRig {
 	return r
 }
 
+// fetch GETs url and returns the status code and the body.
+func fetch(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 // getAsync starts a GET and returns a channel with its status code.
 func getAsync(t *testing.T, url string) <-chan int {
 	codes := make(chan int, 1)
@@ -122,7 +137,7 @@ func TestStreamClientsBounded(t *testing.T) {
 	second := openStream(t, ctx2, r.srv.URL)
 	defer second.Body.Close()
 
-	code, body := get(t, r.srv.URL+"/api/v1/stream")
+	code, body := fetch(t, r.srv.URL+"/api/v1/stream")
 	if code != http.StatusTooManyRequests {
 		t.Fatalf("third client: %d %s, want 429", code, body)
 	}
@@ -133,7 +148,7 @@ func TestStreamClientsBounded(t *testing.T) {
 	if want := "too many live-stream clients: 2 are connected, the most --web.max-stream-clients allows; try again later"; e.Status != "error" || e.Error != want {
 		t.Errorf("429 body %+v, want error %q", e, want)
 	}
-	if code, _ := get(t, r.srv.URL+"/api/v1/stream?kind=bogus"); code != http.StatusBadRequest {
+	if code, _ := fetch(t, r.srv.URL+"/api/v1/stream?kind=bogus"); code != http.StatusBadRequest {
 		t.Errorf("a bad request while full: %d, want 400", code)
 	}
 	if v := counterValue(t, r.reg, "faceid_exporter_http_stream_rejected_total"); v != 1 {
@@ -160,13 +175,13 @@ func TestRequestsInFlightBounded(t *testing.T) {
 	// Two API requests held inside the handler fill the API's limit.
 	held := []<-chan int{getAsync(t, r.srv.URL+"/api/v1/summary"), getAsync(t, r.srv.URL+"/api/v1/summary")}
 	natstest.WaitFor(t, 5*time.Second, "two API requests in flight", func() bool { return r.apiBlock.count() == 2 })
-	code, body := get(t, r.srv.URL+"/api/v1/catalog")
+	code, body := fetch(t, r.srv.URL+"/api/v1/catalog")
 	if want := `{"error":"limit of concurrent API requests reached (2, --web.max-requests), try again later","status":"error"}` + "\n"; code != http.StatusServiceUnavailable || body != want {
 		t.Errorf("third API request: %d %q, want 503 %q", code, body, want)
 	}
 	// Probes, the landing page and /metrics are not held up by the API.
 	for _, path := range []string{"/-/healthy", "/-/ready", "/"} {
-		if code, _ := get(t, r.srv.URL+path); code != 200 {
+		if code, _ := fetch(t, r.srv.URL+path); code != 200 {
 			t.Errorf("%s while the API is full: %d", path, code)
 		}
 	}
@@ -176,7 +191,7 @@ func TestRequestsInFlightBounded(t *testing.T) {
 	// /metrics has its own limit, promhttp's.
 	held = append(held, scrape, getAsync(t, r.srv.URL+"/metrics"))
 	natstest.WaitFor(t, 5*time.Second, "two scrapes in flight", func() bool { return r.scrape.count() == 2 })
-	if code, body := get(t, r.srv.URL+"/metrics"); code != http.StatusServiceUnavailable {
+	if code, body := fetch(t, r.srv.URL+"/metrics"); code != http.StatusServiceUnavailable {
 		t.Errorf("third scrape: %d %q, want 503", code, body)
 	}
 
@@ -187,7 +202,7 @@ func TestRequestsInFlightBounded(t *testing.T) {
 			t.Errorf("held request %d: %d", i, code)
 		}
 	}
-	if code, _ := get(t, r.srv.URL+"/api/v1/catalog"); code != 200 {
+	if code, _ := fetch(t, r.srv.URL+"/api/v1/catalog"); code != 200 {
 		t.Errorf("after the held requests ended: %d", code)
 	}
 }
