@@ -47,6 +47,9 @@ done
 echo "== grafana-plugin: gofmt, vet, tests (own module; builds and runs ../cmd/exporter)"
 (cd grafana-plugin && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 -timeout 15m ./...)
 
+echo "== deploy/compose: the compose file through the compose-spec loader (own module; builds ./cmd/exporter)"
+(cd deploy/compose && test -z "$(gofmt -l .)" && go vet ./... && go mod tidy -diff && go test -count=1 ./...)
+
 echo "== grafana-plugin: frontend (node --test)"
 node --test grafana-plugin/test/module.test.js
 
