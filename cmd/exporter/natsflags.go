@@ -1,0 +1,20 @@
+package main
+
+import (
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
+)
+
+// addNATSAuthFlags registers on cmd the NATS authentication and TLS flags
+// that every command connecting to NATS with stream.ConnOptions shares.
+func addNATSAuthFlags(cmd *kingpin.CmdClause, o *stream.ConnOptions) {
+	cmd.Flag("nats.creds-file", "NATS credentials file (JWT and NKey seed).").PlaceHolder("FILE").StringVar(&o.CredsFile)
+	cmd.Flag("nats.nkey-seed-file", "File holding an NKey seed to authenticate with.").PlaceHolder("FILE").StringVar(&o.NKeySeedFile)
+	cmd.Flag("nats.user", "NATS user name (the password is read from --nats.password-file).").StringVar(&o.User)
+	cmd.Flag("nats.password-file", "File holding the password of --nats.user.").PlaceHolder("FILE").StringVar(&o.PasswordFile)
+	cmd.Flag("nats.token-file", "File holding a NATS authentication token.").PlaceHolder("FILE").StringVar(&o.TokenFile)
+	cmd.Flag("nats.tls.ca-file", "CA certificate(s) to verify the NATS server with; turns TLS on.").PlaceHolder("FILE").StringVar(&o.TLSCAFile)
+	cmd.Flag("nats.tls.cert-file", "Client certificate for NATS mutual TLS (with --nats.tls.key-file).").PlaceHolder("FILE").StringVar(&o.TLSCertFile)
+	cmd.Flag("nats.tls.key-file", "Client key for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&o.TLSKeyFile)
+}
