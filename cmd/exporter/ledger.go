@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -134,8 +135,7 @@ func runLedger(ctx context.Context, c *cli, f *ledgerFlags, read ledgerReader) e
 	return err
 }
 
-// readLedger connects, opens the checkpoint bucket, checks that the group has
-// a checkpoint and reads its rows.
+// readLedger connects, opens the checkpoint bucket and reads the group's rows.
 func readLedger(ctx context.Context, f *ledgerFlags, read ledgerReader) ([]ledger.Row, error) {
 	nc, err := stream.Dial(f.conn, f.timeout)
 	if err != nil {
@@ -155,19 +155,18 @@ func readLedger(ctx context.Context, f *ledgerFlags, read ledgerReader) ([]ledge
 	case err != nil:
 		return nil, fmt.Errorf("open checkpoint bucket %q: %w", f.bucket, err)
 	}
-	groups, err := checkpointGroups(ctx, kv, f.stream)
-	if err != nil {
-		return nil, fmt.Errorf("list the checkpoints in bucket %q: %w", f.bucket, err)
-	}
-	if !slices.Contains(groups, f.group) {
-		others := "no group has one"
-		if len(groups) > 0 {
-			others = "groups with one: " + strings.Join(groups, ", ")
-		}
-		return nil, fmt.Errorf("no checkpoint of group %q on stream %q in bucket %q (%s): has an exporter run with --jetstream.stream %s --jetstream.consumer %s?",
-			f.group, f.stream, f.bucket, others, f.stream, f.group)
-	}
 	rows, err := read(ctx, kv, f.stream, f.group, f.from, f.to)
+	if errors.Is(err, ledger.ErrNoBooks) {
+		hint := ""
+		if groups, lerr := checkpointGroups(ctx, kv, f.stream); lerr == nil {
+			hint = " (no group has one)"
+			if len(groups) > 0 {
+				hint = " (groups with one: " + strings.Join(groups, ", ") + ")"
+			}
+		}
+		return nil, fmt.Errorf("no checkpoint of group %q on stream %q in bucket %q%s: has an exporter run with --jetstream.stream %s --jetstream.consumer %s?",
+			f.group, f.stream, f.bucket, hint, f.stream, f.group)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger of group %q on stream %q: %w", f.group, f.stream, err)
 	}
@@ -175,7 +174,7 @@ func readLedger(ctx context.Context, f *ledgerFlags, read ledgerReader) ([]ledge
 }
 
 // checkpointGroups returns, sorted, the groups of stream that have at least
-// one partition checkpoint (key <stream>.<group>.p<N>) in kv.
+// one partition checkpoint in kv: the hint when the group asked for has none.
 func checkpointGroups(ctx context.Context, kv jetstream.KeyValue, stream string) ([]string, error) {
 	lister, err := kv.ListKeysFiltered(ctx, stream+".*.*")
 	if err != nil {
@@ -185,7 +184,10 @@ func checkpointGroups(ctx context.Context, kv jetstream.KeyValue, stream string)
 	var groups []string
 	for key := range lister.Keys() {
 		tokens := strings.Split(key, ".")
-		if len(tokens) == 3 && isPartitionToken(tokens[2]) && !slices.Contains(groups, tokens[1]) {
+		if len(tokens) != 3 || slices.Contains(groups, tokens[1]) {
+			continue
+		}
+		if _, ok := checkpoint.NewStore(kv, stream, tokens[1]).PartitionOf(key); ok {
 			groups = append(groups, tokens[1])
 		}
 	}
@@ -194,17 +196,4 @@ func checkpointGroups(ctx context.Context, kv jetstream.KeyValue, stream string)
 	}
 	slices.Sort(groups)
 	return groups, nil
-}
-
-// isPartitionToken reports whether s is p<N>, a partition checkpoint's token.
-func isPartitionToken(s string) bool {
-	if len(s) < 2 || s[0] != 'p' {
-		return false
-	}
-	for _, r := range s[1:] {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

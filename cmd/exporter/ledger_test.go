@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
@@ -41,8 +43,9 @@ func runLedgerWith(t *testing.T, read ledgerReader, args ...string) (code int, s
 }
 
 // checkpointServer runs a JetStream server whose bucket faceid-checkpoints
-// holds partition checkpoints of groups faceid-exporter (p0, p1) and billing
-// (p0) on stream FACEID, and keys of other kinds that are no checkpoint.
+// holds real checkpoints (as pkg/checkpoint writes them) of groups
+// faceid-exporter (partitions 0 and 1) and billing (partition 0) on stream
+// FACEID, and keys of other kinds that are no checkpoint.
 func checkpointServer(t *testing.T) *server.Server {
 	t.Helper()
 	s := natstest.RunServer(t)
@@ -55,16 +58,52 @@ func checkpointServer(t *testing.T) *server.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{
-		"FACEID.faceid-exporter.p0", "FACEID.faceid-exporter.p1", "FACEID.faceid-exporter.blob.0f3a",
-		"FACEID.faceid-exporter.member.pod-1", "FACEID.billing.p0",
-		"FACEID.standby.member.pod-2", "FACEID.odd.px", "OTHER.elsewhere.p0",
-	} {
+	row := func(day, channel, code, billable, ruleID string, n uint64) ledger.Row {
+		return ledger.Row{Day: day, Channel: channel, Code: code, Billable: billable, RuleID: ruleID, Count: n}
+	}
+	commitDays(t, kv, "FACEID", "faceid-exporter", 0, 2, []ledger.Row{
+		row("2026-11-24", "app_sdk", "0", "true", "", 1000),
+		row("2026-11-24", "app_sdk", "66660004", "true", "", 17),
+		row("2026-11-26", "app_sdk", "0", "true", "", 5),
+	})
+	commitDays(t, kv, "FACEID", "faceid-exporter", 1, 2, []ledger.Row{
+		row("2026-11-23", "pc_h5", "0", "true", "", 8),
+		row("2026-11-24", "app_sdk", "0", "true", "", 523),
+		row("2026-11-25", "wechat_h5", "0", "true", "1", 980),
+	})
+	commitDays(t, kv, "FACEID", "billing", 0, 1, []ledger.Row{row("2026-11-25", "pc_h5", "unknown", "unknown", "", 2)})
+	for _, key := range []string{"FACEID.standby.m.pod-2", "FACEID.odd.px", "FACEID.odd.p", "OTHER.elsewhere.x"} {
 		if _, err := kv.PutString(ctx, key, "{}"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return s
+}
+
+// commitDays writes partition p's checkpoint record holding rows.
+func commitDays(t *testing.T, kv jetstream.KeyValue, stream, group string, p, partitions int, rows []ledger.Row) {
+	t.Helper()
+	ctx := context.Background()
+	st := checkpoint.NewStore(kv, stream, group)
+	byDay := map[string][]ledger.Row{}
+	for _, r := range rows {
+		byDay[r.Day] = append(byDay[r.Day], r)
+	}
+	rec := &checkpoint.Record{Version: checkpoint.Version, Stream: stream, Group: group, Partition: p, Partitions: partitions, Epoch: 1, Days: map[string]checkpoint.Ref{}}
+	for day, rows := range byDay {
+		data, err := json.Marshal(ledger.DayFile{Day: day, Rows: rows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _, err := st.Put(ctx, st.DataKey(p, 1, checkpoint.DayKind(day), 0), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Days[day] = ref
+	}
+	if _, err := st.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var ledgerRows = []ledger.Row{ // unsorted, as a reader may return them
@@ -241,8 +280,43 @@ func TestLedgerOutputs(t *testing.T) {
 	})
 }
 
-// TestLedgerNoBooks runs the registered command (its reader is never
-// reached) where there is nothing to read.
+// TestLedgerReadsCheckpoints runs the registered command, with ledger.Read,
+// on real checkpoints: the rows of the days asked for, summed over the
+// group's partitions, and nothing of another group.
+func TestLedgerReadsCheckpoints(t *testing.T) {
+	s := checkpointServer(t)
+	tests := []struct {
+		name, golden string
+		args         []string
+	}{
+		{"csv", "checkpoints.golden.csv", []string{"--format=csv"}},
+		{"json", "checkpoints.golden.json", []string{"--format=json"}},
+		{"table", "checkpoints.golden.txt", nil},
+		{"billing_group", "checkpoints_billing.golden.csv", []string{"--format=csv", "--jetstream.consumer=billing"}},
+		{"one_day", "checkpoints_one_day.golden.csv", []string{"--format=csv", "--to=2026-11-24"}},
+		{"no_rows_in_range", "checkpoints_none.golden.csv", []string{"--format=csv", "--from=2026-12-01", "--to=2026-12-31"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"ledger", "--nats.url=" + s.ClientURL(), "--jetstream.stream=FACEID"}
+			if !slices.ContainsFunc(tc.args, func(a string) bool { return strings.HasPrefix(a, "--from=") }) {
+				args = append(args, "--from=2026-11-24")
+			}
+			if !slices.ContainsFunc(tc.args, func(a string) bool { return strings.HasPrefix(a, "--to=") }) {
+				args = append(args, "--to=2026-11-25")
+			}
+			args = append(args, tc.args...)
+			code, stdout, stderr := runCLI(t, "", args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			checkGolden(t, filepath.Join("testdata/ledger", tc.golden), stdout)
+		})
+	}
+}
+
+// TestLedgerNoBooks runs the registered command where there is nothing to
+// read.
 func TestLedgerNoBooks(t *testing.T) {
 	s := checkpointServer(t)
 	empty := natstest.RunServer(t)
@@ -286,6 +360,16 @@ func TestLedgerReadFails(t *testing.T) {
 		var calls []readCall
 		code, stdout, stderr := runLedgerWith(t, fakeReader(&calls, ledgerRows, errors.New("blob 0f3a: not found")), args...)
 		want := `exporter ledger: read the ledger of group "faceid-exporter" on stream "FACEID": blob 0f3a: not found` + "\n"
+		if code != 1 || stderr != want || stdout != "" {
+			t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1, no stdout, stderr:\n%s", code, stdout, stderr, want)
+		}
+	})
+	t.Run("no_books", func(t *testing.T) {
+		none := func(context.Context, jetstream.KeyValue, string, string, ledger.Day, ledger.Day) ([]ledger.Row, error) {
+			return nil, fmt.Errorf("%w for stream FACEID and group faceid-exporter", ledger.ErrNoBooks)
+		}
+		code, stdout, stderr := runLedgerWith(t, none, args...)
+		want := `exporter ledger: no checkpoint of group "faceid-exporter" on stream "FACEID" in bucket "faceid-checkpoints" (groups with one: billing, faceid-exporter): has an exporter run with --jetstream.stream FACEID --jetstream.consumer faceid-exporter?` + "\n"
 		if code != 1 || stderr != want || stdout != "" {
 			t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1, no stdout, stderr:\n%s", code, stdout, stderr, want)
 		}
