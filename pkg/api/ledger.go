@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -85,6 +86,10 @@ func NewLedgerHandler(src LedgerSource, logger *slog.Logger) http.Handler {
 			return
 		}
 		rows, err := src.Read(r.Context(), from, to)
+		if errors.Is(err, ledger.ErrNoBooks) { // before the group's first commit
+			apiError(w, http.StatusServiceUnavailable, "no books committed yet: "+err.Error())
+			return
+		}
 		if err != nil {
 			logger.Error("ledger read failed", "from", from.String(), "to", to.String(), "err", err)
 			apiError(w, http.StatusInternalServerError, "read the ledger: "+err.Error())

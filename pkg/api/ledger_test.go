@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,6 +185,12 @@ func TestLedgerRefuses(t *testing.T) {
 		failing := ledgerServer(t, api.LedgerSource{Stream: "FACEID", Group: "g", Read: (&ledgerFake{err: errors.New("nats: timeout")}).read})
 		resp, body := getFull(t, failing.URL+"/api/v1/ledger?from=2026-11-24&to=2026-11-25")
 		checkAPIError(t, resp, body, http.StatusInternalServerError, "read the ledger: nats: timeout")
+	})
+	t.Run("no_books_yet", func(t *testing.T) {
+		none := &ledgerFake{err: fmt.Errorf("%w for stream FACEID and group g in bucket faceid-checkpoints", ledger.ErrNoBooks)}
+		early := ledgerServer(t, api.LedgerSource{Stream: "FACEID", Group: "g", Read: none.read})
+		resp, body := getFull(t, early.URL+"/api/v1/ledger?from=2026-11-24&to=2026-11-25")
+		checkAPIError(t, resp, body, http.StatusServiceUnavailable, "no books committed yet: no checkpoint for stream FACEID and group g in bucket faceid-checkpoints")
 	})
 	t.Run("rows_invalid", func(t *testing.T) {
 		bad := &ledgerFake{rows: []ledger.Row{{Day: "2026-11-24", Channel: "", Code: "0", Billable: "true", Count: 1}}}
