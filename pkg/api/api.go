@@ -25,6 +25,8 @@ type Options struct {
 	// Summary returns counts since Since.
 	Summary func() []metrics.SummaryRow
 	Since   time.Time
+	// Ledger is the books GET /api/v1/ledger serves (no reader: 501).
+	Ledger LedgerSource
 	// Ready reports whether the exporter is connected (and bound to its
 	// JetStream consumer); the string says why not.
 	Ready     func() (bool, string)
@@ -104,6 +106,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		}})
 	})
 	mux.HandleFunc("GET /api/v1/stream", o.stream)
+	mux.Handle("GET /api/v1/ledger", NewLedgerHandler(o.Ledger, o.Logger))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Healthy")

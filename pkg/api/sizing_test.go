@@ -45,9 +45,10 @@ func TestRecordBytesOnTheHeap(t *testing.T) {
 	if n := len(ev.Newest(api.KindUnknownCode, slots)); n != slots {
 		t.Fatalf("%d records kept, want %d", n, slots)
 	}
-	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	// TotalAlloc counts what was allocated, whatever other tests free meanwhile.
+	grew := int64(after.TotalAlloc) - int64(before.TotalAlloc)
 	want := 3 * slots * api.RecordBytes
-	if grew > want+want/50+64<<10 || grew < want-want/50 {
+	if grew > want+want/50+256<<10 || grew < want-want/50 {
 		t.Errorf("%d full ring slots grew the heap by %d bytes (%.0f per slot), RecordBytes is %d", 3*slots, grew, float64(grew)/(3*slots), api.RecordBytes)
 	}
 }

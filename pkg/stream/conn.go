@@ -41,6 +41,8 @@ type ConnOptions struct {
 	TLSKeyFile   string
 	// MaxReconnectWait caps the reconnect backoff (default 5s).
 	MaxReconnectWait time.Duration
+	// ConnectTimeout bounds each connection attempt (0: nats.go's default, 2s).
+	ConnectTimeout time.Duration
 }
 
 func readSecret(path, what string) (string, error) {
@@ -200,6 +202,9 @@ func (o ConnOptions) NATSOptions(obs ConnObserver, logger *slog.Logger) ([]nats.
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ConnectTimeout > 0 {
+		opts = append(opts, nats.Timeout(o.ConnectTimeout))
 	}
 	maxWait := o.MaxReconnectWait
 	if maxWait <= 0 {
