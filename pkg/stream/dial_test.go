@@ -34,7 +34,7 @@ func TestDial(t *testing.T) {
 	l.Close()
 
 	t.Run("connects", func(t *testing.T) {
-		nc, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), Name: "ledger-test", User: "ledger", PasswordFile: pw, ConnectTimeout: 5*time.Second}, nil)
+		nc, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), Name: "ledger-test", User: "ledger", PasswordFile: pw, ConnectTimeout: 5 * time.Second}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,18 +47,18 @@ func TestDial(t *testing.T) {
 		}
 	})
 	t.Run("wrong_password", func(t *testing.T) {
-		_, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), User: "ledger", PasswordFile: wrong, ConnectTimeout: 5*time.Second}, nil)
+		_, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), User: "ledger", PasswordFile: wrong, ConnectTimeout: 5 * time.Second}, nil)
 		if !errors.Is(err, nats.ErrAuthorization) {
 			t.Fatalf("error %v, want an authorization error", err)
 		}
 	})
 	t.Run("no_server_fails_at_once", func(t *testing.T) {
 		start := time.Now()
-		_, err := stream.Dial(stream.ConnOptions{URLs: closed, ConnectTimeout: 5*time.Second}, nil)
+		_, err := stream.Dial(stream.ConnOptions{URLs: closed, ConnectTimeout: 5 * time.Second}, nil)
 		if !errors.Is(err, nats.ErrNoServers) {
 			t.Fatalf("error %v, want %v", err, nats.ErrNoServers)
 		}
-		if err.Error() != "connect to nats: "+nats.ErrNoServers.Error() {
+		if err.Error() != "connect to nats "+closed+": "+nats.ErrNoServers.Error() {
 			t.Errorf("error %q", err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -89,7 +89,7 @@ func TestDial(t *testing.T) {
 		}
 	})
 	t.Run("options_checked", func(t *testing.T) {
-		_, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), PasswordFile: pw, ConnectTimeout: 5*time.Second}, nil)
+		_, err := stream.Dial(stream.ConnOptions{URLs: s.ClientURL(), PasswordFile: pw, ConnectTimeout: 5 * time.Second}, nil)
 		if err == nil || err.Error() != "nats authentication: --nats.password-file needs --nats.user" {
 			t.Fatalf("error %v", err)
 		}
