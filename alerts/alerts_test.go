@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
+	"github.com/faceid-observability/faceid-exporter/dashboards"
 	"github.com/faceid-observability/faceid-exporter/internal/rulegen"
 )
 
@@ -219,6 +220,51 @@ func TestAlertMetadata(t *testing.T) {
 		if !names[name] {
 			t.Errorf("runbook %s has no alert", rb)
 		}
+	}
+}
+
+// TestPartitionsSummed checks that every rule sums the partition label of the
+// exact event counters away (docs/metrics.md marks them checkpointed): a
+// takeover moves a partition's series to another instance.
+func TestPartitionsSummed(t *testing.T) {
+	docs, err := dashboards.DocumentedMetrics(filepath.Join(docsDir, "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := map[string]bool{}
+	for name, m := range docs {
+		// The lost-input counters are read per partition on purpose (FaceIDInputLost).
+		if m.Kept == "checkpointed" && m.Type == "counter" &&
+			name != "faceid_exporter_jetstream_lost_messages_total" && name != "faceid_exporter_jetstream_stream_resets_total" {
+			exact[name] = true
+		}
+	}
+	files, _ := filepath.Glob("*.yml")
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf ruleFile
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				kept, err := dashboards.PartitionKept(r.Expr, exact)
+				if err != nil {
+					t.Fatalf("%s: %s%s: %v", f, r.Record, r.Alert, err)
+				}
+				for _, k := range kept {
+					t.Errorf("%s: %s%s: %s is not summed over partitions", f, r.Record, r.Alert, k)
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 || len(exact) < 14 {
+		t.Fatalf("checked %d rules against %d exact counters", checked, len(exact))
 	}
 }
 
