@@ -364,6 +364,15 @@ func TestHelpDefaults(t *testing.T) {
 		fmt.Sprintf(`--nats.queue="%v"`, dig(vals, "nats", "queue")),
 		fmt.Sprintf(`--nats.dead-letter-subject="%v"`, dig(vals, "nats", "deadLetterSubject")),
 		fmt.Sprintf(`--jetstream.consumer="%v"`, dig(vals, "jetstream", "consumer")),
+		fmt.Sprintf(`--jetstream.checkpoint-bucket="%v"`, dig(vals, "jetstream", "checkpointBucket")),
+		fmt.Sprintf(`--jetstream.checkpoint-interval=%v`, dig(vals, "jetstream", "checkpointInterval")),
+		fmt.Sprintf(`--jetstream.checkpoint-replicas=%v`, dig(vals, "jetstream", "checkpointReplicas")),
+		fmt.Sprintf(`--jetstream.takeover-timeout=%v`, dig(vals, "jetstream", "takeoverTimeout")),
+		fmt.Sprintf(`--jetstream.partitions=%v`, dig(vals, "jetstream", "partitions")),
+		fmt.Sprintf(`--jetstream.stream-max-age=%v`, dig(vals, "jetstream", "streamMaxAge")),
+		fmt.Sprintf(`--jetstream.stream-max-bytes=%v`, dig(vals, "jetstream", "streamMaxBytes")),
+		fmt.Sprintf(`--jetstream.stream-replicas=%v`, dig(vals, "jetstream", "streamReplicas")),
+		fmt.Sprintf(`--jetstream.dead-letter-stream="%v"`, dig(vals, "jetstream", "deadLetterStream")),
 	} {
 		flagName, _, _ := strings.Cut(want, "=")
 		if !strings.Contains(help, flagName) {
