@@ -538,6 +538,15 @@ label_replace(
 				were removed from the stream before the exporter read them, in the last $(` + LostInputHold + `) (stream limits or a purge).{{ end }}
 				The counters and the ledger miss them: the books are incomplete. Owner: ` + owners("faceid_exporter_checkpoint_sequence") + `.`,
 		},
+		{
+			Alert: "FaceIDInputUnpartitioned", Severity: SeverityTicket, For: "15m",
+			Help:    "With more than one partition, the stream holds messages on subjects no partition reads (not prefix.<catalog channel>), for 15 minutes: they are not counted.",
+			Expr:    `max by (job, instance) (faceid_exporter_jetstream_unpartitioned_messages{$job}) > 0`,
+			Summary: "FaceID results on subjects no partition reads.",
+			Description: `The stream of job {{ $labels.job }} holds {{ $value | humanize }} messages on subjects of --nats.subject that no partition
+				reads (reported by {{ $labels.instance }}, the owner of partition 0): a producer publishes to a subject that is not
+				prefix.<catalog channel>. They are not counted, not dead-lettered and not in the ledger.`,
+		},
 	}}
 }
 
@@ -545,14 +554,14 @@ func reconcileAlerts() Group {
 	return Group{Name: "faceid-reconcile.alerts", Rules: []Rule{
 		{
 			Alert: "FaceIDBillMismatch", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidbillmismatch",
-			Help:    "On the last complete Beijing day, a channel family's billable count differs from Tencent's charged count beyond the configured tolerance (serve --reconcile.interval), for 15 minutes.",
+			Help:    "On the last complete Beijing day, a channel family's billable count differs from Tencent's charged count beyond the configured tolerance, or one side has no data (serve --reconcile.interval), for 15 minutes.",
 			Expr:    `max by (job, family) (faceid_reconcile_mismatch{$job,day_offset="1"}) == 1`,
 			Summary: "FaceID billable count of {{ $labels.family }} differs from Tencent's bill.",
 			Description: `On the last complete Beijing day, the exporter counted ` +
 				"{{ with printf `max(faceid_reconcile_ours_billable{job=%q,family=%q,day_offset=\"1\"})` $labels.job $labels.family | query }}{{ . | first | value | printf \"%.0f\" }}{{ else }}n/a{{ end }}" +
 				` billable verifications of family {{ $labels.family }} and Tencent charged ` +
 				"{{ with printf `max(faceid_reconcile_tencent_charged{job=%q,family=%q,day_offset=\"1\"})` $labels.job $labels.family | query }}{{ . | first | value | printf \"%.0f\" }}{{ else }}n/a{{ end }}" +
-				`, more apart than the tolerance. Run exporter reconcile for that day to see the rows and their status.`,
+				`: more apart than the tolerance, or one side has no data for the day. Run exporter reconcile for that day to see the rows and their status.`,
 		},
 		{
 			Alert: "FaceIDCatalogDrift", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidcatalogdrift",
