@@ -301,11 +301,11 @@ func exporterHealth() Dashboard {
 					Desc:    "Messages after the checkpoint when the owner acquired the partition: re-read (and counted once) after a crash or takeover.",
 					Targets: []Target{{Expr: `faceid_exporter_replay_messages{` + inst + `}`, Legend: "p{{partition}} {{instance}}"}}},
 				{Type: "timeseries", Title: "Lost and unread input", Unit: "short", Width: 8,
-					Desc: "Lost messages and stream resets per partition since the group began (checkpointed, across owners); messages in the stream on subjects no partition reads (not counted: FaceIDInputUnpartitioned).",
+					Desc: "Lost messages and stream resets per partition since the group began (checkpointed, across owners); messages in the stream on subjects no partition reads (not counted: FaceIDInputUnpartitioned; measured with more than one partition, 0 with one).",
 					Targets: []Target{
 						{Expr: `faceid:jetstream_lost_messages:max`, Legend: "lost p{{partition}}"},
 						{Expr: `faceid:jetstream_stream_resets:max`, Legend: "stream resets p{{partition}}"},
-						{Expr: `max(faceid_exporter_jetstream_unpartitioned_messages{` + inst + `})`, Legend: "on no partition's subjects"},
+						{Expr: `max(faceid_exporter_jetstream_unpartitioned_messages{` + inst + `}) or vector(0)`, Legend: "on no partition's subjects"},
 					}},
 			}},
 			{Title: "Latency, capacity and headroom", Panels: []Panel{
