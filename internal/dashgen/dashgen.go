@@ -17,6 +17,10 @@ import (
 // (the id in its src/plugin.json); its dashboards' targets are not PromQL.
 const PluginDatasourceType = "faceid-verification-datasource"
 
+// PluginAnyValue is the filter value the plugin reads as every value: the
+// custom All value of the plugin dashboard's variables.
+const PluginAnyValue = "*"
+
 // upSelector selects the exporter's scrape targets, as the rules do.
 const upSelector = `up{` + rulegen.DefaultJobSelector + `}`
 
@@ -106,9 +110,10 @@ func (d Dashboard) variables() []any {
 		return []any{
 			map[string]any{"name": "datasource", "label": "FaceID datasource", "type": "datasource", "query": PluginDatasourceType,
 				"refresh": 1, "hide": 0, "regex": "", "current": map[string]any{}, "options": []any{}},
-			// All stands for every channel: the plugin receives the list.
+			// All is "*", the plugin's filter for every value (grafana-plugin's
+			// plugin.AnyValue); a multi-value selection reaches it as a list.
 			map[string]any{"name": "channel", "label": "Channel", "type": "custom", "query": strings.Join(d.Channels, ","),
-				"includeAll": true, "multi": true, "hide": 0, "current": all, "options": options},
+				"includeAll": true, "allValue": PluginAnyValue, "multi": true, "hide": 0, "current": all, "options": options},
 		}
 	}
 	return variables()

@@ -99,6 +99,7 @@ func TestPluginDashboard(t *testing.T) {
 					Type       string `json:"type"`
 					Query      string `json:"query"`
 					IncludeAll bool   `json:"includeAll"`
+					AllValue   string `json:"allValue"`
 					Multi      bool   `json:"multi"`
 					Options    []struct {
 						Value string `json:"value"`
@@ -133,8 +134,8 @@ func TestPluginDashboard(t *testing.T) {
 			t.Fatalf("%s: no channel variable", d.File)
 		}
 		chVar := dash.Templating.List[cv]
-		if !chVar.IncludeAll || !chVar.Multi {
-			t.Errorf("%s: channel variable: want multi-value with All", d.File)
+		if !chVar.IncludeAll || !chVar.Multi || chVar.AllValue != PluginAnyValue {
+			t.Errorf("%s: channel variable: want multi-value with All as %q", d.File, PluginAnyValue)
 		}
 		var values []string
 		for _, o := range chVar.Options {
