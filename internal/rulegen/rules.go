@@ -540,7 +540,7 @@ label_replace(
 		},
 		{
 			Alert: "FaceIDInputUnpartitioned", Severity: SeverityTicket, For: "15m",
-			Help:    "With more than one partition, the stream holds messages on subjects no partition reads (not prefix.<catalog channel>), for 15 minutes: they are not counted.",
+			Help:    "With more than one partition, the stream holds messages on subjects no partition reads (not the subject prefix and a catalog channel), for 15 minutes: they are not counted.",
 			Expr:    `max by (job, instance) (faceid_exporter_jetstream_unpartitioned_messages{$job}) > 0`,
 			Summary: "FaceID results on subjects no partition reads.",
 			Description: `The stream of job {{ $labels.job }} holds {{ $value | humanize }} messages on subjects of --nats.subject that no partition
