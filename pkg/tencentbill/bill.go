@@ -83,7 +83,9 @@ type ChargeDetail struct {
 func (d ChargeDetail) ReqTime() time.Time { return time.UnixMilli(d.ReqTimeMs).In(ledger.Beijing) }
 
 // Day returns the Beijing day of the attempt.
-func (d ChargeDetail) Day() ledger.Day { return ledger.DayOfUnixNano(d.ReqTimeMs * int64(time.Millisecond)) }
+func (d ChargeDetail) Day() ledger.Day {
+	return ledger.DayOfUnixNano(d.ReqTimeMs * int64(time.Millisecond))
+}
 
 // Source gives Tencent's charge details by requested date.
 type Source interface {

@@ -358,7 +358,9 @@ func TestVerifierRefusesTampering(t *testing.T) {
 		name string
 		mod  func(h http.Header, body *[]byte, host *string)
 	}{
-		{"body", func(_ http.Header, b *[]byte, _ *string) { *b = bytes.Replace(*b, []byte("2024-03-02"), []byte("2024-03-03"), 1) }},
+		{"body", func(_ http.Header, b *[]byte, _ *string) {
+			*b = bytes.Replace(*b, []byte("2024-03-02"), []byte("2024-03-03"), 1)
+		}},
 		{"host", func(_ http.Header, _ *[]byte, h *string) { *h = "faceid.example.invalid" }},
 		{"content_type", func(h http.Header, _ *[]byte, _ *string) { h.Set("Content-Type", "text/plain") }},
 		{"timestamp", func(h http.Header, _ *[]byte, _ *string) {

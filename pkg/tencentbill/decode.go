@@ -68,7 +68,9 @@ type decoder struct {
 	name string
 }
 
-func (x *decoder) fail(path, msg string) error { return &DecodeError{Name: x.name, Field: path, Msg: msg} }
+func (x *decoder) fail(path, msg string) error {
+	return &DecodeError{Name: x.name, Field: path, Msg: msg}
+}
 
 func (x *decoder) token(path string) (json.Token, error) {
 	t, err := x.d.Token()
