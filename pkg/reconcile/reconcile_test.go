@@ -153,7 +153,10 @@ func TestScenarioWithoutAllowlist(t *testing.T) {
 // TestScenarioOnlyCompleteDays: at 2024-03-07 06:00 the 6th is complete (and
 // its partial file is read).
 func TestScenarioOnlyCompleteDays(t *testing.T) {
-	rep := scenario(t, func(o *Options) { o.Now = time.Date(2024, 3, 7, 6, 0, 0, 0, ledger.Beijing); o.From = day(t, "2024-03-06") })
+	rep := scenario(t, func(o *Options) {
+		o.Now = time.Date(2024, 3, 7, 6, 0, 0, 0, ledger.Beijing)
+		o.From = day(t, "2024-03-06")
+	})
 	want := []string{"2024-03-06/*: 5 1 +4 mismatch", "2024-03-06/1: 5 1 +4 mismatch"}
 	if got := compact(rep.Rows); !reflect.DeepEqual(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
