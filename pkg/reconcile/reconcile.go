@@ -79,7 +79,9 @@ func (o *Options) check() (*classify.Family, error) {
 type Bills map[ledger.Day][]tencentbill.Page
 
 // Run reads the ledger and, for every day of the range complete at Tencent,
-// the bill source, and compares them.
+// the bill source, and compares them. The date before the range is read as
+// well (when Tencent still serves it): a BizToken begun before midnight can
+// have attempts after it, and an attempt counts on the day of its ReqTime.
 func Run(ctx context.Context, o Options, l Ledger, src tencentbill.Source) (*Report, error) {
 	if _, err := o.check(); err != nil {
 		return nil, err
@@ -88,9 +90,34 @@ func Run(ctx context.Context, o Options, l Ledger, src tencentbill.Source) (*Rep
 	if err != nil {
 		return nil, err
 	}
+	bills, err := fetch(ctx, src, billDates(o.From, o.To, o.Now), nil)
+	if err != nil {
+		return nil, err
+	}
+	return Compare(o, rows, bills)
+}
+
+// billDates returns the requested dates a comparison of from..to reads at
+// now: from−1 when Tencent still serves it, and the complete days of the range.
+func billDates(from, to ledger.Day, now time.Time) []ledger.Day {
+	var days []ledger.Day
+	if ledger.DayOf(now)-(from-1) <= tencentbill.MaxDaysBack {
+		days = append(days, from-1)
+	}
+	for d := from; d <= to; d++ {
+		if tencentbill.Complete(d, now) {
+			days = append(days, d)
+		}
+	}
+	return days
+}
+
+// fetch reads the dates from src, taking those in cache as they are.
+func fetch(ctx context.Context, src tencentbill.Source, days []ledger.Day, cache Bills) (Bills, error) {
 	bills := Bills{}
-	for d := o.From; d <= o.To; d++ {
-		if !tencentbill.Complete(d, o.Now) {
+	for _, d := range days {
+		if pages, ok := cache[d]; ok {
+			bills[d] = pages
 			continue
 		}
 		pages, ok, err := src.Day(ctx, d)
@@ -101,7 +128,7 @@ func Run(ctx context.Context, o Options, l Ledger, src tencentbill.Source) (*Rep
 			bills[d] = pages
 		}
 	}
-	return Compare(o, rows, bills)
+	return bills, nil
 }
 
 // Report is the result of a comparison.

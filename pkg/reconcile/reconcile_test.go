@@ -284,3 +284,13 @@ func TestOptionsInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestPreviousDateCounts: reconciling 2024-03-02 alone reads the 1st's file
+// too, whose attempt at 00:00:00.000 of the 2nd counts on the 2nd.
+func TestPreviousDateCounts(t *testing.T) {
+	rep := scenario(t, func(o *Options) { o.From, o.To = day(t, "2024-03-02"), day(t, "2024-03-02") })
+	want := []string{"2024-03-02/*: 4 7 -3 mismatch", "2024-03-02/1: 3 6 -3 mismatch", "2024-03-02/2: 1 1 +0 match"}
+	if got := compact(rep.Rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+}
