@@ -3,10 +3,8 @@ package tencentbill
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,143 +18,14 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/faceid-observability/faceid-exporter/internal/tencenttest"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
 const (
-	testSecretID  = "AKIDtestreconcile0001"
-	testSecretKey = "test-secret-key-do-not-use"
+	testSecretID  = tencenttest.SecretID
+	testSecretKey = tencenttest.SecretKey
 )
-
-// fakeTencent speaks GetWeChatBillDetails as documented: it verifies each
-// request's TC3-HMAC-SHA256 signature with verifyTC3, decodes the request
-// strictly and answers pages by cursor, after the errors scripted for that
-// date and cursor.
-type fakeTencent struct {
-	secrets map[string]string
-	// pages[date] are the response bodies ({"Response": {...}}) of the
-	// date's pages in order; page 1 answers cursor 0, page n+1 the NextCursor
-	// of page n.
-	pages map[string][]string
-	// fail["date/cursor"] are answered, one per request, before the page:
-	// a Tencent error code, or "HTTP503" for a bare 503, or "GARBLED" for a
-	// 200 whose body is not JSON.
-	fail map[string][]string
-
-	mu   sync.Mutex
-	seen []seenRequest
-}
-
-type seenRequest struct {
-	header http.Header
-	host   string
-	body   []byte
-	date   string
-	cursor uint64
-	answer string // "page N", an error code
-}
-
-func (f *fakeTencent) requests() []seenRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]seenRequest(nil), f.seen...)
-}
-
-func writeError(w http.ResponseWriter, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"Response": {"Error": {"Code": %q, "Message": %q}, "RequestId": "req-err"}}`, code, msg)
-}
-
-func (f *fakeTencent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s := seenRequest{header: r.Header.Clone(), host: r.Host, body: body}
-	answer := func(a string) {
-		s.answer = a
-		f.mu.Lock()
-		f.seen = append(f.seen, s)
-		f.mu.Unlock()
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		answer("UnsupportedProtocol")
-		writeError(w, "UnsupportedProtocol", "POST / only")
-		return
-	}
-	if code, err := verifyTC3(r, body, f.secrets, Service, time.Now()); err != nil {
-		answer(code)
-		writeError(w, code, err.Error())
-		return
-	}
-	if r.Header.Get("X-TC-Action") != Action || r.Header.Get("X-TC-Version") != Version {
-		answer("InvalidAction")
-		writeError(w, "InvalidAction", "unknown action or version")
-		return
-	}
-	var req struct {
-		Date   *string
-		Cursor *uint64
-		RuleId *string
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || req.Date == nil || req.Cursor == nil {
-		answer("InvalidParameter")
-		writeError(w, "InvalidParameter", fmt.Sprintf("request %s", body))
-		return
-	}
-	if _, err := time.Parse("2006-01-02", *req.Date); err != nil {
-		answer("InvalidParameterValue")
-		writeError(w, "InvalidParameterValue", "Date")
-		return
-	}
-	s.date, s.cursor = *req.Date, *req.Cursor
-	key := fmt.Sprintf("%s/%d", s.date, s.cursor)
-	f.mu.Lock()
-	var fail string
-	if q := f.fail[key]; len(q) > 0 {
-		fail, f.fail[key] = q[0], q[1:]
-	}
-	f.mu.Unlock()
-	switch fail {
-	case "":
-	case "HTTP503":
-		answer(fail)
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "<html>busy</html>")
-		return
-	case "GARBLED":
-		answer(fail)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"Response": {"WeChatBillDetails": [{"Idcard": "1101**********1234", "Name": "*三"`)
-		return
-	default:
-		answer(fail)
-		writeError(w, fail, "scripted")
-		return
-	}
-	cursor := uint64(0)
-	for n, p := range f.pages[s.date] {
-		if cursor == s.cursor {
-			answer(fmt.Sprintf("page %d", n+1))
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, p)
-			return
-		}
-		var next struct{ Response struct{ NextCursor uint64 } }
-		if err := json.Unmarshal([]byte(p), &next); err != nil {
-			panic(err)
-		}
-		cursor = next.Response.NextCursor
-	}
-	if len(f.pages[s.date]) == 0 && s.cursor == 0 {
-		answer("empty")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"Response": {"HasNextPage": false, "NextCursor": 0, "RequestId": "req-empty", "WeChatBillDetails": []}}`)
-		return
-	}
-	answer("InvalidParameterValue")
-	writeError(w, "InvalidParameterValue", "Cursor")
-}
 
 // Two pages of 2024-03-02, with the masked personal fields Tencent returns.
 var livePages = []string{
@@ -204,14 +73,9 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func startFake(t *testing.T, f *fakeTencent) *httptest.Server {
+func startFake(t *testing.T, f *tencenttest.Server) *httptest.Server {
 	t.Helper()
-	if f.secrets == nil {
-		f.secrets = map[string]string{testSecretID: testSecretKey}
-	}
-	srv := httptest.NewTLSServer(f)
-	t.Cleanup(srv.Close)
-	return srv
+	return tencenttest.Start(t, f)
 }
 
 func testClient(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Client, *sleeps) {
@@ -244,9 +108,9 @@ func mustDay(t *testing.T, s string) ledger.Day {
 // after an internal error and a bare 503; every request is signed correctly,
 // the pages are saved in the offline layout without the personal fields.
 func TestClientLive(t *testing.T) {
-	f := &fakeTencent{
-		pages: map[string][]string{"2024-03-02": livePages},
-		fail:  map[string][]string{"2024-03-02/0": {"RequestLimitExceeded"}, "2024-03-02/7": {"InternalError", "HTTP503"}},
+	f := &tencenttest.Server{
+		Pages: map[string][]string{"2024-03-02": livePages},
+		Fail:  map[string][]string{"2024-03-02/0": {"RequestLimitExceeded"}, "2024-03-02/7": {"InternalError", "HTTP503"}},
 	}
 	srv := startFake(t, f)
 	save := t.TempDir()
@@ -263,18 +127,18 @@ func TestClientLive(t *testing.T) {
 		t.Errorf("pages\n%+v\nwant\n%+v", pages, wantLivePages())
 	}
 
-	reqs := f.requests()
+	reqs := f.Requests()
 	var got []string
 	for _, r := range reqs {
-		got = append(got, fmt.Sprintf("%s/%d:%s", r.date, r.cursor, r.answer))
+		got = append(got, fmt.Sprintf("%s/%d:%s", r.Date, r.Cursor, r.Answer))
 	}
 	want := []string{"2024-03-02/0:RequestLimitExceeded", "2024-03-02/0:page 1", "2024-03-02/7:InternalError", "2024-03-02/7:HTTP503", "2024-03-02/7:page 2"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 	for i, r := range reqs {
-		if r.header.Get("X-TC-Region") != "ap-guangzhou" || r.header.Get("Content-Type") != "application/json" {
-			t.Errorf("request %d: region %q, content type %q", i, r.header.Get("X-TC-Region"), r.header.Get("Content-Type"))
+		if r.Header.Get("X-TC-Region") != "ap-guangzhou" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("request %d: region %q, content type %q", i, r.Header.Get("X-TC-Region"), r.Header.Get("Content-Type"))
 		}
 	}
 	// Backoff: 100ms after the first failure of a page, 200ms after its second (±20%).
@@ -322,7 +186,7 @@ func TestClientLive(t *testing.T) {
 	}
 
 	// A later fetch of fewer pages leaves no stale page behind.
-	f.pages["2024-03-02"] = []string{`{"Response": {"HasNextPage": false, "NextCursor": 0, "RequestId": "req-x", "WeChatBillDetails": []}}`}
+	f.Pages["2024-03-02"] = []string{`{"Response": {"HasNextPage": false, "NextCursor": 0, "RequestId": "req-x", "WeChatBillDetails": []}}`}
 	if _, _, err := c.Day(context.Background(), day); err != nil {
 		t.Fatal(err)
 	}
@@ -334,21 +198,21 @@ func TestClientLive(t *testing.T) {
 // TestVerifierRefusesTampering replays a request the SDK signed, changed in
 // one part, to the verifier: each change fails it.
 func TestVerifierRefusesTampering(t *testing.T) {
-	f := &fakeTencent{pages: map[string][]string{"2024-03-02": livePages[1:]}}
+	f := &tencenttest.Server{Pages: map[string][]string{"2024-03-02": livePages[1:]}}
 	srv := startFake(t, f)
 	c, _ := testClient(t, srv, nil)
 	if _, _, err := c.Day(context.Background(), mustDay(t, "2024-03-02")); err != nil {
 		t.Fatal(err)
 	}
-	orig := f.requests()[0]
+	orig := f.Requests()[0]
 	replay := func(mod func(h http.Header, body *[]byte, host *string)) error {
-		h, body, host := orig.header.Clone(), append([]byte(nil), orig.body...), orig.host
+		h, body, host := orig.Header.Clone(), append([]byte(nil), orig.Body...), orig.Host
 		if mod != nil {
 			mod(h, &body, &host)
 		}
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header, r.Host = h, host
-		_, err := verifyTC3(r, body, map[string]string{testSecretID: testSecretKey}, Service, time.Now())
+		_, err := tencenttest.Verify(r, body, map[string]string{testSecretID: testSecretKey}, Service, time.Now())
 		return err
 	}
 	if err := replay(nil); err != nil {
@@ -393,7 +257,7 @@ func TestClientWrongCredentials(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeTencent{pages: map[string][]string{"2024-03-02": livePages}}
+			f := &tencenttest.Server{Pages: map[string][]string{"2024-03-02": livePages}}
 			srv := startFake(t, f)
 			c, sl := testClient(t, srv, func(c *Config) { c.SecretID, c.SecretKey = tc.id, tc.key })
 			_, _, err := c.Day(context.Background(), mustDay(t, "2024-03-02"))
@@ -401,7 +265,7 @@ func TestClientWrongCredentials(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Code != tc.code {
 				t.Fatalf("error %v, want %s", err, tc.code)
 			}
-			if n := len(f.requests()); n != 1 || len(sl.d) != 0 {
+			if n := len(f.Requests()); n != 1 || len(sl.d) != 0 {
 				t.Errorf("%d requests, %d sleeps: an auth failure is not retried", n, len(sl.d))
 			}
 			if strings.Contains(err.Error(), tc.key) {
@@ -431,7 +295,7 @@ func TestClientErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeTencent{pages: map[string][]string{"2024-03-02": livePages}, fail: map[string][]string{"2024-03-02/0": tc.fail}}
+			f := &tencenttest.Server{Pages: map[string][]string{"2024-03-02": livePages}, Fail: map[string][]string{"2024-03-02/0": tc.fail}}
 			srv := startFake(t, f)
 			c, _ := testClient(t, srv, func(c *Config) { c.Retry.Attempts = tc.attempts })
 			_, _, err := c.Day(context.Background(), mustDay(t, "2024-03-02"))
@@ -441,7 +305,7 @@ func TestClientErrors(t *testing.T) {
 			if Retryable(err) != tc.retryable {
 				t.Errorf("Retryable %v, want %v", !tc.retryable, tc.retryable)
 			}
-			if n := len(f.requests()); n != tc.wantReqs {
+			if n := len(f.Requests()); n != tc.wantReqs {
 				t.Errorf("%d requests, want %d", n, tc.wantReqs)
 			}
 			for _, p := range personal[2:] {
@@ -478,7 +342,7 @@ func TestClientTransport(t *testing.T) {
 		}
 	})
 	t.Run("untrusted_certificate", func(t *testing.T) {
-		f := &fakeTencent{pages: map[string][]string{"2024-03-02": livePages}}
+		f := &tencenttest.Server{Pages: map[string][]string{"2024-03-02": livePages}}
 		srv := startFake(t, f)
 		c, sl := testClient(t, srv, func(c *Config) { c.Transport = nil })
 		_, _, err := c.Day(context.Background(), mustDay(t, "2024-03-02"))
@@ -497,7 +361,7 @@ func TestClientRateLimit(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		pages = append(pages, fmt.Sprintf(`{"Response": {"HasNextPage": %v, "NextCursor": %d, "RequestId": "r%d", "WeChatBillDetails": []}}`, i < 4, i, i))
 	}
-	f := &fakeTencent{pages: map[string][]string{"2024-03-02": pages}}
+	f := &tencenttest.Server{Pages: map[string][]string{"2024-03-02": pages}}
 	srv := startFake(t, f)
 	c, _ := testClient(t, srv, func(c *Config) { c.Limiter = rate.NewLimiter(rate.Every(60*time.Millisecond), 1) })
 	start := time.Now()
