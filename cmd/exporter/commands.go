@@ -7,4 +7,5 @@ var subcommands = []subcommand{
 	addClassify,
 	addCatalog,
 	addSimulate,
+	addReconcile,
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -53,7 +54,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the rows as aligned columns, then the drift and a summary.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "DAY\tRULE_ID\tOURS_BILLABLE\tTENCENT_CHARGED\tDIFFERENCE\tDIFFERENCE_%\tSTATUS\tTENCENT_ATTEMPTS\tTENCENT_TOKENS\tNOTE")
 	for _, row := range r.Rows {
 		rule, p := row.RuleID, pct(row.DifferencePct)
@@ -85,7 +86,7 @@ func (r *Report) WriteDrift(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "catalog drift (%s family): %d codes charged otherwise than the catalog says\n", r.Family, r.DriftCodes())
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "CODE\tCATALOG_BILLABLE\tTENCENT_CHARGED\tCOUNT\tDAYS\tEXAMPLES\tMEANING")
 	for _, d := range r.Drift {
 		meaning := d.Meaning
@@ -114,4 +115,36 @@ func (r *Report) Summary() string {
 		return s + ": the complete days match"
 	}
 	return s + ": the books and the bill disagree"
+}
+
+// table aligns tab-separated cells and drops the padding at the ends of lines.
+type table struct {
+	w   io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush writes the aligned lines.
+func (t *table) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		if _, err := io.WriteString(t.w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	t.buf.Reset()
+	return nil
 }

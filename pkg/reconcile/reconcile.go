@@ -152,7 +152,8 @@ type Row struct {
 	OursBillable   uint64 `json:"ours_billable"`
 	TencentCharged uint64 `json:"tencent_charged"`
 	Difference     int64  `json:"difference"` // ours − Tencent
-	// DifferencePct is Difference as a percentage of TencentCharged; nil
+	// DifferencePct is Difference as a percentage of TencentCharged, to two
+	// decimals; nil
 	// when Tencent charged nothing and we counted something.
 	DifferencePct *float64 `json:"difference_pct"`
 	Status        string   `json:"status"`
@@ -315,7 +316,7 @@ func Compare(o Options, rows []ledger.Row, bills Bills) (*Report, error) {
 		}
 	}
 
-	rep := &Report{Family: o.Family, From: o.From.String(), To: o.To.String(), Now: o.Now, Tolerance: o.Tolerance, OK: true, Rows: []Row{}, Drift: []Drift{}}
+	rep := &Report{Family: o.Family, From: o.From.String(), To: o.To.String(), Now: o.Now.In(ledger.Beijing), Tolerance: o.Tolerance, OK: true, Rows: []Row{}, Drift: []Drift{}}
 	ruleIDs := make([]string, 0, len(named))
 	for id := range named {
 		ruleIDs = append(ruleIDs, id)
@@ -381,7 +382,7 @@ func (r *Row) fill(status string, tolerance float64) {
 	r.Difference = int64(r.OursBillable) - int64(r.TencentCharged)
 	switch {
 	case r.TencentCharged > 0:
-		p := float64(r.Difference) * 100 / float64(r.TencentCharged)
+		p := math.Round(float64(r.Difference)*10000/float64(r.TencentCharged)) / 100
 		r.DifferencePct = &p
 	case r.OursBillable == 0:
 		p := 0.0
