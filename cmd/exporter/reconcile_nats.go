@@ -23,7 +23,7 @@ func readCommittedLedger(_ context.Context, _ jetstream.KeyValue, _, _ string, _
 
 // natsLedgerFlags name the committed books of a stream's consumer group.
 type natsLedgerFlags struct {
-	conn                    stream.ConnOptions
+	conn                     stream.ConnOptions
 	stream, consumer, bucket string
 }
 
