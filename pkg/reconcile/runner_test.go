@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/tencentbill"
@@ -199,13 +200,9 @@ func TestRunnerRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for gather(t, reg)["faceid_reconcile_last_success_timestamp_seconds"][""] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no reconciliation within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	natstest.WaitFor(t, 10*time.Second, "the first reconciliation", func() bool {
+		return gather(t, reg)["faceid_reconcile_last_success_timestamp_seconds"][""] != 0
+	})
 	cancel()
 	select {
 	case err := <-done:
