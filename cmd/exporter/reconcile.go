@@ -34,7 +34,7 @@ func usage(err error) error {
 }
 
 func addReconcile(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(context.Context) error) {
-	return addReconcileWith(app, c, readCommittedLedger)
+	return addReconcileWith(app, c, ledger.Read)
 }
 
 // addReconcileWith is addReconcile with the function that reads the

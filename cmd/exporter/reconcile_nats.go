@@ -10,16 +10,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/reconcile"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
-
-// readCommittedLedger reads a group's committed books from its checkpoint
-// bucket. It stands in for ledger.Read until that is in this build.
-func readCommittedLedger(_ context.Context, _ jetstream.KeyValue, _, _ string, _, _ ledger.Day) ([]ledger.Row, error) {
-	return nil, errors.New("this build cannot read the ledger from NATS yet: use --ledger.file with the CSV of `exporter ledger --format csv`")
-}
 
 // natsLedgerFlags name the committed books of a stream's consumer group.
 type natsLedgerFlags struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -17,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/internal/tencenttest"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/reconcile"
@@ -219,12 +222,44 @@ func TestReconcileLive(t *testing.T) {
 	}
 }
 
-// TestReconcileNATS reads the books through the checkpoint bucket of an
-// in-process NATS server, with a stand-in for ledger.Read.
+// commitBooks commits rows as the checkpoints of two partitions of a group,
+// the way serve does: one day file per day and partition, and a record.
+func commitBooks(t *testing.T, kv jetstream.KeyValue, stream, group string, rows []ledger.Row) {
+	t.Helper()
+	ctx := context.Background()
+	st := checkpoint.NewStore(kv, stream, group)
+	days := [2]map[string][]ledger.Row{{}, {}}
+	for i, r := range rows {
+		days[i%2][r.Day] = append(days[i%2][r.Day], r)
+	}
+	for p, byDay := range days {
+		rec := &checkpoint.Record{Version: checkpoint.Version, Stream: stream, Group: group, Partition: p, Partitions: 2,
+			Owner: "test", Epoch: 1, Days: map[string]checkpoint.Ref{}}
+		for d, rs := range byDay {
+			data, err := json.Marshal(ledger.DayFile{Day: d, Rows: rs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, _, err := st.Put(ctx, st.DataKey(p, 1, checkpoint.DayKind(d), 0), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Days[d] = ref
+		}
+		if _, err := st.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReconcileNATS reads the committed books of a group from the checkpoint
+// bucket of an in-process NATS server (ledger.Read): the report is the one
+// of the ledger file.
 func TestReconcileNATS(t *testing.T) {
 	s := natstest.RunServer(t)
-	code, _, errOut := runReconcile(t, "--from=2024-03-01", "--to=2024-03-01", "--nats.url="+s.ClientURL(), "--jetstream.stream=FACEID",
-		"--tencent.bill-dir="+scenarioBills)
+	args := []string{"--from=2024-03-01", "--to=2024-03-06", "--nats.url=" + s.ClientURL(), "--jetstream.stream=FACEID",
+		"--tencent.bill-dir=" + scenarioBills, "--config.file=" + reconcileCfg}
+	code, _, errOut := runReconcile(t, args...)
 	if want := "exporter reconcile: checkpoint bucket faceid-checkpoints not found: no exporter has kept books in JetStream mode on this server (--jetstream.checkpoint-bucket)\n"; code != 2 || errOut != want {
 		t.Errorf("no bucket: exit %d, stderr %q, want 2, %q", code, errOut, want)
 	}
@@ -234,36 +269,30 @@ func TestReconcileNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "ckpt"}); err != nil {
-		t.Fatal(err)
-	}
-	var calls []string
-	read := func(ctx context.Context, kv jetstream.KeyValue, stream, group string, from, to ledger.Day) ([]ledger.Row, error) {
-		calls = append(calls, fmt.Sprintf("%s %s %s %s..%s", kv.Bucket(), stream, group, from, to))
-		return reconcile.LedgerFile{Path: scenarioLedger}.Rows(ctx, from, to)
-	}
-	app := kingpin.New("exporter", "")
-	var out, errb bytes.Buffer
-	c := &cli{env: env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, now: func() time.Time { return reconcileNow }}, logConfig: &promslog.Config{}}
-	c.catalogFile = app.Flag("catalog.file", "").String()
-	_, action := addReconcileWith(app, c, read)
-	if _, err := app.Parse([]string{"reconcile", "--from=2024-03-01", "--to=2024-03-06", "--nats.url=" + s.ClientURL(), "--jetstream.stream=FACEID",
-		"--jetstream.consumer=g1", "--jetstream.checkpoint-bucket=ckpt", "--tencent.bill-dir=" + scenarioBills, "--config.file=" + reconcileCfg}); err != nil {
-		t.Fatal(err)
-	}
-	err = action(context.Background())
-	if ec, ok := err.(interface{ ExitCode() int }); !ok || ec.ExitCode() != 1 {
-		t.Fatalf("error %v, want exit 1\n%s", err, errb.String())
-	}
-	if want := []string{"ckpt FACEID g1 2024-03-01..2024-03-06"}; !reflect.DeepEqual(calls, want) {
-		t.Errorf("read %q, want %q", calls, want)
-	}
-	golden, err := os.ReadFile("testdata/reconcile/report.golden.txt")
+	kv, err := checkpoint.OpenBucket(context.Background(), js, checkpoint.BucketOptions{Bucket: "faceid-checkpoints", Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != string(golden) {
-		t.Errorf("report from NATS differs from the file's:\n%s", out.String())
+	code, _, errOut = runReconcile(t, args...)
+	if want := "exporter reconcile: read the ledger of stream FACEID, group faceid-exporter: no checkpoint for stream FACEID and group faceid-exporter in bucket faceid-checkpoints\n"; code != 2 || errOut != want {
+		t.Errorf("no checkpoint: exit %d, stderr %q, want 2, %q", code, errOut, want)
+	}
+
+	rows, err := reconcile.LedgerFile{Path: scenarioLedger}.Rows(context.Background(), 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitBooks(t, kv, "FACEID", "g1", rows)
+	code, out, errOut := runReconcile(t, append(args, "--jetstream.consumer=g1")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	want, err := os.ReadFile("testdata/reconcile/report.golden.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("report from NATS differs from the ledger file's:\n%s", golden.LineDiff(string(want), out))
 	}
 }
 
