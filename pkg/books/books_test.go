@@ -109,9 +109,9 @@ func TestLedgerDays(t *testing.T) {
 	for _, e := range []string{
 		`{"channel":"wechat_h5","code":"0","ts":"2026-11-30T23:59:59.999+08:00"}`,
 		`{"channel":"wechat_h5","code":"0","ts":"2026-12-01T00:00:00+08:00"}`,
-		`{"channel":"wechat_h5","code":"0","ts":"2026-11-30T16:00:00Z"}`, // 00:00 Beijing
+		`{"channel":"wechat_h5","code":"0","ts":"2026-11-30T16:00:00Z"}`,      // 00:00 Beijing
 		`{"channel":"wechat_h5","code":"0","ts":"2026-11-25T10:00:00+08:00"}`, // late
-		`{"channel":"wechat_h5","code":"2006"}`,                                 // no ts: time of receipt (2026-11-26 20:00 Beijing)
+		`{"channel":"wechat_h5","code":"2006"}`,                               // no ts: time of receipt (2026-11-26 20:00 Beijing)
 	} {
 		apply(t, b, c, e)
 	}

@@ -94,7 +94,6 @@ func TestNFCReqIDWindow(t *testing.T) {
 	})
 }
 
-
 func TestDuplicates(t *testing.T) {
 	cat := mustDefault(t)
 	c := newStageDedupe(cat, time.Hour)
@@ -123,4 +122,3 @@ func TestDuplicates(t *testing.T) {
 		t.Fatalf("success after the window: billable=%s", r.Billable)
 	}
 }
-
