@@ -8,4 +8,5 @@ var subcommands = []subcommand{
 	addCatalog,
 	addSimulate,
 	addLedger,
+	addReconcile,
 }
