@@ -5,13 +5,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/reconcile"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -67,7 +71,9 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
-	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: drain, ack, flush OTLP.").Default("10s").Duration()
+	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	webLimits := addWebLimitFlags(cmd)
+	rec := addReconcileServeFlags(cmd)
 
 	return cmd, func(ctx context.Context) error {
 		log := c.logger()
@@ -112,6 +118,28 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		if *demo && js.Stream == "" {
 			js.Stream = service.DemoStream
 		}
+		if *demo && cfg.Pricing == nil {
+			// An example price list, so that the cost dashboard has data.
+			if cfg.Pricing, err = config.DemoPricing(cfg.Catalog); err != nil {
+				return err
+			}
+		}
+		maxStreams, maxRequests, err := webLimits.options()
+		if err != nil {
+			return err
+		}
+		var reconcileFn func(func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), prometheus.Registerer) (func(context.Context) error, error)
+		if _, err := rec.runner(cfg.Catalog, nil, cfg.Business.RuleID, prometheus.NewRegistry(), time.Now, log); err != nil {
+			return err
+		} else if rec.interval > 0 {
+			reconcileFn = func(read func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error) {
+				r, err := rec.runner(cfg.Catalog, reconcile.LedgerFunc(read), cfg.Business.RuleID, reg, time.Now, log)
+				if err != nil {
+					return nil, err
+				}
+				return r.Run, nil
+			}
+		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
 			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
@@ -120,6 +148,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			Demo: *demo, DemoRate: *demoRate,
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
+			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.
@@ -137,7 +166,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			return printConfigCheck(c, *configFile, cfg)
 		}
 		if c.setMemoryLimit != nil && os.Getenv("GOMEMLIMIT") == "" {
-			limit := service.MemoryLimit(cfg)
+			limit := service.MemoryLimit(cfg, js.Partitions)
 			c.setMemoryLimit(limit)
 			log.Debug("soft memory limit set from the configuration (GOMEMLIMIT overrides it)", "bytes", limit)
 		}
