@@ -544,3 +544,19 @@ func gatherCounter(t *testing.T, g prometheus.Gatherer, name, label string) floa
 	}
 	return sum
 }
+
+// TestGroupEmptyStreamLosesNothing: a group that starts on an empty stream,
+// then sees messages arrive, counts no lost input.
+func TestGroupEmptyStreamLosesNothing(t *testing.T) {
+	cat := catalog(t)
+	s := natstest.RunServer(t)
+	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
+	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a"})
+	natstest.WaitFor(t, 10*time.Second, "a owns the partition", func() bool { return len(a.g.Owned()) == 1 })
+	fillStream(t, js, cat, 21, 50, time.Now())
+	natstest.WaitFor(t, 10*time.Second, "a commits the stream", allCommitted(t, a.store, 1, lastSeq(t, js)))
+	if n := committedCounters(t, a.store)["faceid_exporter_jetstream_lost_messages_total{}"]; n != 0 {
+		t.Fatalf("%d messages counted as lost on a stream that lost none", n)
+	}
+	a.stop()
+}

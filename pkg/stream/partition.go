@@ -123,8 +123,9 @@ func (pt *partition) start(ctx context.Context) error {
 	pt.exact = len(filters) == 1 && len(info.Config.Subjects) == 1 && info.Config.Subjects[0] == filters[0]
 	switch {
 	case rec.StreamCreated.IsZero():
-		// A new group starts where the stream starts now.
-		pt.lostUpTo = info.State.FirstSeq - 1
+		// A new group starts where the stream starts now (an empty stream
+		// reports a first sequence of 0).
+		pt.lostUpTo = max(info.State.FirstSeq, 1) - 1
 		if pt.lostUpTo > 0 {
 			pt.log.Info("new group: the stream's earlier messages are gone already and not counted", "first_seq", info.State.FirstSeq)
 		}
@@ -175,7 +176,7 @@ func (pt *partition) noteFirstSeq(first uint64) {
 }
 
 func (pt *partition) noteGap(from, to uint64) {
-	from = max(from, pt.lostUpTo+1)
+	from = max(from, pt.lostUpTo+1, 1)
 	if to < from {
 		return
 	}
