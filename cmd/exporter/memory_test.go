@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -192,4 +193,128 @@ func scrapeSum(t *testing.T, url, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// JetStreamMemoryBudget is the resident memory the exporter may use in the
+// checkpointed JetStream mode at 100 k events/s (issue: ≤ 96 MiB).
+const JetStreamMemoryBudget = 96 << 20
+
+// TestMemoryJetStream fills a JetStream stream with 1,000,000 baseline events
+// (10 s at 100 k/s, each with its own id), then runs the exporter alone as a
+// subprocess in the checkpointed mode with the default windows and reads its
+// peak resident memory (VmHWM) once it has committed the whole stream. It
+// reads as fast as it can (faster than 100 k/s on this machine), so this is
+// the memory at 100 k events/s or above: at most 96 MiB.
+func TestMemoryJetStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the JetStream memory test takes about 30 s")
+	}
+	const n = 1_000_000
+	bin := filepath.Join(t.TempDir(), "exporter")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{"faceid.results.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := simulate.NewGenerator(cat, simulate.Baseline, 12, simulate.WithRunID("memjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 1024)
+	now := time.Now()
+	var futs []jetstream.PubAckFuture
+	for i := 0; i < n; i++ {
+		msg, subj, _ := gen.Next(buf, now.Add(time.Duration(i)*10*time.Microsecond))
+		buf = msg[:0]
+		f, err := js.PublishAsync(subj, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if futs = append(futs, f); len(futs) == 4000 {
+			for _, f := range futs {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					t.Fatal(err)
+				}
+			}
+			futs = futs[:0]
+		}
+	}
+	<-js.PublishAsyncComplete()
+	st, err := js.Stream(t.Context(), "FACEID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := st.CachedInfo().State.LastSeq
+
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	var stderr syncBuffer
+	cmd := exec.Command(bin, "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn", "--jetstream.stream=FACEID")
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitHTTP(t, "http://"+addr+"/-/healthy", &stderr)
+	var peak uint64
+	deadline := time.Now().Add(90 * time.Second)
+	for scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_checkpoint_sequence") < float64(last) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not committed up to %d within 90s\n%s", last, stderr.String())
+		}
+		if rss := procStatus(t, cmd.Process.Pid, "VmRSS"); rss > peak {
+			peak = rss
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start)
+	hwm := procStatus(t, cmd.Process.Pid, "VmHWM")
+	counted := scrapeSum(t, "http://"+addr+"/metrics", "faceid_verifications_total") + scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_duplicates_total") + scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_events_rejected_total")
+	t.Logf("%d events committed in %s (%.0f/s, start included); exporter VmHWM %.1f MiB (peak VmRSS sampled %.1f MiB), checkpoint %.0f bytes",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), mib(hwm), mib(peak), scrapeSum(t, "http://"+addr+"/metrics", "faceid_exporter_checkpoint_size_bytes"))
+	if c, sum := scrapeHistogram(t, "http://"+addr+"/metrics", "faceid_exporter_checkpoint_duration_seconds"); c > 0 {
+		t.Logf("%d checkpoints, mean %.1f ms", c, 1000*sum/float64(c))
+	}
+	if counted != n {
+		t.Errorf("counted %v of %d events", counted, n)
+	}
+	if hwm > JetStreamMemoryBudget {
+		t.Errorf("exporter peak resident memory %.1f MiB, over the %d MiB budget", mib(hwm), JetStreamMemoryBudget>>20)
+	}
+}
+
+// scrapeHistogram returns a histogram's sample count and sum.
+func scrapeHistogram(t *testing.T, url, name string) (uint64, float64) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mfs, err := expfmt.NewTextParser(model.UTF8Validation).TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mf, ok := mfs[name]; ok && len(mf.Metric) > 0 {
+		h := mf.Metric[0].GetHistogram()
+		return h.GetSampleCount(), h.GetSampleSum()
+	}
+	return 0, 0
 }
