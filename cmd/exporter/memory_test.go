@@ -308,7 +308,8 @@ func scrapeHistogram(t *testing.T, url, name string) (uint64, float64) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	mfs, err := expfmt.NewTextParser(model.UTF8Validation).TextToMetricFamilies(resp.Body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
