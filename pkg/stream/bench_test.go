@@ -214,6 +214,7 @@ func (h *countHooks) Received() {
 }
 func (h *countHooks) Counted(*classify.Result, int64)             {}
 func (h *countHooks) Rejected(string, *classify.RejectError, int) {}
+func (h *countHooks) Processed(time.Duration)                     {}
 
 func waitDone(b *testing.B, done chan struct{}, what string) {
 	select {

@@ -37,6 +37,7 @@ type nopHooks struct{}
 func (nopHooks) Received()                                   {}
 func (nopHooks) Counted(*classify.Result, int64)             {}
 func (nopHooks) Rejected(string, *classify.RejectError, int) {}
+func (nopHooks) Processed(time.Duration)                     {}
 
 type groupOpts struct {
 	group, instance string

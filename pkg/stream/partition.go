@@ -29,7 +29,14 @@ type Hooks interface {
 	Received()
 	Counted(r *classify.Result, received int64)
 	Rejected(subject string, rej *classify.RejectError, size int)
+	// Processed records the time one sampled message took (one in
+	// ProcessingSampleEvery).
+	Processed(d time.Duration)
 }
+
+// ProcessingSampleEvery is how many messages a partition handles per sample
+// passed to Hooks.Processed.
+const ProcessingSampleEvery = 32
 
 // GroupObserver receives a group's checkpoint statistics.
 type GroupObserver interface {
@@ -60,6 +67,7 @@ type partition struct {
 	books *books.Books
 	cls   *classify.Classifier
 	r     classify.Result
+	n     uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
 	seq      uint64 // last processed stream sequence
@@ -195,6 +203,11 @@ func (pt *partition) handle(m jetstream.Msg) {
 			return
 		}
 		seq, stamp = md.Sequence.Stream, md.Timestamp
+	}
+	pt.n++
+	if pt.n%ProcessingSampleEvery == 0 {
+		start := time.Now()
+		defer func() { pt.g.o.Hooks.Processed(time.Since(start)) }()
 	}
 	b := pt.books
 	b.Lock()
