@@ -43,6 +43,11 @@ done
 for target in FuzzSkip FuzzString; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-10s}" ./internal/jsonscan
 done
+echo "== fuzz: the other decoders (ledger CSV, Tencent bill pages, checkpoint records and values), briefly"
+go test -run '^$' -fuzz '^FuzzReadCSV$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/ledger
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/tencentbill
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/checkpoint
+go test -run '^$' -fuzz '^FuzzRestore$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/books
 
 echo "== grafana-plugin: gofmt, vet, tests (own module; builds and runs ../cmd/exporter)"
 (cd grafana-plugin && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 -timeout 15m ./...)
