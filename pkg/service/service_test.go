@@ -187,7 +187,7 @@ func equalMaps(t *testing.T, got, want map[string]float64) {
 	}
 }
 
-// TestServiceGroundTruth publishes the same kind of traffic through core NATS
+// TestServiceCountsWhatTheSimulatorReports publishes the same kind of traffic through core NATS
 // and through JetStream with the simulator and finds on /metrics exactly what
 // the simulator reports it sent, for every (channel, code, billable); the
 // malformed share is counted by reason.
@@ -197,7 +197,7 @@ func jsConfig() service.JetStream {
 		CreateStream: true, StreamMaxAge: time.Hour, StreamMaxBytes: 1 << 30, DeadLetterStream: "FACEID_DEADLETTER"}
 }
 
-func TestServiceGroundTruth(t *testing.T) {
+func TestServiceCountsWhatTheSimulatorReports(t *testing.T) {
 	for _, mode := range []string{"core", "jetstream", "jetstream_3_partitions"} {
 		t.Run(mode, func(t *testing.T) {
 			s := natstest.RunServer(t)
