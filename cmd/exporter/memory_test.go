@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -174,7 +175,8 @@ func waitHTTP(t *testing.T, url string, stderr *syncBuffer) {
 	}
 }
 
-func scrapeSum(t *testing.T, url, name string) float64 {
+// scrapeFamilies reads /metrics.
+func scrapeFamilies(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -186,8 +188,13 @@ func scrapeSum(t *testing.T, url, name string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mfs
+}
+
+func scrapeSum(t *testing.T, url, name string) float64 {
+	t.Helper()
 	var sum float64
-	if mf, ok := mfs[name]; ok {
+	if mf, ok := scrapeFamilies(t, url)[name]; ok {
 		for _, m := range mf.Metric {
 			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
@@ -303,17 +310,7 @@ func TestMemoryJetStream(t *testing.T) {
 // scrapeHistogram returns a histogram's sample count and sum.
 func scrapeHistogram(t *testing.T, url, name string) (uint64, float64) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mf, ok := mfs[name]; ok && len(mf.Metric) > 0 {
+	if mf, ok := scrapeFamilies(t, url)[name]; ok && len(mf.Metric) > 0 {
 		h := mf.Metric[0].GetHistogram()
 		return h.GetSampleCount(), h.GetSampleSum()
 	}
