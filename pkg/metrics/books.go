@@ -232,7 +232,7 @@ func SelfSeriesBound(cat *classify.Catalog, partitions int) int {
 		1 + // dead-letter errors
 		len(ProcessingBuckets) + 3 + len(DelayBuckets) + 3 + 13 + 3 + // histograms with +Inf, _sum, _count
 		1 + 1 + 1 + 1 + // nats connected, reconnects, disconnects, dropped
-		2 + 1 + 1 + // checkpoint failures, takeovers, last event
+		2 + partitions + 1 + // checkpoint failures, takeovers by partition, last event
 		3 + partitions*6 + // partitions, owned, unpartitioned; per partition: age, last success, sequence, size, lag, replay
 		len(cat.Channels) + 1 // pricing unit price per channel, monthly budget
 }

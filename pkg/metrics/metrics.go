@@ -55,7 +55,7 @@ type Metrics struct {
 
 	ckptDuration prometheus.Histogram
 	ckptFailures [2]prometheus.Counter // error, fenced
-	takeovers    prometheus.Counter
+	takeovers    *prometheus.CounterVec
 
 	lastEvent atomic.Int64 // Unix nanoseconds of receipt
 }
@@ -124,10 +124,10 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 	}, []string{"reason"})
 	m.ckptFailures[0] = failVec.WithLabelValues("error")
 	m.ckptFailures[1] = failVec.WithLabelValues("fenced")
-	m.takeovers = prometheus.NewCounter(prometheus.CounterOpts{
+	m.takeovers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "takeovers_total",
-		Help: "Partitions this process took over from an owner that had gone silent for the takeover timeout.",
-	})
+		Help: "Partitions this process took over from an owner that had gone silent for the takeover timeout, by partition.",
+	}, []string{"partition"})
 	lastEvent := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "last_event_timestamp_seconds",
 		Help: "Unix time of receipt of the last counted event (0 before the first).",
@@ -232,7 +232,7 @@ func (m *Metrics) CheckpointFailed(fenced bool) {
 }
 
 // Takeover counts a partition taken over from a silent owner.
-func (m *Metrics) Takeover() { m.takeovers.Inc() }
+func (m *Metrics) Takeover(partition int) { m.takeovers.WithLabelValues(strconv.Itoa(partition)).Inc() }
 
 // LastEvent returns the time of receipt of the last counted event (zero before the first).
 func (m *Metrics) LastEvent() time.Time {

@@ -98,7 +98,7 @@ func populate(m *metrics.Metrics, b *books.Books, cat *classify.Catalog) {
 	m.CheckpointDone(time.Millisecond, 100)
 	m.CheckpointFailed(true)
 	m.CheckpointFailed(false)
-	m.Takeover()
+	m.Takeover(0)
 	m.ReceivedCounter(true).Inc()
 	m.ReceivedCounter(false).Inc()
 }

@@ -73,7 +73,8 @@ type Group struct {
 	done     chan struct{}
 	watchers []jetstream.KeyWatcher
 
-	unpartitioned atomic.Int64 // -1: not measured
+	unpartitioned atomic.Int64   // -1: not measured
+	resumeAt      map[int]uint64 // partitions this process restarts: the sequence they had reached
 }
 
 type seenRecord struct {
@@ -104,6 +105,7 @@ func StartGroup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stor
 	g := &Group{o: o, nc: nc, js: js, store: store, log: o.Logger.With("stream", o.Stream, "group", o.Group),
 		parts: map[int]*partition{}, seen: map[int]*seenRecord{}, members: map[string]time.Time{}, done: make(chan struct{})}
 	g.unpartitioned.Store(-1)
+	g.resumeAt = map[int]uint64{}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
 	go g.run(rctx)
@@ -300,6 +302,7 @@ func (g *Group) tick(ctx context.Context) {
 		case err := <-pt.failed:
 			pt.halt()
 			delete(g.parts, p)
+			g.resumeAt[p] = pt.processed.Load()
 			g.log.Warn("partition stopped; it will be acquired again from its checkpoint", "partition", p, "err", err)
 		default:
 		}
@@ -411,13 +414,17 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		return false
 	}
 	pt := g.newPartition(p, &next, rev)
+	g.mu.Lock()
+	pt.hideUntil = g.resumeAt[p]
+	delete(g.resumeAt, p)
+	g.mu.Unlock()
 	if err := pt.start(ctx); err != nil {
 		g.log.Error("start partition", "partition", p, "err", err)
 		pt.halt()
 		return false
 	}
 	if takeover {
-		g.o.Observer.Takeover()
+		g.o.Observer.Takeover(p)
 		g.log.Warn("took over a partition from a silent owner", "partition", p, "previous_owner", rec.Owner, "epoch", next.Epoch)
 	}
 	g.mu.Lock()

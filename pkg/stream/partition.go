@@ -42,7 +42,7 @@ const ProcessingSampleEvery = 32
 type GroupObserver interface {
 	CheckpointDone(d time.Duration, bytes int)
 	CheckpointFailed(fenced bool)
-	Takeover()
+	Takeover(partition int)
 	DeadLetterError()
 }
 
@@ -77,8 +77,15 @@ type partition struct {
 	created  time.Time // the stream's creation time
 	dlErr    error
 
-	rec *checkpoint.Record // committed; only the commit loop changes it
-	rev uint64
+	rec       *checkpoint.Record // committed; only the commit loop changes it
+	rev       uint64
+	uncertain bool // the outcome of the last record write is unknown
+
+	processed atomic.Uint64 // pt.seq, for live()
+	// hideUntil, for a partition this process restarts from its checkpoint,
+	// is the sequence it had processed before: its series stay hidden until
+	// the replay reaches it, so that no counter appears to go down.
+	hideUntil uint64
 
 	lastOK   atomic.Int64 // monotonic ns of the last successful commit
 	status   atomic.Pointer[PartitionStatus]
@@ -219,6 +226,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 		pt.noteGap(pt.seq+1, seq-1)
 	}
 	pt.seq = seq
+	pt.processed.Store(seq)
 	h := pt.g.o.Hooks
 	h.Received()
 	data, subject := m.Data(), m.Subject()
@@ -319,9 +327,9 @@ func (pt *partition) poll(ctx context.Context) {
 	}
 	stream, err := g.js.Stream(pctx, g.o.Stream)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			pt.fail(&partitionError{fmt.Errorf("stream %s is gone", g.o.Stream)})
-		}
+		// Not found may be a server still recovering its streams: a stream
+		// that is really re-created shows a new creation time.
+		pt.log.Debug("stream info", "err", err)
 		return
 	}
 	info := stream.CachedInfo()
@@ -372,6 +380,13 @@ func (pt *partition) measureUnpartitioned(ctx context.Context, s jetstream.Strea
 func (pt *partition) commit(ctx context.Context, release bool) error {
 	g := pt.g
 	start := time.Now()
+	if pt.uncertain {
+		// The last record write may have been applied without its answer
+		// arriving: find out before writing any value it may reference.
+		if err := pt.resolve(ctx); err != nil {
+			return err
+		}
+	}
 	b := pt.books
 	b.Lock()
 	snap, err := b.Snapshot()
@@ -433,7 +448,21 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	rev, err := g.store.Commit(cctx, &next, pt.rev)
 	if err != nil {
-		return pt.commitFailed(err)
+		// Refused or unanswered: the record may hold this very commit (an
+		// acknowledgement lost on the way back) or another owner's.
+		pt.uncertain = true
+		if rerr := pt.resolve(ctx); rerr != nil {
+			if !errors.Is(rerr, checkpoint.ErrFenced) {
+				pt.g.o.Observer.CheckpointFailed(false)
+			}
+			return rerr
+		}
+		if pt.rec.Commit != next.Commit || pt.rec.Seq != next.Seq {
+			pt.g.o.Observer.CheckpointFailed(false)
+			pt.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+			return err
+		}
+		rev = pt.rev // it was applied
 	}
 	// Committed.
 	pt.rec, pt.rev = &next, rev
@@ -466,6 +495,31 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// resolve reads the partition's record after a commit whose outcome is
+// unknown: a record of this owner and epoch is this owner's own (an applied
+// commit whose answer was lost), and is adopted; any other owner's means the
+// partition was taken over, and fences this one.
+func (pt *partition) resolve(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, pt.g.o.TakeoverTimeout)
+	defer cancel()
+	rec, rev, err := pt.g.store.Load(rctx, pt.p)
+	if err != nil {
+		pt.log.Warn("checkpoint outcome unknown; retrying at the next interval", "err", err)
+		return fmt.Errorf("resolve checkpoint: %w", err)
+	}
+	pt.uncertain = false
+	if rec.Owner != pt.g.o.Instance || rec.Epoch != pt.rec.Epoch {
+		pt.g.o.Observer.CheckpointFailed(true)
+		pt.fence(fmt.Sprintf("commit refused: the record is owned by %q, epoch %d", rec.Owner, rec.Epoch))
+		return checkpoint.ErrFenced
+	}
+	if rev != pt.rev {
+		pt.log.Info("a commit whose answer was lost had been applied: adopting it", "commit", rec.Commit, "seq", rec.Seq)
+		pt.rec, pt.rev = rec, rev
+	}
+	return nil
+}
 
 func (pt *partition) commitFailed(err error) error {
 	fenced := errors.Is(err, checkpoint.ErrFenced)
@@ -503,6 +557,9 @@ func (pt *partition) halt() {
 // fenced nor past the takeover timeout since its last successful commit (after
 // that another replica may own it, even if this one does not know yet).
 func (pt *partition) live() bool {
+	if pt.hideUntil > 0 && pt.processed.Load() < pt.hideUntil {
+		return false // replaying what this process had counted already
+	}
 	return !pt.fenced.Load() && !pt.stopping.Load() && monoNow()-pt.lastOK.Load() < int64(pt.g.o.TakeoverTimeout)
 }
 
