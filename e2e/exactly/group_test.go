@@ -1,0 +1,203 @@
+package exactly
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"os/exec"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveArgs are the arguments of a replica of group on natsURL; each group
+// dead-letters to its own subject and stream so that groups never meet.
+func serveArgs(natsURL, group string, extra ...string) []string {
+	args := []string{"serve", "--nats.url", natsURL, "--jetstream.stream", streamName, "--jetstream.consumer", group,
+		"--nats.dead-letter-subject", "faceid.deadletter." + group, "--jetstream.dead-letter-stream", deadLetterStream(group)}
+	return append(args, extra...)
+}
+
+// deadLetterStream is the dead-letter stream of a group's replicas.
+func deadLetterStream(group string) string { return "FACEID_DL_" + strings.ToUpper(group) }
+
+// group is the replicas of one consumer group.
+type group struct {
+	t          testing.TB
+	name       string
+	partitions int
+	procs      []*proc
+
+	prev     string // the last settling snapshot
+	prevTime time.Time
+}
+
+// newGroup prepares n replicas of name (not started).
+func newGroup(t testing.TB, dir, bin, natsURL, name string, n, partitions int, extra ...string) *group {
+	g := &group{t: t, name: name, partitions: partitions}
+	args := serveArgs(natsURL, name, append([]string{"--jetstream.partitions", strconv.Itoa(partitions)}, extra...)...)
+	for i := range n {
+		g.procs = append(g.procs, newProc(t, dir, fmt.Sprintf("%s-%d", name, i), bin, args...))
+	}
+	return g
+}
+
+// start starts every replica.
+func (g *group) start() {
+	g.t.Helper()
+	for _, p := range g.procs {
+		p.start()
+	}
+}
+
+// live returns the replicas that run and are not frozen.
+func (g *group) live() []*proc {
+	var out []*proc
+	for _, p := range g.procs {
+		if p.running() && !p.frozen() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// crashed names replicas whose process ended by itself.
+func (g *group) crashed() []string {
+	var out []string
+	for _, p := range g.procs {
+		if ok, state := p.exited(); ok {
+			out = append(out, p.name+": "+state)
+		}
+	}
+	return out
+}
+
+// scrapeLive scrapes every live replica.
+func (g *group) scrapeLive() (map[*proc]scrape, error) {
+	out := map[*proc]scrape{}
+	for _, p := range g.live() {
+		s, err := getMetrics(p.url())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		out[p] = s
+	}
+	return out, nil
+}
+
+// owners returns, per partition, the live replicas exposing its checkpoint
+// sequence.
+func owners(scrapes map[*proc]scrape) map[string][]*proc {
+	out := map[string][]*proc{}
+	for p, s := range scrapes {
+		for part := range s.byPartition("faceid_exporter_checkpoint_sequence") {
+			out[part] = append(out[part], p)
+		}
+	}
+	return out
+}
+
+func names(ps []*proc) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// settled reports whether the group has counted all total messages of the
+// stream and committed them: every partition has exactly one live owner with
+// no lag, the counters account for total messages, some partition has
+// committed lastSeq, and the committed sequences and counters stayed the same
+// for a second.
+func (g *group) settled(total int, lastSeq uint64) (bool, string) {
+	if c := g.crashed(); len(c) > 0 {
+		return false, "crashed: " + strings.Join(c, "; ")
+	}
+	scrapes, err := g.scrapeLive()
+	if err != nil {
+		return false, err.Error()
+	}
+	own := owners(scrapes)
+	var seqs []string
+	maxSeq := 0.0
+	for part := range g.partitions {
+		key := strconv.Itoa(part)
+		o := own[key]
+		if len(o) != 1 {
+			return false, fmt.Sprintf("partition %s owned by %v", key, names(o))
+		}
+		s := scrapes[o[0]]
+		lag, ok := s.get("faceid_exporter_jetstream_lag_messages", "partition", key)
+		if !ok {
+			return false, fmt.Sprintf("%s owns partition %s but exposes no faceid_exporter_jetstream_lag_messages for it", o[0].name, key)
+		}
+		if lag != 0 {
+			return false, fmt.Sprintf("partition %s lag %v on %s", key, lag, o[0].name)
+		}
+		seq, _ := s.get("faceid_exporter_checkpoint_sequence", "partition", key)
+		maxSeq = max(maxSeq, seq)
+		seqs = append(seqs, fmt.Sprintf("p%s=%v@%s", key, seq, o[0].name))
+	}
+	var all []scrape
+	accounted := 0.0
+	for _, s := range scrapes {
+		all = append(all, s)
+		accounted += s.accounted()
+	}
+	if accounted != float64(total) {
+		return false, fmt.Sprintf("counters account for %v of %d messages (%s)", accounted, total, strings.Join(seqs, " "))
+	}
+	if maxSeq != float64(lastSeq) {
+		return false, fmt.Sprintf("highest committed sequence %v, stream's last %d (%s)", maxSeq, lastSeq, strings.Join(seqs, " "))
+	}
+	sums := sumSeries(all)
+	snap := strings.Join(seqs, " ") + "\n" + fmt.Sprint(slices.Sorted(maps.Keys(sums))) + fmt.Sprint(sums)
+	if snap != g.prev {
+		g.prev, g.prevTime = snap, time.Now()
+		return false, "settling: " + strings.Join(seqs, " ")
+	}
+	if time.Since(g.prevTime) < time.Second {
+		return false, "settling: " + strings.Join(seqs, " ")
+	}
+	return true, ""
+}
+
+// waitSettled waits until the group settled on the stream's total messages.
+func (g *group) waitSettled(total int, lastSeq uint64, within time.Duration) map[*proc]scrape {
+	g.t.Helper()
+	eventually(g.t, within, 100*time.Millisecond, fmt.Sprintf("group %s to count and commit all %d messages (last sequence %d)", g.name, total, lastSeq),
+		func() (bool, string) { return g.settled(total, lastSeq) })
+	scrapes, err := g.scrapeLive()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return scrapes
+}
+
+// sums returns the compared series summed over scrapes.
+func sums(scrapes map[*proc]scrape) map[string]float64 {
+	var all []scrape
+	for _, s := range scrapes {
+		all = append(all, s)
+	}
+	return sumSeries(all)
+}
+
+// loadCatalog prints the binary's catalog and parses it.
+func loadCatalog(t testing.TB, bin string) catalog {
+	t.Helper()
+	out, err := exec.Command(bin, "catalog", "--format", "csv").Output()
+	if err != nil {
+		t.Fatalf("exporter catalog: %v", err)
+	}
+	cat, err := parseCatalogCSV(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
