@@ -344,3 +344,68 @@ func TestHarnessFaults(t *testing.T) {
 		t.Fatalf("the replica exited: %s", state)
 	}
 }
+
+// TestPublishAcrossRestart: the publisher rides out a server restart and
+// stores every message exactly once (Nats-Msg-Id), in batch order.
+func TestPublishAcrossRestart(t *testing.T) {
+	srv := newSingle(t)
+	_, js := connect(t, srv.clientURL())
+	createStream(t, js, streamConfig(1))
+	fx := newFixture(fixtureOptions{Seed: 3, N: 20000, Now: fixtureNow, Cat: mustCatalog(t)})
+	done := make(chan error, 1)
+	go func() { done <- publish(t.Context(), js, fx.Msgs, 3*time.Second) }()
+	eventually(t, 30*time.Second, 10*time.Millisecond, "publishing under way", func() (bool, string) {
+		st := streamState(t, js, streamName)
+		return st.Msgs > 2000, fmt.Sprint(st.Msgs)
+	})
+	if err := srv.restart(300 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := streamState(t, js, streamName); st.Msgs != uint64(len(fx.Msgs)) || st.LastSeq != uint64(len(fx.Msgs)) {
+		t.Errorf("stream holds %d messages, last sequence %d; want %d", st.Msgs, st.LastSeq, len(fx.Msgs))
+	}
+}
+
+// TestHarnessCluster: the in-process cluster serves an R3 stream through a
+// stream leader stepdown and the restart of the leader's node.
+func TestHarnessCluster(t *testing.T) {
+	cl := newCluster(t)
+	nc, js := connect(t, cl.urls())
+	createStream(t, js, streamConfig(3))
+	if err := publish(t.Context(), js, events("c", 100, "eid", "0", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+	leader := cl.streamLeader(streamName)
+	if leader == nil {
+		t.Fatal("no stream leader")
+	}
+	eventually(t, 30*time.Second, 200*time.Millisecond, "stepdown", func() (bool, string) {
+		err := jsAPI(nc, "$JS.API.STREAM.LEADER.STEPDOWN."+streamName)
+		return err == nil, fmt.Sprint(err)
+	})
+	eventually(t, 30*time.Second, 50*time.Millisecond, "a new stream leader", func() (bool, string) {
+		l := cl.streamLeader(streamName)
+		return l != nil && l != leader, nodeName(l)
+	})
+	leader = cl.streamLeader(streamName)
+	port := leader.port
+	if err := leader.restart(500 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if leader.port != port {
+		t.Errorf("node %s restarted on port %d, was %d", leader.name, leader.port, port)
+	}
+	eventually(t, 60*time.Second, 50*time.Millisecond, "the meta group whole again", cl.metaReady)
+	if err := publish(t.Context(), js, events("d", 50, "eid", "0", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := streamState(t, js, streamName); st.Msgs != 150 {
+		t.Errorf("stream holds %d messages, want 150", st.Msgs)
+	}
+	if err := jsAPI(nc, "$JS.API.STREAM.LEADER.STEPDOWN.NOPE"); err == nil {
+		t.Error("stepdown of a missing stream succeeded")
+	}
+}
