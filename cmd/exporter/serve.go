@@ -48,12 +48,19 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
 	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server.").Default(stream.DefaultStoreDir()).String()
 
-	var js stream.JetStreamOptions
-	cmd.Flag("jetstream.stream", "Consume this JetStream stream through a durable pull consumer with explicit acks. Empty: core NATS.").Default("").StringVar(&js.Stream)
-	cmd.Flag("jetstream.consumer", "Durable consumer name; replicas sharing it share the messages.").Default("faceid-exporter").StringVar(&js.Consumer)
-	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject when it does not exist.").Default("true").BoolVar(&js.CreateStream)
-	cmd.Flag("jetstream.max-ack-pending", "Most messages delivered and not yet acknowledged.").Default("1000").IntVar(&js.MaxAckPending)
-	cmd.Flag("jetstream.ack-wait", "How long the server waits for an ack before redelivering.").Default("30s").DurationVar(&js.AckWait)
+	var js service.JetStream
+	cmd.Flag("jetstream.stream", "Consume this JetStream stream with checkpoints: ack-free ordered consumers per partition, counts and ledger committed with the stream position to a KV bucket, exactly once across restarts and replicas. Empty: core NATS (--demo: "+service.DemoStream+").").Default("").StringVar(&js.Stream)
+	cmd.Flag("jetstream.consumer", "Consumer group: replicas with the same group share the partitions; checkpoints are kept per stream and group, so two groups each count the whole stream.").Default("faceid-exporter").StringVar(&js.Consumer)
+	cmd.Flag("jetstream.checkpoint-bucket", "KV bucket of the checkpoints (created when missing).").Default(service.DefaultCheckpointBucket).StringVar(&js.CheckpointBucket)
+	cmd.Flag("jetstream.checkpoint-replicas", "Replicas of the checkpoint bucket when it is created (3 on a NATS cluster).").Default("1").IntVar(&js.CheckpointReplicas)
+	cmd.Flag("jetstream.checkpoint-interval", "How often each owned partition commits its checkpoint (also its owner's heartbeat).").Default(service.DefaultCheckpointInterval.String()).DurationVar(&js.CheckpointInterval)
+	cmd.Flag("jetstream.takeover-timeout", "A standby replica takes over a partition whose checkpoint has not changed for this long.").Default(service.DefaultTakeoverTimeout.String()).DurationVar(&js.TakeoverTimeout)
+	cmd.Flag("jetstream.partitions", "Partitions of the group: 1 reads the whole --nats.subject; more split the catalog's channels over the subjects prefix.<channel> so replicas share the work. Every replica of a group must use the same value.").Default("1").IntVar(&js.Partitions)
+	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject (with the limits below) and the dead-letter stream when they do not exist.").Default("true").BoolVar(&js.CreateStream)
+	cmd.Flag("jetstream.stream-max-age", "MaxAge of a stream the exporter creates: older messages are removed (unread ones are counted as lost).").Default(service.DefaultStreamMaxAge.String()).DurationVar(&js.StreamMaxAge)
+	maxBytes := cmd.Flag("jetstream.stream-max-bytes", "MaxBytes of a stream the exporter creates (the dead-letter stream gets an eighth, at least 64MiB).").Default("8GiB").Bytes()
+	cmd.Flag("jetstream.stream-replicas", "Replicas of the streams the exporter creates.").Default("1").IntVar(&js.StreamReplicas)
+	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (10m duplicate window), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
 
 	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
 	configCheck := cmd.Flag("config.check", "Validate --config.file (and --catalog.file), print a summary and exit.").Bool()
@@ -108,6 +115,10 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		if err := cfg.Catalog.WriteJSON(&catJSON); err != nil {
 			return fmt.Errorf("catalog json: %w", err)
 		}
+		js.StreamMaxBytes = int64(*maxBytes)
+		if *demo && js.Stream == "" {
+			js.Stream = service.DemoStream
+		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
 			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
@@ -151,9 +162,6 @@ func printConfigCheck(c *cli, file string, cfg *config.Config) error {
 	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
 		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
 	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
-	if cfg.Dedupe.Store == config.DedupeJetStream {
-		fmt.Fprintf(c.stdout, "dedupe store: jetstream kv bucket %s\n", cfg.Dedupe.Bucket)
-	}
 	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d\n",
 		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode)
 	if cfg.Business.Enabled() {

@@ -36,14 +36,6 @@ const (
 	MaxBusinessCombinations = 1000
 )
 
-// Dedupe stores.
-const (
-	DedupeMemory    = "memory"    // in-process window, per replica
-	DedupeJetStream = "jetstream" // JetStream KV bucket shared by replicas and restarts
-	// DefaultDedupeBucket is the KV bucket of the jetstream store.
-	DefaultDedupeBucket = "faceid-dedupe"
-)
-
 // Default values.
 const (
 	DefaultDedupeWindow   = 10 * time.Minute
@@ -75,9 +67,7 @@ type Config struct {
 // Dedupe configures duplicate detection by event id.
 type Dedupe struct {
 	Window   time.Duration // 0 turns detection off
-	Capacity int           // ids remembered at most (in memory; the local front of the jetstream store)
-	Store    string        // DedupeMemory or DedupeJetStream
-	Bucket   string        // KV bucket of the jetstream store
+	Capacity int           // ids remembered at most, per partition
 }
 
 // Business holds the allowlists of business dimensions. A nil list means the
@@ -109,7 +99,7 @@ type Pricing struct {
 func Default(base *classify.Catalog) *Config {
 	return &Config{
 		Catalog: base,
-		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity, Store: DedupeMemory, Bucket: DefaultDedupeBucket},
+		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity},
 		Events:  Events{BillableFailure: DefaultRingSize, HighRisk: DefaultRingSize, UnknownCode: DefaultUnknownRing},
 	}
 }
@@ -269,25 +259,10 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	if err != nil {
 		return err
 	}
-	if v, ok := f["store"]; ok {
-		s, err := p.str(v, "store")
-		if err != nil {
-			return err
+	for _, gone := range []string{"store", "bucket"} {
+		if v, ok := f[gone]; ok {
+			return p.Errorf(v, gone, "was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line")
 		}
-		if s != DedupeMemory && s != DedupeJetStream {
-			return p.Errorf(v, "store", "%q is not a dedupe store (stores: %s, %s)", s, DedupeMemory, DedupeJetStream)
-		}
-		d.Store = s
-	}
-	if v, ok := f["bucket"]; ok {
-		s, err := p.str(v, "bucket")
-		if err != nil {
-			return err
-		}
-		if !bucketPattern.MatchString(s) {
-			return p.Errorf(v, "bucket", "%q is not a KV bucket name (letters, digits, - and _)", s)
-		}
-		d.Bucket = s
 	}
 	if v, ok := f["window"]; ok {
 		s, err := p.str(v, "window")
@@ -310,8 +285,6 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	}
 	return nil
 }
-
-var bucketPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 var valuePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]*$`)
 

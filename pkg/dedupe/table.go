@@ -108,6 +108,20 @@ func (t *TimeTable) ExpireBefore(cutoff int64) {
 	}
 }
 
+// Each calls f for every entry in put order.
+func (t *TimeTable) Each(f func(key uint64, at int64)) {
+	for i := 0; i < t.n; i++ {
+		e := t.fifo[(t.head+i)%len(t.fifo)]
+		f(e.key, e.at)
+	}
+}
+
+// Reset empties the table.
+func (t *TimeTable) Reset() {
+	clear(t.slots)
+	t.head, t.n, t.zeroSet, t.zeroAt = 0, 0, false, 0
+}
+
 // Len returns the number of entries held (a key put twice counts twice until
 // its older entry leaves).
 func (t *TimeTable) Len() int { return t.n }

@@ -23,7 +23,6 @@ type Observer interface {
 	Dropped(n int)
 	DeadLettered(r classify.Reason)
 	DeadLetterError()
-	SetJetStreamPending(pending, ackPending uint64)
 }
 
 // ConnOptions configure the NATS connection. Secrets come from files so that
