@@ -27,7 +27,12 @@ const (
 )
 
 // chaosFlags make faults bite: frequent commits, a short takeover timeout.
-var chaosFlags = []string{"--jetstream.takeover-timeout", "2s", "--jetstream.checkpoint-interval", "200ms"}
+var chaosFlags = []string{"--jetstream.takeover-timeout", takeoverTimeout.String(), "--jetstream.checkpoint-interval", "200ms"}
+
+// orphanBound is the longest a partition may go without a live owner during
+// the chaos: twice the takeover timeout (the owner's death, then a taker's
+// own restart) and a loaded machine's slack.
+const orphanBound = 2*takeoverTimeout + 5*time.Second
 
 // ledgerFrom and ledgerTo cover every day a fixture has.
 func ledgerRange() (string, string) {
@@ -41,9 +46,12 @@ type chaos struct {
 	g   *group
 	log []string
 
-	fenceErr  error // the fencing property, checked once by freezeOwner
-	fenced    bool  // freezeOwner ran to the end
-	takeovers float64
+	fenceErr error // the fencing property, checked once by freezeOwner
+	fenced   bool  // freezeOwner ran to the end
+	// takeovers is the taker's faceid_exporter_takeovers_total{partition}
+	// (summed over its series when it has no partition label).
+	takeovers         float64
+	takeoversLabelled bool
 }
 
 func (c *chaos) note(format string, args ...any) {
@@ -112,7 +120,10 @@ func (c *chaos) freezeOwner() {
 		}
 		for _, p := range owners(scrapes)[part] {
 			taker = p
-			c.takeovers, _ = scrapes[p].get("faceid_exporter_takeovers_total", "partition", part)
+			c.takeovers, c.takeoversLabelled = scrapes[p].get("faceid_exporter_takeovers_total", "partition", part)
+			if !c.takeoversLabelled {
+				c.takeovers = scrapes[p].sum("faceid_exporter_takeovers_total")
+			}
 			return true, ""
 		}
 		return false, "no live owner"
@@ -182,6 +193,7 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 	defer cancel()
 
 	c := &chaos{t: t, rng: rand.New(rand.NewPCG(chaosSeed, 1)), g: chaosGroup}
+	stopWatch := chaosGroup.watchOwners()
 	eventually(t, 60*time.Second, 50*time.Millisecond, "the chaos group counting", func() (bool, string) {
 		scrapes, err := chaosGroup.scrapeLive()
 		if err != nil {
@@ -214,6 +226,7 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 	refGroup.start()
 
 	chaosScrapes := chaosGroup.waitSettled(len(fx.Msgs), st.LastSeq, settleWithin)
+	orphans := stopWatch()
 	refScrapes := refGroup.waitSettled(len(fx.Msgs), st.LastSeq, settleWithin)
 
 	t.Run("reference counts the fixture", func(t *testing.T) {
@@ -301,11 +314,27 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 		if !c.fenced {
 			t.Fatal("the schedule froze no owner")
 		}
+		if !c.takeoversLabelled {
+			t.Errorf("faceid_exporter_takeovers_total has no series with the partition label (contract: faceid_exporter_takeovers_total{partition}); without it the taker counts %v", c.takeovers)
+		}
 		if c.takeovers < 1 {
 			t.Errorf("the replica that took the frozen owner's partition over counts faceid_exporter_takeovers_total %v, want ≥ 1", c.takeovers)
 		}
 		if c.fenceErr != nil {
 			t.Error(c.fenceErr)
+		}
+	})
+	t.Run("no partition without an owner past the takeover timeout", func(t *testing.T) {
+		var long []string
+		for _, o := range orphans {
+			if o.to.Sub(o.from) > orphanBound {
+				long = append(long, o.String())
+			}
+		}
+		slices.Sort(long)
+		if len(long) > 0 {
+			t.Errorf("with live replicas standing by, want every partition owned again within %s (--jetstream.takeover-timeout %s plus slack):\n%s",
+				orphanBound, takeoverTimeout, strings.Join(long, "\n"))
 		}
 	})
 	if t.Failed() {

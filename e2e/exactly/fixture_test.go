@@ -137,12 +137,24 @@ type fixture struct {
 	Expect expectation
 }
 
+// serveDedupeWindow is the duplicate window of serve with no --config.file
+// (config.DefaultDedupeWindow).
+const serveDedupeWindow = 10 * time.Minute
+
+// reqIDWindow is the NFC reqId rule's window.
+const reqIDWindow = 5 * time.Minute
+
 // fixtureOptions shape a generated fixture.
 type fixtureOptions struct {
 	Seed uint64
-	N    int       // messages, exactly
-	Now  time.Time // the end of the traffic (events without ts are stamped by the server, near the wall clock)
-	Cat  catalog
+	N    int // messages, exactly
+	// Now is when the fixture is published: events without ts are stamped
+	// by the server when they are stored, minutes after Now at most.
+	Now time.Time
+	Cat catalog
+	// DedupeWindow is the exporter's duplicate window (default
+	// serveDedupeWindow): redeliveries come within half of it.
+	DedupeWindow time.Duration
 }
 
 // event is an accepted event before encoding.
@@ -218,6 +230,7 @@ type generator struct {
 	fx      fixture
 	next    int // id counter
 	recent  []event
+	newest  time.Time // the newest event time so far
 	queue   []pending
 	nfcBill map[string]time.Time // reqId -> billed success time
 }
@@ -227,12 +240,22 @@ type generator struct {
 // the 2021-07-19 billing change (the dated WeChat codes on both sides, the
 // exact instants included), the three days before o.Now minus an hour (every
 // Beijing midnight with events at 23:59:59.999, 23:59:59 and 00:00:00+08:00,
-// late events of an earlier day), and the last hour (events without ts too).
-// Within the clock's order events jitter by up to 90s; duplicates repeat a
-// recent event's exact bytes; NFC server successes come in reqId pairs 2
-// minutes (second not billed) or 7 minutes (both billed) apart; bad lines of
-// every reason are spread throughout. The last message is a valid event.
+// late events of an earlier day), and three minutes around o.Now (events
+// without ts too, which the server stamps at about that time). Within the
+// clock's order events jitter by up to 90s; duplicates repeat the exact bytes
+// of an event at most half the dedupe window older than the newest; NFC server
+// successes come in reqId pairs 2 minutes (second not billed) or 7 minutes
+// (both billed) apart, in the first two segments, where nothing stamped by the
+// server moves the rules' clock; bad lines of every reason are spread
+// throughout. The last message is a valid event.
+//
+// The rules' windows (duplicates, reqIds) run on the newest event time seen,
+// so what the fixture expects holds for any order of the messages within a
+// few hundred of their places.
 func newFixture(o fixtureOptions) fixture {
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = serveDedupeWindow
+	}
 	g := &generator{o: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed)), nfcBill: map[string]time.Time{}}
 	g.fx.Expect.Rejected = map[string]int{}
 	g.fx.Expect.Verifications = map[verKey]int{}
@@ -244,7 +267,7 @@ func newFixture(o fixtureOptions) fixture {
 	}{
 		{billingChange.Add(-4 * time.Hour), billingChange.Add(4 * time.Hour), 0.2, false},
 		{now.Add(-73 * time.Hour), now.Add(-time.Hour), 0.55, false},
-		{now.Add(-time.Hour), now, 0.25, true},
+		{now.Add(-2 * time.Minute), now.Add(time.Minute), 0.25, true},
 	}
 	total := o.N - 1 // the last message is the closing event
 	done := 0
@@ -338,8 +361,9 @@ func (g *generator) draw(clock time.Time, noTS bool, limit int) {
 	jitter := time.Duration(g.rng.Int64N(int64(180*time.Second))) - 90*time.Second
 	at := clock.Add(jitter).Truncate(time.Millisecond)
 	switch {
-	case r < 0.08 && len(g.recent) > 0: // a redelivery of a recent event
-		e := g.recent[g.rng.IntN(len(g.recent))]
+	case r < 0.08 && len(g.redeliverable()) > 0: // a redelivery of a recent event
+		c := g.redeliverable()
+		e := g.recent[c[g.rng.IntN(len(c))]]
 		g.fx.Msgs = append(g.fx.Msgs, msg{Subject: subjectPrefix + e.channel, Data: e.encode(), MsgID: g.id()})
 		g.fx.Expect.Total++
 		g.fx.Expect.Duplicates++
@@ -349,7 +373,7 @@ func (g *generator) draw(clock time.Time, noTS bool, limit int) {
 		g.fx.Msgs = append(g.fx.Msgs, msg{Subject: subjectPrefix + ch, Data: fmt.Appendf(nil, b.format, g.id()), MsgID: g.id()})
 		g.fx.Expect.Total++
 		g.fx.Expect.Rejected[b.reason]++
-	case r < 0.19 && at.After(billingChange): // an NFC reqId pair
+	case r < 0.19 && at.After(billingChange) && !noTS: // an NFC reqId pair
 		req := fmt.Sprintf("req-%d-%d", g.o.Seed, g.next)
 		g.emit(event{id: g.id(), channel: "nfc_server", code: "0", reqID: req, ts: at})
 		gap := 2 * time.Minute
@@ -390,17 +414,15 @@ func (g *generator) emit(e event) {
 	}
 	code, billable := g.o.Cat.label(e.channel, e.code, ts)
 	if e.channel == "nfc_server" && e.code == "0" && e.reqID != "" {
-		if prev, ok := g.nfcBill[e.reqID]; ok && ts.Sub(prev) < 5*time.Minute {
+		if prev, ok := g.nfcBill[e.reqID]; ok && ts.Sub(prev) < reqIDWindow {
 			billable = "false"
 		} else {
 			g.nfcBill[e.reqID] = ts
 		}
 	}
 	x.Verifications[verKey{e.channel, code, billable}]++
-	// Late events are never repeated: the duplicate window is 24h of the
-	// newest event time, and they are older than that.
-	if e.hasTS() && ts.Before(g.lastClock()) {
-		return
+	if e.hasTS() && e.ts.After(g.newest) {
+		g.newest = e.ts
 	}
 	g.recent = append(g.recent, e)
 	if len(g.recent) > 64 {
@@ -408,11 +430,16 @@ func (g *generator) emit(e event) {
 	}
 }
 
-// lastClock is a lower bound of the newest event time so far, minus the
-// jitter: events older than it by a day are late.
-func (g *generator) lastClock() time.Time {
-	if len(g.recent) == 0 {
-		return time.Time{}
+// redeliverable returns the indexes of the recent events a redelivery may
+// repeat: those without ts (stamped when stored, seconds before the repeat)
+// and those at most half the dedupe window older than the newest event, whose
+// ids the exporter still remembers.
+func (g *generator) redeliverable() []int {
+	var out []int
+	for i, e := range g.recent {
+		if !e.hasTS() || !e.ts.Before(g.newest.Add(-g.o.DedupeWindow/2)) {
+			out = append(out, i)
+		}
 	}
-	return g.recent[len(g.recent)-1].ts.Add(-12 * time.Hour)
+	return out
 }

@@ -177,7 +177,9 @@ func (g *group) settled(total int, lastSeq uint64) (bool, string) {
 func (g *group) waitSettled(total int, lastSeq uint64, within time.Duration) map[*proc]scrape {
 	g.t.Helper()
 	start := time.Now()
-	defer func() { g.t.Logf("group %s settled on %d messages in %s", g.name, total, time.Since(start).Round(time.Millisecond)) }()
+	defer func() {
+		g.t.Logf("group %s settled on %d messages in %s", g.name, total, time.Since(start).Round(time.Millisecond))
+	}()
 	eventually(g.t, within, 100*time.Millisecond, fmt.Sprintf("group %s to count and commit all %d messages (last sequence %d)", g.name, total, lastSeq),
 		func() (bool, string) { return g.settled(total, lastSeq) })
 	scrapes, err := g.scrapeLive()
@@ -208,4 +210,69 @@ func loadCatalog(t testing.TB, bin string) catalog {
 		t.Fatal(err)
 	}
 	return cat
+}
+
+// scrapeEach scrapes every live replica, leaving out those that do not
+// answer (starting, or just killed).
+func (g *group) scrapeEach() map[*proc]scrape {
+	out := map[*proc]scrape{}
+	for _, p := range g.live() {
+		if s, err := getMetrics(p.url()); err == nil {
+			out[p] = s
+		}
+	}
+	return out
+}
+
+// orphan is a time a partition had no live owner.
+type orphan struct {
+	partition string
+	from, to  time.Time
+}
+
+func (o orphan) String() string {
+	return fmt.Sprintf("partition %s had no live owner for %s (%s to %s)", o.partition, o.to.Sub(o.from).Round(10*time.Millisecond),
+		o.from.Format("15:04:05.000"), o.to.Format("15:04:05.000"))
+}
+
+// watchOwners scrapes the group every 100ms until stop is called, and
+// returns the stretches in which a partition had no live owner.
+func (g *group) watchOwners() (stop func() []orphan) {
+	done := make(chan struct{})
+	result := make(chan []orphan, 1)
+	go func() {
+		var out []orphan
+		since := map[string]time.Time{}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				now := time.Now()
+				for p, from := range since {
+					out = append(out, orphan{p, from, now})
+				}
+				result <- out
+				return
+			case <-tick.C:
+			}
+			own := owners(g.scrapeEach())
+			now := time.Now()
+			for part := range g.partitions {
+				p := strconv.Itoa(part)
+				from, orphaned := since[p]
+				switch {
+				case len(own[p]) == 0 && !orphaned:
+					since[p] = now
+				case len(own[p]) > 0 && orphaned:
+					out = append(out, orphan{p, from, now})
+					delete(since, p)
+				}
+			}
+		}
+	}()
+	return func() []orphan {
+		close(done)
+		return <-result
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -131,7 +132,7 @@ func (p *proc) startErr() error {
 	})
 	select {
 	case <-done:
-		return fmt.Errorf("%s exited at start: %s\n%s", p.name, cmd.ProcessState, tail(logPath, 3000))
+		return fmt.Errorf("%s exited at start: %s (log below)", p.name, cmd.ProcessState)
 	default:
 	}
 	if err != nil {
@@ -276,7 +277,12 @@ func (p *proc) printLogs() {
 	p.mu.Unlock()
 	for i, l := range logs {
 		if i < len(logs)-2 {
-			p.t.Logf("--- %s: earlier log %s", p.name, l)
+			data, _ := os.ReadFile(l)
+			errs := grepLog(string(data), "level=ERROR")
+			if len(errs) > 10 {
+				errs = append(errs[:10], fmt.Sprintf("... and %d more", len(errs)-10))
+			}
+			p.t.Logf("--- %s: earlier log %s, its errors:\n%s", p.name, l, strings.Join(errs, "\n"))
 			continue
 		}
 		p.t.Logf("--- %s: tail of %s ---\n%s", p.name, l, tail(l, 4000))
