@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -46,8 +47,9 @@ type chaos struct {
 	g   *group
 	log []string
 
-	fenceErr error // the fencing property, checked once by freezeOwner
-	fenced   bool  // freezeOwner ran to the end
+	fenceErr  error  // the fencing property, checked once by freezeOwner
+	fencePath string // how the stale owner learnt it lost the partition
+	fenced    bool   // freezeOwner ran to the end
 	// takeovers is the taker's faceid_exporter_takeovers_total{partition}
 	// (summed over its series when it has no partition label).
 	takeovers         float64
@@ -134,8 +136,12 @@ func (c *chaos) freezeOwner() {
 		c.t.Fatal(err)
 	}
 	// Scrape often: the stale owner may legitimately win a partition back
-	// later (fair share), but must drop this one as soon as it is fenced.
+	// later (fair share), but must drop this one as soon as it learns it
+	// lost it: from its refused commit (checkpoint_failures_total{reason=
+	// "fenced"} grows), or from the newer record its KV watch delivered
+	// first (it logs the loss and attempts no commit).
 	var last string
+	lostRE := regexp.MustCompile(`msg="partition lost to another owner[^"]*".* partition=` + part + ` .*reason="((?:[^"\\]|\\.)*)"`)
 	c.fenceErr = pollUntil(30*time.Second, 20*time.Millisecond, func() (bool, string) {
 		s, err := getMetrics(victim.url())
 		if err != nil {
@@ -144,14 +150,24 @@ func (c *chaos) freezeOwner() {
 		}
 		fenced, _ := s.get("faceid_exporter_checkpoint_failures_total", "reason", "fenced")
 		series := s.partitionSeries(part)
-		last = fmt.Sprintf("checkpoint_failures_total{reason=\"fenced\"} %v (was %v before the freeze); series of partition %s still exposed: %s",
-			fenced, before, part, firstN(series, 8))
-		return fenced > before && len(series) == 0, last
+		logged := lostRE.FindStringSubmatch(victim.logText())
+		last = fmt.Sprintf("checkpoint_failures_total{reason=\"fenced\"} %v (was %v before the freeze); loss logged: %v; series of partition %s still exposed: %s",
+			fenced, before, logged != nil, part, firstN(series, 8))
+		if len(series) > 0 || (fenced == before && logged == nil) {
+			return false, last
+		}
+		switch {
+		case fenced > before:
+			c.fencePath = fmt.Sprintf("its commit was refused (checkpoint_failures_total{reason=\"fenced\"} %v → %v)", before, fenced)
+		default:
+			c.fencePath = fmt.Sprintf("its KV watch delivered the new owner's record before it committed (logged reason %s; checkpoint_failures_total{reason=\"fenced\"} stays %v)", strings.ReplaceAll(logged[1], `\"`, `"`), fenced)
+		}
+		return true, ""
 	})
 	if c.fenceErr != nil {
 		c.fenceErr = fmt.Errorf("resumed stale owner %s of partition %s: %w", victim.name, part, c.fenceErr)
 	}
-	c.note("fencing on %s: %v", victim.name, c.fenceErr)
+	c.note("fencing on %s: %v; %s", victim.name, c.fenceErr, c.fencePath)
 	c.fenced = true
 }
 
@@ -322,6 +338,8 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 		}
 		if c.fenceErr != nil {
 			t.Error(c.fenceErr)
+		} else {
+			t.Logf("the resumed stale owner dropped the partition's series: %s", c.fencePath)
 		}
 	})
 	t.Run("no partition without an owner past the takeover timeout", func(t *testing.T) {
