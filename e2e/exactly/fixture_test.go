@@ -217,6 +217,9 @@ var badLines = []struct{ format, reason string }{
 	{`{"id":"%s","channel":"pc_h5","code":{"v":1}}`, "invalid_code"},
 }
 
+// maxJitter is how far an event's time strays from the traffic's clock.
+const maxJitter = 30 * time.Second
+
 // pending is a message scheduled for when the traffic's clock reaches at.
 type pending struct {
 	at time.Time
@@ -238,20 +241,21 @@ type generator struct {
 // newFixture generates o.N messages, deterministic in o (Now included). The
 // traffic's clock runs through three segments in order: eight hours around
 // the 2021-07-19 billing change (the dated WeChat codes on both sides, the
-// exact instants included), the three days before o.Now minus an hour (every
+// exact instants included), the 26 hours before o.Now minus an hour (a
 // Beijing midnight with events at 23:59:59.999, 23:59:59 and 00:00:00+08:00,
 // late events of an earlier day), and three minutes around o.Now (events
 // without ts too, which the server stamps at about that time). Within the
-// clock's order events jitter by up to 90s; duplicates repeat the exact bytes
-// of an event at most half the dedupe window older than the newest; NFC server
-// successes come in reqId pairs 2 minutes (second not billed) or 7 minutes
-// (both billed) apart, in the first two segments, where nothing stamped by the
-// server moves the rules' clock; bad lines of every reason are spread
-// throughout. The last message is a valid event.
+// clock's order events jitter by up to maxJitter; duplicates repeat the exact
+// bytes of a recent event (see redeliverable); NFC server successes come in
+// reqId pairs 1 minute (second not billed) or 7 minutes (both billed) apart,
+// in the first two segments, where nothing stamped by the server moves the
+// rules' clock; bad lines of every reason are spread throughout. The last
+// message is a valid event.
 //
 // The rules' windows (duplicates, reqIds) run on the newest event time seen,
-// so what the fixture expects holds for any order of the messages within a
-// few hundred of their places.
+// so what the fixture expects holds as long as no message is stored more than
+// a publish batch (publishBatch messages) away from its place, which is what
+// publish guarantees across retries.
 func newFixture(o fixtureOptions) fixture {
 	if o.DedupeWindow == 0 {
 		o.DedupeWindow = serveDedupeWindow
@@ -266,7 +270,7 @@ func newFixture(o fixtureOptions) fixture {
 		noTS     bool
 	}{
 		{billingChange.Add(-4 * time.Hour), billingChange.Add(4 * time.Hour), 0.2, false},
-		{now.Add(-73 * time.Hour), now.Add(-time.Hour), 0.55, false},
+		{now.Add(-27 * time.Hour), now.Add(-time.Hour), 0.55, false},
 		{now.Add(-2 * time.Minute), now.Add(time.Minute), 0.25, true},
 	}
 	total := o.N - 1 // the last message is the closing event
@@ -358,7 +362,7 @@ func (g *generator) release(clock time.Time, limit int) {
 // draw emits one randomly chosen kind of message at clock.
 func (g *generator) draw(clock time.Time, noTS bool, limit int) {
 	r := g.rng.Float64()
-	jitter := time.Duration(g.rng.Int64N(int64(180*time.Second))) - 90*time.Second
+	jitter := time.Duration(g.rng.Int64N(int64(2*maxJitter))) - maxJitter
 	at := clock.Add(jitter).Truncate(time.Millisecond)
 	switch {
 	case r < 0.08 && len(g.redeliverable()) > 0: // a redelivery of a recent event
@@ -376,7 +380,7 @@ func (g *generator) draw(clock time.Time, noTS bool, limit int) {
 	case r < 0.19 && at.After(billingChange) && !noTS: // an NFC reqId pair
 		req := fmt.Sprintf("req-%d-%d", g.o.Seed, g.next)
 		g.emit(event{id: g.id(), channel: "nfc_server", code: "0", reqID: req, ts: at})
-		gap := 2 * time.Minute
+		gap := time.Minute
 		if g.rng.IntN(2) == 0 {
 			gap = 7 * time.Minute
 		}
@@ -432,12 +436,13 @@ func (g *generator) emit(e event) {
 
 // redeliverable returns the indexes of the recent events a redelivery may
 // repeat: those without ts (stamped when stored, seconds before the repeat)
-// and those at most half the dedupe window older than the newest event, whose
-// ids the exporter still remembers.
+// and those at most a third of the dedupe window older than the newest event,
+// whose ids the exporter still remembers even when publishing moved them a
+// batch (publishBatch messages, minutes of event time at most) later.
 func (g *generator) redeliverable() []int {
 	var out []int
 	for i, e := range g.recent {
-		if !e.hasTS() || !e.ts.Before(g.newest.Add(-g.o.DedupeWindow/2)) {
+		if !e.hasTS() || !e.ts.Before(g.newest.Add(-g.o.DedupeWindow/3)) {
 			out = append(out, i)
 		}
 	}

@@ -72,9 +72,10 @@ func streamState(t testing.TB, js jetstream.JetStream, name string) jetstream.St
 }
 
 // publishBatch is how many messages are in flight at once; a batch is
-// confirmed (retried message by message) before the next starts, so the
-// stream keeps the fixture's order across batches.
-const publishBatch = 500
+// confirmed (retried message by message) before the next starts, so a
+// message retried across a server restart is stored at most a batch away
+// from its place in the fixture.
+const publishBatch = 64
 
 // publish publishes msgs in order with their Nats-Msg-Id, paced to take about
 // pace in all, retrying every message until the server confirms it (across
