@@ -242,7 +242,8 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 	refGroup.start()
 
 	chaosScrapes := chaosGroup.waitSettled(len(fx.Msgs), st.LastSeq, settleWithin)
-	orphans := stopWatch()
+	watched := stopWatch()
+	t.Logf("watched the chaos group in %d scrapes", watched.scrapes)
 	refScrapes := refGroup.waitSettled(len(fx.Msgs), st.LastSeq, settleWithin)
 
 	t.Run("reference counts the fixture", func(t *testing.T) {
@@ -344,7 +345,7 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 	})
 	t.Run("no partition without an owner past the takeover timeout", func(t *testing.T) {
 		var long []string
-		for _, o := range orphans {
+		for _, o := range watched.orphans {
 			if o.to.Sub(o.from) > orphanBound {
 				long = append(long, o.String())
 			}
@@ -353,6 +354,11 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 		if len(long) > 0 {
 			t.Errorf("with live replicas standing by, want every partition owned again within %s (--jetstream.takeover-timeout %s plus slack):\n%s",
 				orphanBound, takeoverTimeout, strings.Join(long, "\n"))
+		}
+	})
+	t.Run("no counter goes down within a process", func(t *testing.T) {
+		if len(watched.decreases) > 0 {
+			t.Errorf("checkpointed counters went down while one process exposed them without a break (a reset to Prometheus):\n%s", strings.Join(watched.decreases, "\n"))
 		}
 	})
 	if t.Failed() {

@@ -235,14 +235,30 @@ func (o orphan) String() string {
 		o.from.Format("15:04:05.000"), o.to.Format("15:04:05.000"))
 }
 
+// watch is what watchOwners saw.
+type watch struct {
+	orphans []orphan
+	// decreases are checkpointed series that went down while one process
+	// exposed them without a break.
+	decreases []string
+	scrapes   int
+}
+
 // watchOwners scrapes the group every 100ms until stop is called, and
-// returns the stretches in which a partition had no live owner.
-func (g *group) watchOwners() (stop func() []orphan) {
+// returns the stretches in which a partition had no live owner and the
+// counters that went down within one process.
+func (g *group) watchOwners() (stop func() watch) {
 	done := make(chan struct{})
-	result := make(chan []orphan, 1)
+	result := make(chan watch, 1)
 	go func() {
+		var w watch
 		var out []orphan
 		since := map[string]time.Time{}
+		last := map[string]float64{} // pid and series → value
+		counters := map[string]bool{}
+		for _, f := range checkpointedFamilies {
+			counters[f] = true
+		}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -252,11 +268,37 @@ func (g *group) watchOwners() (stop func() []orphan) {
 				for p, from := range since {
 					out = append(out, orphan{p, from, now})
 				}
-				result <- out
+				w.orphans = out
+				result <- w
 				return
 			case <-tick.C:
 			}
-			own := owners(g.scrapeEach())
+			scrapes := g.scrapeEach()
+			w.scrapes++
+			for p, s := range scrapes {
+				pid := strconv.Itoa(p.pid())
+				seen := map[string]bool{}
+				for f, mf := range s {
+					if !counters[f] {
+						continue
+					}
+					for _, m := range mf.Metric {
+						k := pid + " " + seriesKey(f, m)
+						v := value(m)
+						if prev, ok := last[k]; ok && v < prev && len(w.decreases) < 20 {
+							w.decreases = append(w.decreases, fmt.Sprintf("%s %s (pid %s): %v → %v", time.Now().Format("15:04:05.000"), seriesKey(f, m), pid, prev, v))
+						}
+						last[k] = v
+						seen[k] = true
+					}
+				}
+				for k := range last {
+					if strings.HasPrefix(k, pid+" ") && !seen[k] {
+						delete(last, k) // the series went away: a new run of it starts afresh
+					}
+				}
+			}
+			own := owners(scrapes)
 			now := time.Now()
 			for part := range g.partitions {
 				p := strconv.Itoa(part)
@@ -271,7 +313,7 @@ func (g *group) watchOwners() (stop func() []orphan) {
 			}
 		}
 	}()
-	return func() []orphan {
+	return func() watch {
 		close(done)
 		return <-result
 	}

@@ -253,7 +253,7 @@ func TestEverySubjectAccounted(t *testing.T) {
 	g := newGroup(t, t.TempDir(), bin, srv.clientURL(), "subjects", 1, 3, "--jetstream.checkpoint-interval", "200ms")
 	g.start()
 	st := streamState(t, js, streamName)
-	s := g.waitSettled(len(msgs), st.LastSeq, time.Minute)[g.procs[0]]
+	s := g.waitSettled(len(msgs), st.LastSeq, 30*time.Second)[g.procs[0]]
 	if got := s.sum("faceid_exporter_events_rejected_total", "reason", "unknown_channel"); got != 5 {
 		t.Errorf("faceid_exporter_events_rejected_total{reason=\"unknown_channel\"} %v, want 5 (faceid.results.bogus)", got)
 	}
