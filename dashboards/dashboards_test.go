@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/dashgen"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
@@ -32,11 +34,19 @@ func knownMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	metrics.New(reg, cat, metrics.Options{
-		AppIDs: []string{"a"}, RuleIDs: []string{"r"},
-		Pricing:       &metrics.Pricing{Currency: "CNY", MonthlyBudget: 1, HasBudget: true, UnitPrice: map[string]float64{"app_sdk": 1}},
-		DedupeEvicted: func() uint64 { return 0 },
-	})
+	pricing := &metrics.Pricing{Currency: "CNY", MonthlyBudget: 1, HasBudget: true, UnitPrice: map[string]float64{"app_sdk": 1}}
+	metrics.New(reg, cat, metrics.Options{Pricing: pricing})
+	l := books.NewLayout(cat, books.LayoutOptions{AppIDs: []string{"a"}, RuleIDs: []string{"r"}})
+	b := books.New(l, books.RulesOptions{})
+	var r classify.Result
+	if err := classify.New(cat, classify.Options{}).Classify([]byte(`{"channel":"app_sdk","code":"0","app_id":"a"}`), nil, time.Now(), &r); err != nil {
+		t.Fatal(err)
+	}
+	b.Apply(&r) // the business series exist once counted
+	metrics.NewBooks(reg, metrics.Source{Layout: l, Partitions: 1,
+		Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b, Checkpointed: true}} },
+		Ages:  func(time.Time) []time.Duration { return []time.Duration{0} },
+	}, pricing)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

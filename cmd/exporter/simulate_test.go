@@ -25,8 +25,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 )
 
@@ -35,6 +35,7 @@ import (
 type simCounter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
+	rules    *books.Rules
 	res      classify.Result
 	received int64
 	by       map[string]int64 // channel/code/billable
@@ -44,8 +45,9 @@ type simCounter struct {
 func simSubscribe(t *testing.T, s *server.Server, cat *classify.Catalog, subject string, opts ...nats.Option) *simCounter {
 	t.Helper()
 	c := &simCounter{
-		cls: classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)}),
-		by:  map[string]int64{}, rejected: map[string]int64{},
+		cls:   classify.New(cat, classify.Options{}),
+		rules: books.NewRules(cat, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}),
+		by:    map[string]int64{}, rejected: map[string]int64{},
 	}
 	nc := natstest.Connect(t, s.ClientURL(), opts...)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
@@ -59,6 +61,7 @@ func simSubscribe(t *testing.T, s *server.Server, cat *classify.Catalog, subject
 			c.rejected[re.Reason.String()]++
 			return
 		}
+		c.rules.Apply(&c.res)
 		code := "unknown"
 		if c.res.Code != nil {
 			code = c.res.Code.Code

@@ -94,7 +94,7 @@ func (b *Books) Apply(r *classify.Result) (duplicate bool) {
 	}
 	if r.Problems != 0 {
 		for i := 0; i < 16; i++ {
-			if r.Problems&(1<<i) != 0 {
+			if r.Problems&(1<<i) != 0 && l.values[l.prob+i] != nil {
 				b.c[l.prob+i].Add(1)
 			}
 		}

@@ -102,6 +102,9 @@ func NewLayout(cat *classify.Catalog, o LayoutOptions) *Layout {
 				code = c.Code
 			}
 			for _, o := range outcomes {
+				if c != nil && (c.Code == "0") != (o == classify.OutcomeSuccess) {
+					continue // a known code has one outcome
+				}
 				for b := range billable {
 					i := l.VerIndex(ch.Index, slot, o, classify.Billable(b))
 					l.set(i, ch.Index, []string{ch.Name, code, o.String(), billable[b]}, presetVer(cat, c, o, classify.Billable(b)))

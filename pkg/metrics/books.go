@@ -33,7 +33,10 @@ type Source struct {
 	// the time since each partition's checkpoint last changed.
 	Partitions int
 	Ages       func(now time.Time) []time.Duration
-	Now        func() time.Time // nil: time.Now
+	// Unpartitioned reports the messages no partition reads (false: not
+	// measured by this replica).
+	Unpartitioned func() (uint64, bool)
+	Now           func() time.Time // nil: time.Now
 }
 
 // Books exposes the event counters of the owned partitions' books, the
@@ -48,7 +51,7 @@ type Books struct {
 	billed  *prometheus.Desc
 	cost    *prometheus.Desc
 
-	partitions, owned, age, lastOK, seq, size, lag, replay *prometheus.Desc
+	partitions, owned, age, lastOK, seq, size, lag, replay, unpartitioned *prometheus.Desc
 }
 
 // NewBooks registers the books collector on reg.
@@ -78,6 +81,7 @@ func NewBooks(reg prometheus.Registerer, src Source, pricing *Pricing) *Books {
 	b.size = d("faceid_exporter_checkpoint_size_bytes", "Bytes the owned partition's last commit wrote (data keys; the record is small).", "partition")
 	b.lag = d("faceid_exporter_jetstream_lag_messages", "Messages of the owned partition not yet processed (the ordered consumer's pending count).", "partition")
 	b.replay = d("faceid_exporter_replay_messages", "Messages after the checkpoint when this replica acquired the partition: what it had to read (again) to catch up.", "partition")
+	b.unpartitioned = d("faceid_exporter_jetstream_unpartitioned_messages", "Messages of the stream on subjects of --nats.subject that no partition reads (not a catalog channel's subject): not counted. Reported by the owner of partition 0 when there is more than one partition.")
 	reg.MustRegister(b)
 	return b
 }
@@ -129,6 +133,11 @@ func (b *Books) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(b.owned, prometheus.GaugeValue, float64(len(owned)))
 		for p, a := range b.src.Ages(now) {
 			ch <- prometheus.MustNewConstMetric(b.age, prometheus.GaugeValue, a.Seconds(), strconv.Itoa(p))
+		}
+		if b.src.Unpartitioned != nil {
+			if n, ok := b.src.Unpartitioned(); ok {
+				ch <- prometheus.MustNewConstMetric(b.unpartitioned, prometheus.GaugeValue, float64(n))
+			}
 		}
 	}
 }
@@ -224,6 +233,6 @@ func SelfSeriesBound(cat *classify.Catalog, partitions int) int {
 		len(ProcessingBuckets) + 3 + len(DelayBuckets) + 3 + 13 + 3 + // histograms with +Inf, _sum, _count
 		1 + 1 + 1 + 1 + // nats connected, reconnects, disconnects, dropped
 		2 + 1 + 1 + // checkpoint failures, takeovers, last event
-		2 + partitions*6 + // partitions, owned; per partition: age, last success, sequence, size, lag, replay
+		3 + partitions*6 + // partitions, owned, unpartitioned; per partition: age, last success, sequence, size, lag, replay
 		len(cat.Channels) + 1 // pricing unit price per channel, monthly budget
 }

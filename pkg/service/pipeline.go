@@ -27,7 +27,9 @@ type hooks struct {
 	rejectLog  *rate.Limiter
 }
 
-func newHooks(m *metrics.Metrics, ev *api.Events, jetstream bool, log *slog.Logger) *hooks {
+// NewHooks returns the process-local views every partition feeds (nil
+// events: no ring buffers).
+func NewHooks(m *metrics.Metrics, ev *api.Events, jetstream bool, log *slog.Logger) stream.Hooks {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -176,7 +176,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		HighRisk:        c.File.Events.HighRisk,
 		UnknownCode:     c.File.Events.UnknownCode,
 	})
-	h := newHooks(m, events, jsMode, log)
+	h := NewHooks(m, events, jsMode, log)
 
 	// What the metrics and the API read, set once the consumer runs.
 	var group atomic.Pointer[stream.Group]
@@ -197,6 +197,12 @@ func Run(ctx context.Context, c Config) (err error) {
 					Seq: st.Seq, CommittedAt: st.CommittedAt, Lag: st.Lag, Replay: st.Replay, Bytes: st.Bytes})
 			}
 			return out
+		}
+		src.Unpartitioned = func() (uint64, bool) {
+			if g := group.Load(); g != nil {
+				return g.Unpartitioned()
+			}
+			return 0, false
 		}
 		src.Ages = func(now time.Time) []time.Duration {
 			if g := group.Load(); g != nil {
@@ -299,7 +305,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	} else {
 		filters, owns, _ := Filters(c.Subject, c.JetStream.Partitions, cat)
 		gopts := stream.GroupOptions{
-			Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Filters: filters, Owns: owns, Instance: c.JetStream.Instance,
+			Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Filters: filters, Subject: c.Subject, Owns: owns, Instance: c.JetStream.Instance,
 			CheckpointInterval: c.JetStream.CheckpointInterval, TakeoverTimeout: c.JetStream.TakeoverTimeout, PollInterval: c.PollInterval,
 			Catalog: cat, Layout: layout, Rules: ropts, DeadLetter: dl, Hooks: h, Observer: m, Logger: log,
 		}

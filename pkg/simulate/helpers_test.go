@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 func defaultCatalog(t testing.TB) *classify.Catalog {
@@ -25,6 +25,7 @@ func defaultCatalog(t testing.TB) *classify.Catalog {
 type counter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
+	rules    *books.Rules
 	res      classify.Result
 	received int64
 	by       map[[3]string]int64 // channel, code, billable
@@ -34,7 +35,8 @@ type counter struct {
 
 func newCounter(cat *classify.Catalog) *counter {
 	return &counter{
-		cls:      classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)}),
+		cls:      classify.New(cat, classify.Options{}),
+		rules:    books.NewRules(cat, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}),
 		by:       map[[3]string]int64{},
 		risk:     map[[2]string]int64{},
 		rejected: map[string]int64{},
@@ -57,6 +59,7 @@ func (c *counter) add(msg []byte, subject string, received time.Time) (*classify
 		c.rejected[re.Reason.String()]++
 		return nil, re.Reason
 	}
+	c.rules.Apply(&c.res)
 	code := "unknown"
 	if c.res.Code != nil {
 		code = c.res.Code.Code

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -23,8 +24,12 @@ import (
 // GroupOptions configure a replica of a consumer group.
 type GroupOptions struct {
 	Stream, Group string
-	// Filters are the subjects of each partition (len = the number of partitions).
+	// Filters are the subjects of each partition (len = the number of
+	// partitions); Subject is what they split (with more than one partition,
+	// messages on its subjects that no filter names are counted as
+	// unpartitioned).
 	Filters [][]string
+	Subject string
 	// Owns says, per partition, which channels' series it exports at zero.
 	Owns [][]bool
 	// Instance identifies this process; unique per process.
@@ -67,6 +72,8 @@ type Group struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	watchers []jetstream.KeyWatcher
+
+	unpartitioned atomic.Int64 // -1: not measured
 }
 
 type seenRecord struct {
@@ -96,6 +103,7 @@ func StartGroup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stor
 	}
 	g := &Group{o: o, nc: nc, js: js, store: store, log: o.Logger.With("stream", o.Stream, "group", o.Group),
 		parts: map[int]*partition{}, seen: map[int]*seenRecord{}, members: map[string]time.Time{}, done: make(chan struct{})}
+	g.unpartitioned.Store(-1)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
 	go g.run(rctx)
@@ -135,6 +143,14 @@ func (g *Group) CheckpointAges(now time.Time) []time.Duration {
 		}
 	}
 	return out
+}
+
+// Unpartitioned returns how many messages of the stream lie on subjects of
+// Subject that no partition reads, as last measured by the owner of partition
+// 0; false when not measured (one partition, or partition 0 not owned here).
+func (g *Group) Unpartitioned() (uint64, bool) {
+	n := g.unpartitioned.Load()
+	return uint64(max(n, 0)), n >= 0
 }
 
 // Ready reports whether the replica has joined the group.

@@ -43,6 +43,7 @@ type groupOpts struct {
 	partitions      int
 	interval        time.Duration
 	takeover        time.Duration
+	deadLetterJS    bool
 }
 
 func startGroup(t *testing.T, url string, cat *classify.Catalog, o groupOpts) *groupRig {
@@ -86,7 +87,8 @@ func startGroup(t *testing.T, url string, cat *classify.Catalog, o groupOpts) *g
 		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: 200 * time.Millisecond,
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
 		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000},
-		DeadLetter: stream.NewDeadLetter(nc, "faceid.deadletter", m), Hooks: nopHooks{}, Observer: m, Logger: testLogger(t),
+		DeadLetter: stream.NewDeadLetter(nc, "faceid.deadletter", m), DeadLetterJetStream: o.deadLetterJS,
+		Hooks: nopHooks{}, Observer: m, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

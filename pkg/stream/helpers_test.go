@@ -4,12 +4,17 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faceid-observability/faceid-exporter/internal/promtest"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/service"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
 const subject = "faceid.results.>"
@@ -54,9 +59,59 @@ func jsPublish(t testing.TB, js jetstream.JetStream) (pub func(subject string, m
 	}, wait
 }
 
-// rig holds the metrics a connection reports to.
-type rig struct{ m *metrics.Metrics }
+// rig is a core pipeline counting into one partition's books, with its own
+// registry.
+type rig struct {
+	reg  *prometheus.Registry
+	m    *metrics.Metrics
+	b    *books.Books
+	pipe *service.Pipeline
+}
 
 func newRig(t testing.TB, cat *classify.Catalog, _ any) *rig {
-	return &rig{m: metrics.New(prometheus.NewRegistry(), cat, metrics.Options{})}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, cat, metrics.Options{})
+	l := books.NewLayout(cat, books.LayoutOptions{})
+	b := books.New(l, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000})
+	metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b}} }}, nil)
+	return &rig{reg: reg, m: m, b: b, pipe: service.NewPipeline(b, service.NewHooks(m, nil, false, testLogger(t)), m, nil)}
+}
+
+// deadLetterObserver counts dead letters into the rig's books.
+func (r *rig) deadLetterObserver() stream.Observer { return rigObserver{r} }
+
+type rigObserver struct{ r *rig }
+
+func (o rigObserver) SetConnected(up bool) { o.r.m.SetConnected(up) }
+func (o rigObserver) Reconnected()         { o.r.m.Reconnected() }
+func (o rigObserver) Disconnected()        { o.r.m.Disconnected() }
+func (o rigObserver) Dropped(n int)        { o.r.m.Dropped(n) }
+func (o rigObserver) DeadLetterError()     { o.r.m.DeadLetterError() }
+func (o rigObserver) DeadLettered(reason classify.Reason) {
+	o.r.b.Lock()
+	o.r.b.DeadLettered(reason)
+	o.r.b.Unlock()
+}
+
+// family gathers one metric family as label-string → value.
+func family(t testing.TB, g prometheus.Gatherer, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return promtest.Series(mf)
+		}
+	}
+	return map[string]float64{}
+}
+
+func sum(m map[string]float64) float64 {
+	s := 0.0
+	for _, v := range m {
+		s += v
+	}
+	return s
 }

@@ -308,6 +308,9 @@ func (pt *partition) poll(ctx context.Context) {
 		return
 	}
 	info := stream.CachedInfo()
+	if pt.p == 0 && len(g.o.Filters) > 1 {
+		pt.measureUnpartitioned(pctx, stream)
+	}
 	b := pt.books
 	b.Lock()
 	created := pt.created
@@ -317,6 +320,33 @@ func (pt *partition) poll(ctx context.Context) {
 	b.Unlock()
 	if !created.Equal(info.Created) {
 		pt.fail(&partitionError{fmt.Errorf("stream %s was re-created", g.o.Stream)})
+	}
+}
+
+// measureUnpartitioned counts the stream's messages on subjects of the
+// group's subject that no partition's filter names (a producer publishing to
+// prefix.<not a catalog channel>): no partition reads them.
+func (pt *partition) measureUnpartitioned(ctx context.Context, s jetstream.Stream) {
+	g := pt.g
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(g.o.Subject))
+	if err != nil {
+		pt.log.Debug("stream subjects", "err", err)
+		return
+	}
+	covered := map[string]bool{}
+	for _, fs := range g.o.Filters {
+		for _, f := range fs {
+			covered[f] = true
+		}
+	}
+	var n uint64
+	for subj, count := range info.State.Subjects {
+		if !covered[subj] {
+			n += count
+		}
+	}
+	if old := g.unpartitioned.Swap(int64(n)); n > 0 && uint64(max(old, 0)) != n {
+		pt.log.Error("stream messages on subjects no partition reads: they are not counted (publish to prefix.<catalog channel>, or run one partition)", "messages", n, "subject", g.o.Subject)
 	}
 }
 
