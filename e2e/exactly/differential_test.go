@@ -132,6 +132,7 @@ func (c *chaos) freezeOwner() {
 	})
 	c.note("%s took partition %s over after %s (its takeovers_total{partition=%q} = %v); SIGCONT %s",
 		taker.name, part, time.Since(stoppedAt).Round(time.Millisecond), part, c.takeovers, victim.name)
+	logFrom := len(victim.logText())
 	if err := victim.thaw(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -150,11 +151,14 @@ func (c *chaos) freezeOwner() {
 		}
 		fenced, _ := s.get("faceid_exporter_checkpoint_failures_total", "reason", "fenced")
 		series := s.partitionSeries(part)
-		logged := lostRE.FindStringSubmatch(victim.logText())
+		logged := lostRE.FindStringSubmatch(victim.logText()[logFrom:])
 		last = fmt.Sprintf("checkpoint_failures_total{reason=\"fenced\"} %v (was %v before the freeze); loss logged: %v; series of partition %s still exposed: %s",
 			fenced, before, logged != nil, part, firstN(series, 8))
 		if len(series) > 0 || (fenced == before && logged == nil) {
 			return false, last
+		}
+		if fenced == before && strings.Contains(logged[1], "refused") {
+			return false, last + " (the log says refused: waiting for the counter)"
 		}
 		switch {
 		case fenced > before:

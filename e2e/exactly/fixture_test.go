@@ -245,7 +245,8 @@ type generator struct {
 // Beijing midnight with events at 23:59:59.999, 23:59:59 and 00:00:00+08:00,
 // late events of an earlier day), and three minutes around o.Now (events
 // without ts too, which the server stamps at about that time). Within the
-// clock's order events jitter by up to maxJitter; duplicates repeat the exact
+// clock's order events jitter by up to maxJitter; events of 2021 keep coming
+// later (older than the ledger keeps); duplicates repeat the exact
 // bytes of a recent event (see redeliverable); NFC server successes come in
 // reqId pairs 1 minute (second not billed) or 7 minutes (both billed) apart,
 // in the first two segments, where nothing stamped by the server moves the
@@ -389,6 +390,9 @@ func (g *generator) draw(clock time.Time, noTS bool, limit int) {
 		g.emit(event{id: g.id(), channel: "nfc_server", code: "0", ts: at, codeInt: true})
 	case r < 0.22 && at.After(billingChange): // a late event, on an earlier day
 		g.emit(event{id: g.id(), channel: g.channel(), code: "0", ts: at.Add(-36 * time.Hour), tsForm: g.rng.IntN(3)})
+	case r < 0.225 && at.After(billingChange.Add(24*time.Hour)): // an event of 2021, long past the ledger's retention
+		ts := billingChange.Add(time.Duration(g.rng.Int64N(int64(48*time.Hour))) - 24*time.Hour).Truncate(time.Millisecond)
+		g.emit(event{id: g.id(), channel: "wechat_miniprogram", code: datedCodes[g.rng.IntN(len(datedCodes))], ts: ts, tsForm: g.rng.IntN(3)})
 	default:
 		ch := g.channel()
 		codes := codesOf[families[ch]]

@@ -255,10 +255,6 @@ func (g *group) watchOwners() (stop func() watch) {
 		var out []orphan
 		since := map[string]time.Time{}
 		last := map[string]float64{} // pid and series → value
-		counters := map[string]bool{}
-		for _, f := range checkpointedFamilies {
-			counters[f] = true
-		}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -278,11 +274,8 @@ func (g *group) watchOwners() (stop func() watch) {
 			for p, s := range scrapes {
 				pid := strconv.Itoa(p.pid())
 				seen := map[string]bool{}
-				for f, mf := range s {
-					if !counters[f] {
-						continue
-					}
-					for _, m := range mf.Metric {
+				for _, f := range s.partitionCounters() {
+					for _, m := range s[f].Metric {
 						k := pid + " " + seriesKey(f, m)
 						v := value(m)
 						if prev, ok := last[k]; ok && v < prev && len(w.decreases) < 20 {

@@ -53,9 +53,42 @@ var ownedFamilies = append(append([]string(nil), checkpointedFamilies...),
 	"faceid_exporter_jetstream_lag_messages",
 )
 
-// comparedFamilies are summed over live replicas and compared with the
-// reference: the checkpointed counters and the month-to-date gauges.
-var comparedFamilies = append(append([]string(nil), checkpointedFamilies...), "faceid_billed_month_to_date", "faceid_cost_month_to_date")
+// monthToDate are the gauges a partition's owner computes from its books.
+var monthToDate = []string{"faceid_billed_month_to_date", "faceid_cost_month_to_date"}
+
+// partitionCounters returns the counter families of s that carry a partition
+// label: checkpointed by the contract, whether or not checkpointedFamilies
+// names them yet.
+func (s scrape) partitionCounters() []string {
+	var out []string
+	for f, mf := range s {
+		if mf.GetType() != dto.MetricType_COUNTER {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if _, ok := label(m, "partition"); ok {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// compared returns the families of s summed over live replicas and compared
+// with the reference: the checkpointed counters and the month-to-date gauges.
+func (s scrape) compared() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range append(append(append([]string(nil), checkpointedFamilies...), s.partitionCounters()...), monthToDate...) {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // scrape is one /metrics page, by family name.
 type scrape map[string]*dto.MetricFamily
@@ -177,7 +210,12 @@ func (s scrape) byPartition(family string) map[string]float64 {
 // partition p.
 func (s scrape) partitionSeries(p string) []string {
 	var out []string
-	for _, f := range ownedFamilies {
+	seen := map[string]bool{}
+	for _, f := range append(append([]string(nil), ownedFamilies...), s.partitionCounters()...) {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
 		mf := s[f]
 		if mf == nil {
 			continue
@@ -203,7 +241,7 @@ func (s scrape) accounted() float64 {
 func sumSeries(scrapes []scrape) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range scrapes {
-		for _, f := range comparedFamilies {
+		for _, f := range s.compared() {
 			mf := s[f]
 			if mf == nil {
 				continue
