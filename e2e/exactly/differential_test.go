@@ -241,8 +241,10 @@ func runDifferential(t *testing.T, js jetstream.JetStream, d differential) {
 	}
 	t.Logf("published %d messages, last sequence %d", st.Msgs, st.LastSeq)
 
-	// The reference: one process, never disturbed, same partitions.
-	refGroup := newGroup(t, dir, bin, d.urls, "ref", 1, chaosPartitions, d.extra...)
+	// The reference: one process, never disturbed, same partitions; it
+	// commits as often as the chaos group, so that settling (a second of
+	// unchanged commits) sees its last commit.
+	refGroup := newGroup(t, dir, bin, d.urls, "ref", 1, chaosPartitions, append([]string{"--jetstream.checkpoint-interval", "200ms"}, d.extra...)...)
 	refGroup.start()
 
 	chaosScrapes := chaosGroup.waitSettled(len(fx.Msgs), st.LastSeq, settleWithin)

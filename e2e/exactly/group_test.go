@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -306,8 +307,15 @@ func (g *group) watchOwners() (stop func() watch) {
 			}
 		}
 	}()
-	return func() watch {
-		close(done)
-		return <-result
+	var once sync.Once
+	var w watch
+	stop = func() watch {
+		once.Do(func() {
+			close(done)
+			w = <-result
+		})
+		return w
 	}
+	g.t.Cleanup(func() { stop() })
+	return stop
 }
