@@ -5,13 +5,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/reconcile"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -37,14 +41,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
-	cmd.Flag("nats.creds-file", "NATS credentials file (JWT and NKey seed).").PlaceHolder("FILE").StringVar(&nats.CredsFile)
-	cmd.Flag("nats.nkey-seed-file", "File holding an NKey seed to authenticate with.").PlaceHolder("FILE").StringVar(&nats.NKeySeedFile)
-	cmd.Flag("nats.user", "NATS user name (the password is read from --nats.password-file).").StringVar(&nats.User)
-	cmd.Flag("nats.password-file", "File holding the password of --nats.user.").PlaceHolder("FILE").StringVar(&nats.PasswordFile)
-	cmd.Flag("nats.token-file", "File holding a NATS authentication token.").PlaceHolder("FILE").StringVar(&nats.TokenFile)
-	cmd.Flag("nats.tls.ca-file", "CA certificate(s) to verify the NATS server with; turns TLS on.").PlaceHolder("FILE").StringVar(&nats.TLSCAFile)
-	cmd.Flag("nats.tls.cert-file", "Client certificate for NATS mutual TLS (with --nats.tls.key-file).").PlaceHolder("FILE").StringVar(&nats.TLSCertFile)
-	cmd.Flag("nats.tls.key-file", "Client key for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&nats.TLSKeyFile)
+	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
 	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server.").Default(stream.DefaultStoreDir()).String()
 
@@ -74,7 +71,9 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
-	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: drain, ack, flush OTLP.").Default("10s").Duration()
+	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	webLimits := addWebLimitFlags(cmd)
+	rec := addReconcileServeFlags(cmd)
 
 	return cmd, func(ctx context.Context) error {
 		log := c.logger()
@@ -119,6 +118,28 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		if *demo && js.Stream == "" {
 			js.Stream = service.DemoStream
 		}
+		if *demo && cfg.Pricing == nil {
+			// An example price list, so that the cost dashboard has data.
+			if cfg.Pricing, err = config.DemoPricing(cfg.Catalog); err != nil {
+				return err
+			}
+		}
+		maxStreams, maxRequests, err := webLimits.options()
+		if err != nil {
+			return err
+		}
+		var reconcileFn func(func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), prometheus.Registerer) (func(context.Context) error, error)
+		if _, err := rec.runner(cfg.Catalog, nil, cfg.Business.RuleID, prometheus.NewRegistry(), time.Now, log); err != nil {
+			return err
+		} else if rec.interval > 0 {
+			reconcileFn = func(read func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error) {
+				r, err := rec.runner(cfg.Catalog, reconcile.LedgerFunc(read), cfg.Business.RuleID, reg, time.Now, log)
+				if err != nil {
+					return nil, err
+				}
+				return r.Run, nil
+			}
+		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
 			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
@@ -127,6 +148,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			Demo: *demo, DemoRate: *demoRate,
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
+			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.
@@ -144,7 +166,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			return printConfigCheck(c, *configFile, cfg)
 		}
 		if c.setMemoryLimit != nil && os.Getenv("GOMEMLIMIT") == "" {
-			limit := service.MemoryLimit(cfg)
+			limit := service.MemoryLimit(cfg, js.Partitions)
 			c.setMemoryLimit(limit)
 			log.Debug("soft memory limit set from the configuration (GOMEMLIMIT overrides it)", "bytes", limit)
 		}

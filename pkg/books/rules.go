@@ -12,6 +12,9 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
+// DefaultReqIDCapacity is how many reqIds the NFC rule remembers by default.
+const DefaultReqIDCapacity = 100000
+
 // RulesOptions size the rules' tables.
 type RulesOptions struct {
 	// DedupeWindow and DedupeCapacity bound the event ids remembered for the
@@ -37,7 +40,7 @@ func NewRules(cat *classify.Catalog, o RulesOptions) *Rules {
 	r := &Rules{ids: dedupe.NewWindow(o.DedupeWindow, o.DedupeCapacity), code: cat.ReqIDCode()}
 	if r.code != nil {
 		if o.ReqIDCapacity <= 0 {
-			o.ReqIDCapacity = 100000
+			o.ReqIDCapacity = DefaultReqIDCapacity
 		}
 		r.anchors = dedupe.NewAnchors(cat.ReqIDRule.Window, o.ReqIDCapacity)
 	}

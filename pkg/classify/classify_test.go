@@ -163,7 +163,7 @@ func TestRejections(t *testing.T) {
 		{"trailing", `{"channel":"app_sdk","code":"0"} x`, ReasonInvalidJSON},
 		{"bad_escape", `{"channel":"app\qsdk","code":"0"}`, ReasonInvalidJSON},
 		{"control_char", "{\"channel\":\"app\x01\",\"code\":\"0\"}", ReasonInvalidJSON},
-		{"too_deep", `{"x":` + repeat("[", 100) + repeat("]", 100) + `,"channel":"app_sdk","code":"0"}`, ReasonInvalidJSON},
+		{"too_deep", `{"x":` + repeat("[", 10000) + repeat("]", 10000) + `,"channel":"app_sdk","code":"0"}`, ReasonInvalidJSON},
 		{"missing_channel", `{"code":"0"}`, ReasonMissingChannel},
 		{"empty_channel", `{"channel":"","code":"0"}`, ReasonMissingChannel},
 		{"null_channel", `{"channel":null,"code":"0"}`, ReasonMissingChannel},

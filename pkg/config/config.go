@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
@@ -144,11 +144,7 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 		return nil, err
 	}
 	if n, ok := f["catalog"]; ok {
-		over, err := catalogBlock(data, n)
-		if err != nil {
-			return nil, p.Errorf(n, "catalog", "%v", err)
-		}
-		if cfg.Catalog, err = base.WithOverrides(name, over); err != nil {
+		if cfg.Catalog, err = base.WithOverridesNode(name, n); err != nil {
 			return nil, err
 		}
 		cfg.CatalogOverrides = true
@@ -174,55 +170,6 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// catalogBlock cuts the catalog section out of the file as a YAML document of
-// its own, keeping its line numbers, so that errors in it name the config
-// file's lines.
-func catalogBlock(data []byte, n *yaml.Node) ([]byte, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("must be a mapping, got %s", yamlstrict.KindName(n))
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	first, last := n.Line, lastLine(n)
-	// Block content ends at the last line of its last value; a flow mapping
-	// may close later on the same line or on following lines.
-	if n.Style&yaml.FlowStyle != 0 {
-		for last < len(lines) && !strings.Contains(lines[last-1], "}") {
-			last++
-		}
-	}
-	var b strings.Builder
-	for i := 1; i <= len(lines); i++ {
-		l := lines[i-1]
-		switch {
-		case i < first || i > last:
-			b.WriteString("\n")
-		case i == first && n.Column > 1 && len(l) >= n.Column-1:
-			b.WriteString(strings.Repeat(" ", n.Column-1))
-			b.WriteString(l[n.Column-1:])
-		default:
-			b.WriteString(l)
-		}
-		if !strings.HasSuffix(l, "\n") && i <= last && i >= first {
-			b.WriteString("\n")
-		}
-	}
-	return []byte(b.String()), nil
-}
-
-// lastLine returns the last line a node's content reaches.
-func lastLine(n *yaml.Node) int {
-	last := n.Line
-	for _, c := range n.Content {
-		if l := lastLine(c); l > last {
-			last = l
-		}
-	}
-	if n.Kind == yaml.ScalarNode && (n.Style&(yaml.LiteralStyle|yaml.FoldedStyle)) != 0 {
-		last += strings.Count(strings.TrimRight(n.Value, "\n"), "\n") + 1
-	}
-	return last
 }
 
 func (p *parser) integer(n *yaml.Node, field string, min, max int) (int, error) {

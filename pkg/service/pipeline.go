@@ -49,6 +49,8 @@ func (h *hooks) Counted(r *classify.Result, received int64) {
 	}
 }
 
+func (h *hooks) Processed(d time.Duration) { h.m.ObserveProcessing(d) }
+
 func (h *hooks) Rejected(subject string, rej *classify.RejectError, size int) {
 	if h.rejectLog.Allow() {
 		h.log.Warn("rejected message (logged at most once a second)", "subject", subject, "reason", rej.Reason.String(), "detail", rej.Detail, "bytes", size)

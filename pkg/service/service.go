@@ -24,6 +24,8 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
@@ -54,6 +56,13 @@ type Config struct {
 	// CatalogJSON is served at /api/v1/catalog.
 	CatalogJSON []byte
 
+	// MaxStreamClients and MaxRequests bound the HTTP API (see api.Options).
+	MaxStreamClients, MaxRequests int
+	// Reconcile, when set, makes the periodic reconciliation with Tencent's
+	// bill on the service's registry, reading the group's committed books
+	// (JetStream mode); the service runs what it returns until it stops.
+	Reconcile func(books func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error)
+
 	// Registry, when set, receives the metrics instead of a fresh registry.
 	Registry *prometheus.Registry
 	// OnReady, when set, is called once the HTTP server and the consumer are started.
@@ -75,10 +84,13 @@ func (c *Config) Validate() error {
 	if c.DeadLetterSubject == "" {
 		return errors.New("--nats.dead-letter-subject is empty")
 	}
-	if strings.ContainsAny(c.DeadLetterSubject, "*> ") {
+	if !stream.IsValidSubject(c.Subject) {
+		return fmt.Errorf("--nats.subject %q is not a valid NATS subject", c.Subject)
+	}
+	if !stream.IsValidLiteralSubject(c.DeadLetterSubject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q must be a literal subject", c.DeadLetterSubject)
 	}
-	if SubjectMatches(c.Subject, c.DeadLetterSubject) {
+	if stream.SubjectMatchesFilter(c.DeadLetterSubject, c.Subject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q is inside --nats.subject %q: dead letters would be consumed again", c.DeadLetterSubject, c.Subject)
 	}
 	if c.Demo && c.NATS.URLs != "" {
@@ -89,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.File == nil {
 		return errors.New("no configuration")
+	}
+	if c.Reconcile != nil && c.JetStream.Stream == "" {
+		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
 	}
 	if j := c.JetStream; j.Stream != "" {
 		switch {
@@ -110,21 +125,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// SubjectMatches reports whether the literal subject matches pattern (with
-// NATS wildcards * and >).
-func SubjectMatches(pattern, subject string) bool {
-	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
-	for i, p := range pt {
-		if p == ">" {
-			return len(st) > i
-		}
-		if i >= len(st) || (p != "*" && p != st[i]) {
-			return false
-		}
-	}
-	return len(pt) == len(st)
 }
 
 // Run runs the exporter until ctx is cancelled, then stops intake, commits
@@ -217,6 +217,24 @@ func Run(ctx context.Context, c Config) (err error) {
 	booksCollector := metrics.NewBooks(reg, src, pricing)
 	started := time.Now()
 
+	// The committed books of the whole group, read from the checkpoints.
+	var readLedger func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error)
+	if jsMode {
+		readLedger = func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error) {
+			st := store.Load()
+			if st == nil {
+				return nil, fmt.Errorf("%w yet: the exporter has not joined its consumer group", ledger.ErrNoBooks)
+			}
+			return ledger.Read(ctx, st.KV(), c.JetStream.Stream, c.JetStream.Consumer, from, to)
+		}
+	}
+	var runReconcile func(context.Context) error
+	if c.Reconcile != nil {
+		if runReconcile, err = c.Reconcile(readLedger, reg); err != nil {
+			return err
+		}
+	}
+
 	// HTTP first: /-/healthy answers while NATS is still unreachable.
 	var cons atomic.Pointer[consumer]
 	ready := func() (bool, string) {
@@ -237,11 +255,12 @@ func Run(ctx context.Context, c Config) (err error) {
 		Events: events, Gatherer: reg, TelemetryPath: c.TelemetryPath,
 		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: booksCollector.Summary, Since: started,
 		Ready: ready, Version: version.Info(), Logger: log,
+		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
+		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
-	_ = store.Load
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	listeners, err := listen(c.Web)
 	if err != nil {
@@ -346,6 +365,16 @@ func Run(ctx context.Context, c Config) (err error) {
 		log.Info("pushing metrics over otlp", "endpoint", o.Endpoint, "protocol", o.Protocol, "interval", o.Interval, "service_instance_id", o.ServiceInstance)
 	}
 
+	// Reconciliation with Tencent's bill.
+	var bgWG sync.WaitGroup
+	if runReconcile != nil {
+		bgWG.Go(func() {
+			if err := runReconcile(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("reconciliation stopped", "err", err)
+			}
+		})
+	}
+
 	// Demo traffic.
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	var demoWG sync.WaitGroup
@@ -390,6 +419,7 @@ loop:
 	stopDemo()
 	demoWG.Wait()
 	stopRun()
+	bgWG.Wait()
 	var errs []error
 	if cp := cons.Load(); cp != nil {
 		if err := (*cp).Stop(sctx); err != nil {
@@ -442,12 +472,22 @@ const (
 )
 
 // MemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) that
-// suits a configuration: BaseMemory plus the dedupe window and the event ring
-// buffers at their full size. cmd/exporter sets it when GOMEMLIMIT is unset.
-func MemoryLimit(f *config.Config) int64 {
-	const idBytes, eventBytes = 48, 320 // dedupe table+fifo per id; ring slot
-	rings := f.Events.BillableFailure + f.Events.HighRisk + f.Events.UnknownCode
-	return BaseMemory + int64(f.Dedupe.Capacity)*idBytes + int64(rings)*eventBytes
+// suits a configuration: BaseMemory plus the duplicate and reqId tables and
+// the event ring buffers at their full size. cmd/exporter sets it when GOMEMLIMIT is unset.
+//
+// A replica may own every one of the group's partitions, each with its own
+// duplicate window and reqId table, so those count once per partition.
+func MemoryLimit(f *config.Config, partitions int) int64 {
+	partitions = max(partitions, 1)
+	rings := int64(f.Events.BillableFailure + f.Events.HighRisk + f.Events.UnknownCode)
+	perPartition := int64(0)
+	if f.Dedupe.Window > 0 && f.Dedupe.Capacity > 0 {
+		perPartition += dedupe.TableBytes(f.Dedupe.Capacity)
+	}
+	if f.Catalog.ReqIDRule.Family != "" {
+		perPartition += dedupe.TableBytes(books.DefaultReqIDCapacity)
+	}
+	return BaseMemory + int64(partitions)*perPartition + rings*api.RecordBytes
 }
 
 func waitClosed(ctx context.Context, nc *nats.Conn) error {

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -26,6 +27,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
@@ -185,7 +187,7 @@ func equalMaps(t *testing.T, got, want map[string]float64) {
 	}
 }
 
-// TestServiceGroundTruth publishes the same kind of traffic through core NATS
+// TestServiceCountsWhatTheSimulatorReports publishes the same kind of traffic through core NATS
 // and through JetStream with the simulator and finds on /metrics exactly what
 // the simulator reports it sent, for every (channel, code, billable); the
 // malformed share is counted by reason.
@@ -195,7 +197,7 @@ func jsConfig() service.JetStream {
 		CreateStream: true, StreamMaxAge: time.Hour, StreamMaxBytes: 1 << 30, DeadLetterStream: "FACEID_DEADLETTER"}
 }
 
-func TestServiceGroundTruth(t *testing.T) {
+func TestServiceCountsWhatTheSimulatorReports(t *testing.T) {
 	for _, mode := range []string{"core", "jetstream", "jetstream_3_partitions"} {
 		t.Run(mode, func(t *testing.T) {
 			s := natstest.RunServer(t)
@@ -262,6 +264,29 @@ func TestServiceGroundTruth(t *testing.T) {
 				t.Error("the malformed scenario sent nothing malformed")
 			}
 			if mode == "jetstream" {
+				// The committed ledger, served over HTTP, holds every counted
+				// verification on its Beijing day.
+				counted := total(scrape(t, st, "faceid_verifications_total"))
+				today := ledger.DayOf(time.Now())
+				url := fmt.Sprintf("http://%s/api/v1/ledger?from=%s&to=%s&format=json", st.HTTP[0], today-2, today+1)
+				natstest.WaitFor(t, 10*time.Second, "the ledger holds every counted verification", func() bool {
+					resp, err := http.Get(url)
+					if err != nil {
+						return false
+					}
+					defer resp.Body.Close()
+					var doc struct {
+						Rows []ledger.Row `json:"rows"`
+					}
+					if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&doc) != nil {
+						return false
+					}
+					n := 0.0
+					for _, r := range doc.Rows {
+						n += float64(r.Count)
+					}
+					return n == counted && counted > 0
+				})
 				// Every dead letter is stored once in the dead-letter stream.
 				js, err := jetstream.New(nc)
 				if err != nil {
@@ -485,7 +510,7 @@ func TestSubjectMatches(t *testing.T) {
 		{"faceid.results.>", "faceid.results", false},
 		{"a.b", "a.b", true},
 	} {
-		if got := service.SubjectMatches(tc.pattern, tc.subject); got != tc.want {
+		if got := stream.SubjectMatchesFilter(tc.subject, tc.pattern); got != tc.want {
 			t.Errorf("SubjectMatches(%q, %q) = %v", tc.pattern, tc.subject, got)
 		}
 	}

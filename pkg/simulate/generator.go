@@ -11,6 +11,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
 // DefaultSubjectPrefix is the subject prefix producers publish under; events
@@ -834,15 +835,14 @@ func (g *Generator) finish(b []byte, ch *chanInfo, now time.Time, kind Kind, fla
 	return b, ch.subject, t
 }
 
-// validSubjectPrefix accepts a NATS subject of literal tokens.
+// validSubjectPrefix accepts a NATS subject of literal tokens, by the
+// server's rules.
 func validSubjectPrefix(p string) error {
 	if p == "" {
 		return errors.New("subject prefix is empty")
 	}
-	for _, tok := range strings.Split(p, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return fmt.Errorf("subject prefix %q is not a NATS subject of literal tokens", p)
-		}
+	if !stream.IsValidLiteralSubject(p) {
+		return fmt.Errorf("subject prefix %q is not a NATS subject of literal tokens", p)
 	}
 	return nil
 }

@@ -20,12 +20,15 @@ func defaultCatalog(t testing.TB) *classify.Catalog {
 	return cat
 }
 
-// counter classifies messages on its own, as an exporter would, and counts
-// them the way a Report does.
+// counter classifies the messages it receives with a classifier of its own
+// and counts them the way a Report does. It runs the same code on the same
+// catalog as the generator's truth, so agreeing with a Report shows that
+// every message arrived once and was tallied right; it says nothing about
+// whether the classifier is right.
 type counter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
-	rules    *books.Rules
+	rules    *books.Rules // duplicates and the reqId rule, as a partition applies them
 	res      classify.Result
 	received int64
 	by       map[[3]string]int64 // channel, code, billable

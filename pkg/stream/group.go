@@ -352,12 +352,14 @@ func (g *Group) tick(ctx context.Context) {
 			g.log.Info("released partition toward the fair share", "partition", release.p, "fair_share", fair)
 		}
 	}
+	// Up to the fair share; replicas prefer different partitions, and the
+	// compare-and-set decides any race.
 	for _, p := range candidates {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || owned >= fair {
 			return
 		}
 		if g.acquire(ctx, p) {
-			break // one a tick, so that replicas spread
+			owned++
 		}
 	}
 }

@@ -24,7 +24,7 @@ import (
 
 // groupRig is one replica of a consumer group in this process.
 type groupRig struct {
-	t     *testing.T
+	t     testing.TB
 	g     *stream.Group
 	store *checkpoint.Store
 	reg   *prometheus.Registry
@@ -37,6 +37,7 @@ type nopHooks struct{}
 func (nopHooks) Received()                                   {}
 func (nopHooks) Counted(*classify.Result, int64)             {}
 func (nopHooks) Rejected(string, *classify.RejectError, int) {}
+func (nopHooks) Processed(time.Duration)                     {}
 
 type groupOpts struct {
 	group, instance string
@@ -44,9 +45,17 @@ type groupOpts struct {
 	interval        time.Duration
 	takeover        time.Duration
 	deadLetterJS    bool
+	// expectReplicas announces replicas r0..rN-1 as members before starting,
+	// so that each aims at its fair share from the first tick.
+	expectReplicas int
 }
 
 func startGroup(t *testing.T, url string, cat *classify.Catalog, o groupOpts) *groupRig {
+	t.Helper()
+	return startGroupHooks(t, url, cat, o, nopHooks{})
+}
+
+func startGroupHooks(t testing.TB, url string, cat *classify.Catalog, o groupOpts, hooks stream.Hooks) *groupRig {
 	t.Helper()
 	if o.group == "" {
 		o.group = "g"
@@ -67,6 +76,11 @@ func startGroup(t *testing.T, url string, cat *classify.Catalog, o groupOpts) *g
 		t.Fatal(err)
 	}
 	store := checkpoint.NewStore(kv, "FACEID", o.group)
+	for i := 0; i < o.expectReplicas; i++ {
+		if _, err := kv.Put(t.Context(), store.MemberKey(fmt.Sprintf("r%d", i)), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	filters := [][]string{{subject}}
 	owns := [][]bool{nil}
 	if o.partitions > 1 {
@@ -88,7 +102,7 @@ func startGroup(t *testing.T, url string, cat *classify.Catalog, o groupOpts) *g
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
 		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000},
 		DeadLetter: stream.NewDeadLetter(nc, "faceid.deadletter", m), DeadLetterJetStream: o.deadLetterJS,
-		Hooks: nopHooks{}, Observer: m, Logger: testLogger(t),
+		Hooks: hooks, Observer: m, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -530,4 +544,20 @@ func gatherCounter(t *testing.T, g prometheus.Gatherer, name, label string) floa
 		}
 	}
 	return sum
+}
+
+// TestGroupEmptyStreamLosesNothing: a group that starts on an empty stream,
+// then sees messages arrive, counts no lost input.
+func TestGroupEmptyStreamLosesNothing(t *testing.T) {
+	cat := catalog(t)
+	s := natstest.RunServer(t)
+	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
+	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a"})
+	natstest.WaitFor(t, 10*time.Second, "a owns the partition", func() bool { return len(a.g.Owned()) == 1 })
+	fillStream(t, js, cat, 21, 50, time.Now())
+	natstest.WaitFor(t, 10*time.Second, "a commits the stream", allCommitted(t, a.store, 1, lastSeq(t, js)))
+	if n := committedCounters(t, a.store)["faceid_exporter_jetstream_lost_messages_total{}"]; n != 0 {
+		t.Fatalf("%d messages counted as lost on a stream that lost none", n)
+	}
+	a.stop()
 }

@@ -68,11 +68,16 @@ type rig struct {
 	pipe *service.Pipeline
 }
 
-func newRig(t testing.TB, cat *classify.Catalog, _ any) *rig {
+// newRig returns a rig; dedupe false turns duplicate detection off.
+func newRig(t testing.TB, cat *classify.Catalog, dedupe any) *rig {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, cat, metrics.Options{})
 	l := books.NewLayout(cat, books.LayoutOptions{})
-	b := books.New(l, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000})
+	ro := books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}
+	if dedupe == false {
+		ro = books.RulesOptions{}
+	}
+	b := books.New(l, ro)
 	metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b}} }}, nil)
 	return &rig{reg: reg, m: m, b: b, pipe: service.NewPipeline(b, service.NewHooks(m, nil, false, testLogger(t)), m, nil)}
 }

@@ -29,7 +29,14 @@ type Hooks interface {
 	Received()
 	Counted(r *classify.Result, received int64)
 	Rejected(subject string, rej *classify.RejectError, size int)
+	// Processed records the time one sampled message took (one in
+	// ProcessingSampleEvery).
+	Processed(d time.Duration)
 }
+
+// ProcessingSampleEvery is how many messages a partition handles per sample
+// passed to Hooks.Processed.
+const ProcessingSampleEvery = 32
 
 // GroupObserver receives a group's checkpoint statistics.
 type GroupObserver interface {
@@ -60,6 +67,7 @@ type partition struct {
 	books *books.Books
 	cls   *classify.Classifier
 	r     classify.Result
+	n     uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
 	seq      uint64 // last processed stream sequence
@@ -123,8 +131,9 @@ func (pt *partition) start(ctx context.Context) error {
 	pt.exact = len(filters) == 1 && len(info.Config.Subjects) == 1 && info.Config.Subjects[0] == filters[0]
 	switch {
 	case rec.StreamCreated.IsZero():
-		// A new group starts where the stream starts now.
-		pt.lostUpTo = info.State.FirstSeq - 1
+		// A new group starts where the stream starts now (an empty stream
+		// reports a first sequence of 0).
+		pt.lostUpTo = max(info.State.FirstSeq, 1) - 1
 		if pt.lostUpTo > 0 {
 			pt.log.Info("new group: the stream's earlier messages are gone already and not counted", "first_seq", info.State.FirstSeq)
 		}
@@ -175,7 +184,7 @@ func (pt *partition) noteFirstSeq(first uint64) {
 }
 
 func (pt *partition) noteGap(from, to uint64) {
-	from = max(from, pt.lostUpTo+1)
+	from = max(from, pt.lostUpTo+1, 1)
 	if to < from {
 		return
 	}
@@ -186,15 +195,23 @@ func (pt *partition) noteGap(from, to uint64) {
 }
 
 func (pt *partition) handle(m jetstream.Msg) {
-	md, err := m.Metadata()
-	if err != nil {
-		pt.log.Warn("message without jetstream metadata", "err", err)
-		return
+	seq, stamp, ok := ackPosition(m.Reply())
+	if !ok {
+		md, err := m.Metadata()
+		if err != nil {
+			pt.log.Warn("message without jetstream metadata", "err", err)
+			return
+		}
+		seq, stamp = md.Sequence.Stream, md.Timestamp
+	}
+	pt.n++
+	if pt.n%ProcessingSampleEvery == 0 {
+		start := time.Now()
+		defer func() { pt.g.o.Hooks.Processed(time.Since(start)) }()
 	}
 	b := pt.books
 	b.Lock()
 	defer b.Unlock()
-	seq := md.Sequence.Stream
 	if pt.fenced.Load() || pt.stopping.Load() || seq <= pt.seq {
 		return
 	}
@@ -206,7 +223,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 	h.Received()
 	data, subject := m.Data(), m.Subject()
 	r := &pt.r
-	if err := pt.cls.Classify(data, FallbackChannel(subject), md.Timestamp, r); err != nil {
+	if err := pt.cls.Classify(data, FallbackChannel(subject), stamp, r); err != nil {
 		var rej *classify.RejectError
 		if !errors.As(err, &rej) {
 			rej = &classify.RejectError{Reason: classify.ReasonInvalidJSON, Detail: err.Error()}
@@ -217,7 +234,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 		return
 	}
 	if !b.Apply(r) {
-		h.Counted(r, md.Timestamp.UnixNano())
+		h.Counted(r, stamp.UnixNano())
 	}
 }
 
