@@ -35,9 +35,12 @@ var chaosFlags = []string{"--jetstream.takeover-timeout", takeoverTimeout.String
 // own restart) and a loaded machine's slack.
 const orphanBound = 2*takeoverTimeout + 5*time.Second
 
-// ledgerFrom and ledgerTo cover every day a fixture has.
+// ledgerRange returns the 400 days up to two days from now: every day the
+// books keep for the fixture (its 2021 days are past the retention once the
+// days of now are booked), and the most one ledger request may span.
 func ledgerRange() (string, string) {
-	return "2021-01-01", ledger.DayOf(time.Now().Add(72 * time.Hour)).String()
+	to := ledger.DayOf(time.Now().Add(48 * time.Hour))
+	return (to - ledger.Retention + 1).String(), to.String()
 }
 
 // chaos injects faults into a group while the test watches.
