@@ -145,11 +145,13 @@ func (pt *partition) start(ctx context.Context) error {
 			pt.log.Info("new group: the stream's earlier messages are gone already and not counted", "first_seq", info.State.FirstSeq)
 		}
 	case !rec.StreamCreated.Equal(info.Created):
+		pt.hideUntil = 0 // the new stream's sequences start again
 		pt.books.StreamReset()
 		pt.log.Error("the stream was re-created since the checkpoint: its unread messages are lost to the books", "checkpoint_stream_created", rec.StreamCreated, "stream_created", info.Created, "checkpoint_seq", rec.Seq)
 		pt.seq, pt.lostUpTo = 0, 0
 	}
 	pt.noteFirstSeq(info.State.FirstSeq)
+	pt.hideUntil = min(pt.hideUntil, info.State.LastSeq)
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if pt.seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pt.seq+1
