@@ -56,13 +56,17 @@ var ownedFamilies = append(append([]string(nil), checkpointedFamilies...),
 // monthToDate are the gauges a partition's owner computes from its books.
 var monthToDate = []string{"faceid_billed_month_to_date", "faceid_cost_month_to_date"}
 
+// processCounters carry a partition label but count what this process did
+// (not the stream's content): not checkpointed, not compared.
+var processCounters = map[string]bool{"faceid_exporter_takeovers_total": true}
+
 // partitionCounters returns the counter families of s that carry a partition
 // label: checkpointed by the contract, whether or not checkpointedFamilies
 // names them yet.
 func (s scrape) partitionCounters() []string {
 	var out []string
 	for f, mf := range s {
-		if mf.GetType() != dto.MetricType_COUNTER {
+		if mf.GetType() != dto.MetricType_COUNTER || processCounters[f] {
 			continue
 		}
 		for _, m := range mf.Metric {
