@@ -1,0 +1,19 @@
+// Jest setup provided by Grafana scaffolding
+import './.config/jest-setup';
+
+// Browser APIs jsdom lacks and @grafana/ui's menus use (scroll indicators,
+// virtualised lists). They only report; nothing is observed in jsdom.
+class NoopObserver {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+  takeRecords() {
+    return [];
+  }
+}
+if (typeof global.IntersectionObserver === 'undefined') {
+  global.IntersectionObserver = NoopObserver;
+}
+if (typeof global.ResizeObserver === 'undefined') {
+  global.ResizeObserver = NoopObserver;
+}
