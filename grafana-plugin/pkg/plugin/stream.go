@@ -72,15 +72,16 @@ func (d *Datasource) PublishStream(context.Context, *backend.PublishStreamReques
 // Grafana in frames of up to maxBatch rows, at most every flushInterval. It
 // reconnects after transport errors with a capped backoff, returns nil as soon
 // as ctx is cancelled, and an error when the exporter refuses the stream or
-// the instance is disposed.
+// the instance is disposed. A bad path or unusable settings are downstream
+// errors: the user's to fix.
 func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
 	kind, channel, err := ParseStreamPath(req.Path)
 	if err != nil {
-		return err
+		return backend.DownstreamError(err)
 	}
 	c, err := d.ready()
 	if err != nil {
-		return err
+		return backend.DownstreamError(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(d.ctx, cancel)
