@@ -17,3 +17,12 @@ if (typeof global.IntersectionObserver === 'undefined') {
 if (typeof global.ResizeObserver === 'undefined') {
   global.ResizeObserver = NoopObserver;
 }
+
+// i18next (through @grafana/i18n) advertises itself on the console once per test file.
+const info = console.info;
+console.info = (...args) => {
+  if (typeof args[0] === 'string' && args[0].includes('i18next is made possible')) {
+    return;
+  }
+  info(...args);
+};

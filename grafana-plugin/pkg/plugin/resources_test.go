@@ -110,3 +110,16 @@ func TestCallResource(t *testing.T) {
 		}
 	})
 }
+
+// callResourceURL sends GET path?query and returns the status and body.
+func callResourceURL(t *testing.T, d *Datasource, url string) (int, []byte) {
+	t.Helper()
+	path, _, _ := strings.Cut(url, "?")
+	var got *backend.CallResourceResponse
+	err := d.CallResource(context.Background(), &backend.CallResourceRequest{Method: "GET", Path: path, URL: url},
+		backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error { got = r; return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status, got.Body
+}
