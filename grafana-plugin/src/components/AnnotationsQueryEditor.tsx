@@ -54,7 +54,7 @@ export function AnnotationsQueryEditor({ query, datasource, onChange }: Props) {
       <NumberField
         id="faceid-annotations-limit"
         label="Limit"
-        tooltip="Events of each kind to fetch; empty: the exporter's default"
+        tooltip="Events of each kind to fetch, at most the exporter's ring size (default 1000, unknown codes 200); empty: the exporter's default, 100"
         value={q.limit}
         placeholder={String(BACKEND_DEFAULTS.limit)}
         onChange={(limit) => change({ limit })}

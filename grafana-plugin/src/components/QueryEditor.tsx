@@ -107,7 +107,7 @@ export function QueryEditor(props: Props) {
     <NumberField
       id={id('limit')}
       label="Limit"
-      tooltip="Events of each kind to fetch; empty: the exporter's default"
+      tooltip="Events of each kind to fetch, at most the exporter's ring size (default 1000, unknown codes 200); empty: the exporter's default, 100"
       value={query.limit}
       placeholder={String(BACKEND_DEFAULTS.limit)}
       onChange={(limit) => change({ limit }, false)}
