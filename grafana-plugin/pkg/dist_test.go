@@ -113,6 +113,7 @@ func TestDistLoadsInGrafana(t *testing.T) {
 			Version, Updated string
 			Keywords         []string
 			Logos            struct{ Small, Large string }
+			Screenshots      []struct{ Name, Path string }
 		}
 		Dependencies struct {
 			GrafanaDependency string
@@ -149,6 +150,11 @@ func TestDistLoadsInGrafana(t *testing.T) {
 		}
 		if pj.BuildMode != "production" {
 			t.Errorf("buildMode %q: dist/ was not built with npm run build", pj.BuildMode)
+		}
+		for _, sc := range pj.Info.Screenshots {
+			if b := readDist(t, sc.Path); !bytes.HasPrefix(b, []byte("\x89PNG")) {
+				t.Errorf("screenshot %s is not a PNG", sc.Path)
+			}
 		}
 		for _, logo := range []string{pj.Info.Logos.Small, pj.Info.Logos.Large} {
 			if b := readDist(t, logo); !bytes.Contains(b, []byte("<svg")) {
