@@ -43,7 +43,7 @@ go test -run '^$' -fuzz '^FuzzClassify$' -fuzztime "${FUZZTIME:-20s}" ./pkg/clas
 # test reads what the two builds made. npm ci reads the npm cache first, and
 # is skipped when grafana-plugin/node_modules (gitignored) was installed from
 # the same package-lock.json by the same Node.
-echo "== grafana-plugin: frontend (npm ci, typecheck, jest on the real @grafana/ui, webpack build)"
+echo "== grafana-plugin: frontend (npm ci, typecheck, eslint, jest on the real @grafana/ui, webpack build)"
 (
   cd grafana-plugin
   stamp="$(sha256sum package-lock.json | cut -d' ' -f1) node $(node --version)"
@@ -54,6 +54,7 @@ echo "== grafana-plugin: frontend (npm ci, typecheck, jest on the real @grafana/
     echo "$stamp" > node_modules/.faceid-installed
   fi
   npm run typecheck
+  npm run lint
   npm run test
   npm run build
 )
