@@ -8,18 +8,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/faceid-observability/faceid-exporter/dashboards"
 	"github.com/faceid-observability/faceid-exporter/internal/rulegen"
 )
 
-const runbookDir = "../docs/runbooks"
+const (
+	docsDir    = "../docs"
+	runbookDir = "../docs/runbooks"
+)
 
 type ruleFile struct {
 	Groups []struct {
@@ -106,11 +111,41 @@ func TestPromtoolTestRules(t *testing.T) {
 	}
 }
 
+// headingRe matches a Markdown heading.
+var headingRe = regexp.MustCompile(`(?m)^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$`)
+
+// anchors returns the anchors GitHub gives the headings of a Markdown document:
+// lower case, punctuation dropped, spaces as hyphens.
+func anchors(doc []byte) map[string]bool {
+	out := map[string]bool{}
+	drop := regexp.MustCompile(`[^\p{L}\p{N} _-]`)
+	for _, m := range headingRe.FindAllSubmatch(doc, -1) {
+		a := strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(string(m[1])), ""), " ", "-")
+		out[a] = true
+	}
+	return out
+}
+
+func TestAnchors(t *testing.T) {
+	got := anchors([]byte("# Reconcile\n\n## FaceIDBillMismatch\ntext\n### How to read `status`?\n"))
+	for _, want := range []string{"reconcile", "faceidbillmismatch", "how-to-read-status"} {
+		if !got[want] {
+			t.Errorf("no anchor %q in %v", want, got)
+		}
+	}
+}
+
 // TestAlertMetadata checks every alert carries severity page or ticket, a
-// summary, a description and a runbook_url whose runbook exists, and that
+// summary, a description and the runbook_url of the rule source, that its
+// runbook exists (docs/runbooks/<Alert>.md with the usual sections, or the
+// section of another document under docs/ that the rule names), and that
 // every runbook belongs to an alert.
 func TestAlertMetadata(t *testing.T) {
 	alerts := loadAlerts(t)
+	source := map[string]rulegen.Rule{}
+	for _, r := range rulegen.Alerts() {
+		source[r.Alert] = r
+	}
 	names := map[string]bool{}
 	for _, a := range alerts {
 		t.Run(a.name, func(t *testing.T) {
@@ -118,6 +153,10 @@ func TestAlertMetadata(t *testing.T) {
 				t.Errorf("alert %s defined twice", a.name)
 			}
 			names[a.name] = true
+			r, ok := source[a.name]
+			if !ok {
+				t.Fatalf("alert %s of %s is not in the rule source", a.name, a.file)
+			}
 			if s := a.labels["severity"]; s != "page" && s != "ticket" {
 				t.Errorf("severity %q, want page or ticket", s)
 			}
@@ -126,14 +165,30 @@ func TestAlertMetadata(t *testing.T) {
 					t.Errorf("no %s annotation", k)
 				}
 			}
-			if want := rulegen.RunbookBase + a.name + ".md"; a.annots["runbook_url"] != want {
+			if want := r.RunbookURL(); a.annots["runbook_url"] != want {
 				t.Errorf("runbook_url %q, want %q", a.annots["runbook_url"], want)
 			}
-			if !strings.Contains(a.annots["description"], "$labels.channel") && !strings.Contains(a.annots["description"], "$labels.instance") &&
-				!strings.Contains(a.annots["description"], "$labels.currency") {
-				t.Errorf("description names neither the channel, the instance nor the currency")
+			if !strings.HasPrefix(a.annots["runbook_url"], rulegen.DocsBase) {
+				t.Errorf("runbook_url %q is not under %s", a.annots["runbook_url"], rulegen.DocsBase)
 			}
-			rb, err := os.ReadFile(filepath.Join(runbookDir, a.name+".md"))
+			named := false
+			for _, l := range []string{"channel", "instance", "currency", "partition", "family"} {
+				named = named || strings.Contains(a.annots["description"], "$labels."+l)
+			}
+			if !named {
+				t.Errorf("description names neither the channel, the instance, the currency, the partition nor the family")
+			}
+			if doc, anchor, ok := strings.Cut(r.RunbookPath(), "#"); ok {
+				data, err := os.ReadFile(filepath.Join(docsDir, doc))
+				if err != nil {
+					t.Fatalf("no runbook: %v", err)
+				}
+				if !anchors(data)[anchor] {
+					t.Errorf("docs/%s has no heading with anchor #%s (a heading %q gives it)", doc, anchor, "## "+a.name)
+				}
+				return
+			}
+			rb, err := os.ReadFile(filepath.Join(docsDir, r.RunbookPath()))
 			if err != nil {
 				t.Fatalf("no runbook: %v", err)
 			}
@@ -145,7 +200,13 @@ func TestAlertMetadata(t *testing.T) {
 			if !bytes.Contains(rb, []byte("severity: "+a.labels["severity"])) && !bytes.Contains(rb, []byte("Severity: "+a.labels["severity"])) {
 				t.Errorf("runbook does not state severity %s", a.labels["severity"])
 			}
+			if !bytes.Contains(rb, []byte("alertname="+a.name)) {
+				t.Errorf("runbook's silence example does not name alertname=%s", a.name)
+			}
 		})
+	}
+	if len(names) != len(source) {
+		t.Errorf("alerts/ holds %d alerts, the rule source %d: regenerate with go test ./internal/rulegen -run TestGolden -update", len(names), len(source))
 	}
 	runbooks, err := filepath.Glob(filepath.Join(runbookDir, "*.md"))
 	if err != nil {
@@ -159,6 +220,51 @@ func TestAlertMetadata(t *testing.T) {
 		if !names[name] {
 			t.Errorf("runbook %s has no alert", rb)
 		}
+	}
+}
+
+// TestPartitionsSummed checks that every rule sums the partition label of the
+// exact event counters away (docs/metrics.md marks them checkpointed): a
+// takeover moves a partition's series to another instance.
+func TestPartitionsSummed(t *testing.T) {
+	docs, err := dashboards.DocumentedMetrics(filepath.Join(docsDir, "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := map[string]bool{}
+	for name, m := range docs {
+		// The lost-input counters are read per partition on purpose (FaceIDInputLost).
+		if m.Kept == "checkpointed" && m.Type == "counter" &&
+			name != "faceid_exporter_jetstream_lost_messages_total" && name != "faceid_exporter_jetstream_stream_resets_total" {
+			exact[name] = true
+		}
+	}
+	files, _ := filepath.Glob("*.yml")
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf ruleFile
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				kept, err := dashboards.PartitionKept(r.Expr, exact)
+				if err != nil {
+					t.Fatalf("%s: %s%s: %v", f, r.Record, r.Alert, err)
+				}
+				for _, k := range kept {
+					t.Errorf("%s: %s%s: %s is not summed over partitions", f, r.Record, r.Alert, k)
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 || len(exact) < 14 {
+		t.Fatalf("checked %d rules against %d exact counters", checked, len(exact))
 	}
 }
 

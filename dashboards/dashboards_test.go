@@ -10,45 +10,60 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/dashgen"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
 
-// knownMetrics returns every metric name the exporter exports (from a fresh
-// registry of pkg/metrics with every optional metric on), every recording
-// rule of alerts/, and the metrics Prometheus itself writes.
+const metricsDoc = "../docs/metrics.md"
+
+// documented returns the metrics of docs/metrics.md.
+func documented(t *testing.T) map[string]Metric {
+	t.Helper()
+	docs, err := DocumentedMetrics(metricsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs
+}
+
+// exactCounters returns the checkpointed counters that count events and must
+// be summed over partitions. The lost-input counters are read per partition on
+// purpose (FaceIDInputLost), across instances.
+func exactCounters(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for name, m := range documented(t) {
+		if m.Kept == "checkpointed" && m.Type == "counter" &&
+			name != "faceid_exporter_jetstream_lost_messages_total" && name != "faceid_exporter_jetstream_stream_resets_total" {
+			out[name] = true
+		}
+	}
+	if len(out) < 14 {
+		t.Fatalf("docs/metrics.md marks %d counters as checkpointed, want at least the 14 event counters", len(out))
+	}
+	return out
+}
+
+// knownMetrics returns every metric name documented in docs/metrics.md (with
+// a histogram's series), every recording rule of alerts/, and the metrics
+// Prometheus itself writes.
 func knownMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	cat, err := classify.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	metrics.New(reg, cat, metrics.Options{
-		AppIDs: []string{"a"}, RuleIDs: []string{"r"},
-		Pricing:       &metrics.Pricing{Currency: "CNY", MonthlyBudget: 1, HasBudget: true, UnitPrice: map[string]float64{"app_sdk": 1}},
-		DedupeEvicted: func() uint64 { return 0 },
-	})
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true,
-		// Registered by the serve command next to pkg/metrics (version collector).
-		"faceid_exporter_build_info": true}
-	for _, mf := range mfs {
-		known[mf.GetName()] = true
-		if mf.GetType() == dto.MetricType_HISTOGRAM {
+	known := map[string]bool{"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true}
+	for name, m := range documented(t) {
+		known[name] = true
+		if m.Type == "histogram" {
 			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				known[mf.GetName()+s] = true
+				known[name+s] = true
 			}
 		}
 	}
@@ -82,6 +97,139 @@ func knownMetrics(t *testing.T) map[string]bool {
 	return known
 }
 
+// TestMetricsDocumented checks every metric pkg/metrics registers (every
+// optional metric on) is documented in docs/metrics.md with its type, and
+// that docs/metrics.md documents no metric nobody registers.
+func TestMetricsDocumented(t *testing.T) {
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	pricing := &metrics.Pricing{Currency: "CNY", MonthlyBudget: 1, HasBudget: true, UnitPrice: map[string]float64{"app_sdk": 1}}
+	metrics.New(reg, cat, metrics.Options{Pricing: pricing})
+	l := books.NewLayout(cat, books.LayoutOptions{AppIDs: []string{"a"}, RuleIDs: []string{"r"}})
+	b := books.New(l, books.RulesOptions{})
+	var r classify.Result
+	if err := classify.New(cat, classify.Options{}).Classify([]byte(`{"channel":"app_sdk","code":"0","app_id":"a"}`), nil, time.Now(), &r); err != nil {
+		t.Fatal(err)
+	}
+	b.Apply(&r) // the business series exist once counted
+	metrics.NewBooks(reg, metrics.Source{Layout: l, Partitions: 1,
+		Owned:         func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b, Checkpointed: true}} },
+		Ages:          func(time.Time) []time.Duration { return []time.Duration{0} },
+		Unpartitioned: func() (uint64, bool) { return 0, true },
+	}, pricing)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := documented(t)
+	// Registered outside pkg/metrics: the version collector (serve) and the
+	// reconciliation's gauges (pkg/reconcile, serve --reconcile.interval).
+	elsewhere := regexp.MustCompile(`^(faceid_exporter_build_info|faceid_reconcile_.+)$`)
+	registered := map[string]bool{}
+	for _, mf := range mfs {
+		registered[mf.GetName()] = true
+	}
+	for name := range docs {
+		if !registered[name] && !elsewhere.MatchString(name) {
+			t.Errorf("docs/metrics.md documents %s, which pkg/metrics does not register", name)
+		}
+	}
+	for _, mf := range mfs {
+		m, ok := docs[mf.GetName()]
+		if !ok {
+			t.Errorf("%s is not documented in docs/metrics.md", mf.GetName())
+			continue
+		}
+		want := strings.ToLower(mf.GetType().String())
+		if m.Type != want {
+			t.Errorf("%s: docs/metrics.md says %s, the registry %s", mf.GetName(), m.Type, want)
+		}
+	}
+}
+
+func TestDocumentedMetrics(t *testing.T) {
+	docs := documented(t)
+	for _, name := range []string{"faceid_verifications_total", "faceid_exporter_jetstream_lag_messages", "faceid_billed_month_to_date", "faceid_reconcile_mismatch"} {
+		if _, ok := docs[name]; !ok {
+			t.Errorf("%s not found in docs/metrics.md", name)
+		}
+	}
+	for _, name := range []string{"faceid_exporter_jetstream_pending_messages", "faceid_exporter_dedupe_store_errors_total"} {
+		if _, ok := docs[name]; ok {
+			t.Errorf("removed metric %s is documented as a metric (its row belongs in the Removed table)", name)
+		}
+	}
+	if m := docs["faceid_verifications_total"]; m.Kept != "checkpointed" || m.Type != "counter" {
+		t.Errorf("faceid_verifications_total: %+v", m)
+	}
+	bad := filepath.Join(t.TempDir(), "metrics.md")
+	for _, tc := range []struct{ name, doc, want string }{
+		{"no tables", "# Metrics\n", "no metric tables"},
+		{"bad kept", "| Metric | Type | Labels | Kept | Meaning |\n|---|---|---|---|---|\n| `faceid_x` | counter | | forever | x |\n", `kept "forever"`},
+		{"twice", "| Metric | Type | Labels | Kept | Meaning |\n|---|---|---|---|---|\n| `faceid_x` | counter | | process | x |\n| `faceid_x` | counter | | process | x |\n", "documented twice"},
+		{"not a name", "| Metric | Type | Labels | Kept | Meaning |\n|---|---|---|---|---|\n| x | counter | | process | x |\n", "is not a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(bad, []byte(tc.doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := DocumentedMetrics(bad); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPartitionKept(t *testing.T) {
+	metrics := map[string]bool{"x_total": true}
+	for _, tc := range []struct {
+		expr string
+		kept bool
+	}{
+		{`sum by (channel) (rate(x_total[5m]))`, false},
+		{`sum without (instance, pod, partition) (x_total)`, false},
+		{`sum by (channel) (max by (channel, partition) (x_total))`, false},
+		{`rate(x_total[5m])`, true},
+		{`sum by (channel, partition) (rate(x_total[5m]))`, true},
+		{`sum without (instance) (x_total)`, true},
+		{`topk(3, x_total)`, true},
+		{`sum(y_total)`, false},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			got, err := PartitionKept(tc.expr, metrics)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(got) > 0) != tc.kept {
+				t.Errorf("PartitionKept(%s) = %v, want kept %v", tc.expr, got, tc.kept)
+			}
+		})
+	}
+}
+
+// TestPartitionsSummed checks every dashboard query sums the partition label
+// of the exact event counters away.
+func TestPartitionsSummed(t *testing.T) {
+	exact := exactCounters(t)
+	qs, err := PromQLQueries(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		kept, err := PartitionKept(Substitute(q.Expr, "5m"), exact)
+		if err != nil {
+			t.Errorf("%s / %s: %v", q.Dashboard, q.Panel, err)
+			continue
+		}
+		for _, k := range kept {
+			t.Errorf("%s / %s / %s: %s is not summed over partitions", q.Dashboard, q.Panel, q.RefID, k)
+		}
+	}
+}
+
 type dashboard struct {
 	path string
 	raw  map[string]any
@@ -93,8 +241,8 @@ func loadDashboards(t *testing.T) []dashboard {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 4 {
-		t.Fatalf("want at least the 4 generated dashboards, found %v", files)
+	if len(files) < 5 {
+		t.Fatalf("want at least the 5 generated dashboards, found %v", files)
 	}
 	var out []dashboard
 	for _, f := range files {

@@ -37,6 +37,21 @@ go test -count=1 ./...
 
 echo "== fuzz: decode+classify, briefly"
 go test -run '^$' -fuzz '^FuzzClassify$' -fuzztime "${FUZZTIME:-20s}" ./pkg/classify
+echo "== fuzz: the decoder and its lexer against encoding/json and time.Parse, briefly"
+for target in FuzzDecodeMatchesEncodingJSON FuzzParseRFC3339MatchesTimeParse; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-10s}" ./pkg/classify
+done
+for target in FuzzSkip FuzzString; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-10s}" ./internal/jsonscan
+done
+echo "== fuzz: the other decoders (ledger CSV, Tencent bill pages, checkpoint records and values), briefly"
+go test -run '^$' -fuzz '^FuzzReadCSV$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/ledger
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/tencentbill
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/checkpoint
+go test -run '^$' -fuzz '^FuzzRestore$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/books
+
+echo "== deploy/compose: the compose file through the compose-spec loader (own module; builds ./cmd/exporter)"
+(cd deploy/compose && test -z "$(gofmt -l .)" && go vet ./... && go mod tidy -diff && go test -count=1 ./...)
 
 # The plugin: the frontend with @grafana/create-plugin's toolchain, the
 # backend with the SDK's mage build, then the Go tests, whose dist/ loader

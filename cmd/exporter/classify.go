@@ -13,8 +13,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 func addClassify(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(context.Context) error) {
@@ -27,7 +27,8 @@ func addClassify(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(con
 		if err != nil {
 			return err
 		}
-		cl := classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(*window, *capacity)})
+		rules := books.NewRules(cat, books.RulesOptions{DedupeWindow: *window, DedupeCapacity: *capacity})
+		cl := stager{classify.New(cat, classify.Options{Prefetch: rules.Prefetcher()}), rules}
 		out := bufio.NewWriterSize(c.stdout, 64<<10)
 		sum := newSummary()
 		line := 0
@@ -71,7 +72,7 @@ func openInput(name string, stdin io.Reader) (io.Reader, func(), error) {
 // classifyStream classifies every line of r, numbering lines on from *line.
 // A line longer than the message limit is rejected as oversize without being
 // held in memory whole.
-func classifyStream(ctx context.Context, r io.Reader, cl *classify.Classifier, out *bufio.Writer, sum *summary, line *int, now func() time.Time) error {
+func classifyStream(ctx context.Context, r io.Reader, cl stager, out *bufio.Writer, sum *summary, line *int, now func() time.Time) error {
 	br := bufio.NewReaderSize(r, classify.MaxMessageBytes+2)
 	var res classify.Result
 	buf := make([]byte, 0, 2048)
@@ -98,6 +99,9 @@ func classifyStream(ctx context.Context, r io.Reader, cl *classify.Classifier, o
 		} else {
 			data = trimEOL(data)
 			cerr = cl.Classify(data, nil, now(), &res)
+			if cerr == nil {
+				cl.rules.Apply(&res)
+			}
 		}
 		buf = buf[:0]
 		if cerr != nil {
@@ -180,4 +184,11 @@ func breakdown(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// stager is the classifier followed by the stateful rules, as a partition
+// applies them.
+type stager struct {
+	*classify.Classifier
+	rules *books.Rules
 }

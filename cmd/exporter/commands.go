@@ -7,4 +7,6 @@ var subcommands = []subcommand{
 	addClassify,
 	addCatalog,
 	addSimulate,
+	addLedger,
+	addReconcile,
 }

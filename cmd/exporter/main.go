@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -105,6 +106,10 @@ func runContext(ctx context.Context, args []string, e env) int {
 	}
 	if err := actions[chosen](ctx); err != nil {
 		fmt.Fprintf(stderr, "exporter %s: %v\n", chosen, err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		return 1
 	}
 	return 0

@@ -5,13 +5,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/reconcile"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -37,23 +41,23 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
-	cmd.Flag("nats.creds-file", "NATS credentials file (JWT and NKey seed).").PlaceHolder("FILE").StringVar(&nats.CredsFile)
-	cmd.Flag("nats.nkey-seed-file", "File holding an NKey seed to authenticate with.").PlaceHolder("FILE").StringVar(&nats.NKeySeedFile)
-	cmd.Flag("nats.user", "NATS user name (the password is read from --nats.password-file).").StringVar(&nats.User)
-	cmd.Flag("nats.password-file", "File holding the password of --nats.user.").PlaceHolder("FILE").StringVar(&nats.PasswordFile)
-	cmd.Flag("nats.token-file", "File holding a NATS authentication token.").PlaceHolder("FILE").StringVar(&nats.TokenFile)
-	cmd.Flag("nats.tls.ca-file", "CA certificate(s) to verify the NATS server with; turns TLS on.").PlaceHolder("FILE").StringVar(&nats.TLSCAFile)
-	cmd.Flag("nats.tls.cert-file", "Client certificate for NATS mutual TLS (with --nats.tls.key-file).").PlaceHolder("FILE").StringVar(&nats.TLSCertFile)
-	cmd.Flag("nats.tls.key-file", "Client key for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&nats.TLSKeyFile)
+	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
 	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server.").Default(stream.DefaultStoreDir()).String()
 
-	var js stream.JetStreamOptions
-	cmd.Flag("jetstream.stream", "Consume this JetStream stream through a durable pull consumer with explicit acks. Empty: core NATS.").Default("").StringVar(&js.Stream)
-	cmd.Flag("jetstream.consumer", "Durable consumer name; replicas sharing it share the messages.").Default("faceid-exporter").StringVar(&js.Consumer)
-	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject when it does not exist.").Default("true").BoolVar(&js.CreateStream)
-	cmd.Flag("jetstream.max-ack-pending", "Most messages delivered and not yet acknowledged.").Default("1000").IntVar(&js.MaxAckPending)
-	cmd.Flag("jetstream.ack-wait", "How long the server waits for an ack before redelivering.").Default("30s").DurationVar(&js.AckWait)
+	var js service.JetStream
+	cmd.Flag("jetstream.stream", "Consume this JetStream stream with checkpoints: ack-free ordered consumers per partition, counts and ledger committed with the stream position to a KV bucket, exactly once across restarts and replicas. Empty: core NATS (--demo: "+service.DemoStream+").").Default("").StringVar(&js.Stream)
+	cmd.Flag("jetstream.consumer", "Consumer group: replicas with the same group share the partitions; checkpoints are kept per stream and group, so two groups each count the whole stream.").Default("faceid-exporter").StringVar(&js.Consumer)
+	cmd.Flag("jetstream.checkpoint-bucket", "KV bucket of the checkpoints (created when missing).").Default(service.DefaultCheckpointBucket).StringVar(&js.CheckpointBucket)
+	cmd.Flag("jetstream.checkpoint-replicas", "Replicas of the checkpoint bucket when it is created (3 on a NATS cluster).").Default("1").IntVar(&js.CheckpointReplicas)
+	cmd.Flag("jetstream.checkpoint-interval", "How often each owned partition commits its checkpoint (also its owner's heartbeat).").Default(service.DefaultCheckpointInterval.String()).DurationVar(&js.CheckpointInterval)
+	cmd.Flag("jetstream.takeover-timeout", "A standby replica takes over a partition whose checkpoint has not changed for this long.").Default(service.DefaultTakeoverTimeout.String()).DurationVar(&js.TakeoverTimeout)
+	cmd.Flag("jetstream.partitions", "Partitions of the group: 1 reads the whole --nats.subject; more split the catalog's channels over the subjects prefix.<channel> so replicas share the work. Every replica of a group must use the same value.").Default("1").IntVar(&js.Partitions)
+	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject (with the limits below) and the dead-letter stream when they do not exist.").Default("true").BoolVar(&js.CreateStream)
+	cmd.Flag("jetstream.stream-max-age", "MaxAge of a stream the exporter creates: older messages are removed (unread ones are counted as lost).").Default(service.DefaultStreamMaxAge.String()).DurationVar(&js.StreamMaxAge)
+	maxBytes := cmd.Flag("jetstream.stream-max-bytes", "MaxBytes of a stream the exporter creates (the dead-letter stream gets an eighth, at least 64MiB).").Default("8GiB").Bytes()
+	cmd.Flag("jetstream.stream-replicas", "Replicas of the streams the exporter creates.").Default("1").IntVar(&js.StreamReplicas)
+	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (10m duplicate window), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
 
 	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
 	configCheck := cmd.Flag("config.check", "Validate --config.file (and --catalog.file), print a summary and exit.").Bool()
@@ -67,7 +71,9 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
-	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: drain, ack, flush OTLP.").Default("10s").Duration()
+	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	webLimits := addWebLimitFlags(cmd)
+	rec := addReconcileServeFlags(cmd)
 
 	return cmd, func(ctx context.Context) error {
 		log := c.logger()
@@ -108,6 +114,32 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		if err := cfg.Catalog.WriteJSON(&catJSON); err != nil {
 			return fmt.Errorf("catalog json: %w", err)
 		}
+		js.StreamMaxBytes = int64(*maxBytes)
+		if *demo && js.Stream == "" {
+			js.Stream = service.DemoStream
+		}
+		if *demo && cfg.Pricing == nil {
+			// An example price list, so that the cost dashboard has data.
+			if cfg.Pricing, err = config.DemoPricing(cfg.Catalog); err != nil {
+				return err
+			}
+		}
+		maxStreams, maxRequests, err := webLimits.options()
+		if err != nil {
+			return err
+		}
+		var reconcileFn func(func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), prometheus.Registerer) (func(context.Context) error, error)
+		if _, err := rec.runner(cfg.Catalog, nil, cfg.Business.RuleID, prometheus.NewRegistry(), time.Now, log); err != nil {
+			return err
+		} else if rec.interval > 0 {
+			reconcileFn = func(read func(context.Context, ledger.Day, ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error) {
+				r, err := rec.runner(cfg.Catalog, reconcile.LedgerFunc(read), cfg.Business.RuleID, reg, time.Now, log)
+				if err != nil {
+					return nil, err
+				}
+				return r.Run, nil
+			}
+		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
 			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
@@ -116,6 +148,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			Demo: *demo, DemoRate: *demoRate,
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
+			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.
@@ -133,7 +166,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			return printConfigCheck(c, *configFile, cfg)
 		}
 		if c.setMemoryLimit != nil && os.Getenv("GOMEMLIMIT") == "" {
-			limit := service.MemoryLimit(cfg)
+			limit := service.MemoryLimit(cfg, js.Partitions)
 			c.setMemoryLimit(limit)
 			log.Debug("soft memory limit set from the configuration (GOMEMLIMIT overrides it)", "bytes", limit)
 		}
@@ -151,9 +184,6 @@ func printConfigCheck(c *cli, file string, cfg *config.Config) error {
 	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
 		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
 	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
-	if cfg.Dedupe.Store == config.DedupeJetStream {
-		fmt.Fprintf(c.stdout, "dedupe store: jetstream kv bucket %s\n", cfg.Dedupe.Bucket)
-	}
 	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d\n",
 		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode)
 	if cfg.Business.Enabled() {

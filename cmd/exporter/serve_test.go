@@ -145,7 +145,11 @@ func TestConfigCheck(t *testing.T) {
 		{"valid", []string{"--config.file=" + good, "--config.check"}, 0, "dedupe: window 5m0s, capacity 100000"},
 		{"valid_explicit_serve", []string{"serve", "--config.file=" + good, "--config.check"}, 0, "series bound:"},
 		{"defaults", []string{"--config.check"}, 0, "(no --config.file: defaults): OK"},
-		{"jetstream_dedupe", []string{"--config.file=" + kvFile, "--config.check"}, 0, "dedupe store: jetstream kv bucket faceid-dedupe"},
+		{"removed_dedupe_store", []string{"--config.file=" + kvFile, "--config.check"}, 1, kvFile + `:2: field "store": was removed`},
+		{"partitions_need_channel_subjects", []string{"--config.check", "--jetstream.stream=FACEID", "--jetstream.partitions=3", "--nats.subject=faceid.results"}, 1, `--jetstream.partitions 3 needs --nats.subject of the form prefix.> or prefix.*`},
+		{"too_many_partitions", []string{"--config.check", "--jetstream.stream=FACEID", "--jetstream.partitions=10"}, 1, `--jetstream.partitions 10: at most 9 (one per catalog channel)`},
+		{"takeover_below_two_intervals", []string{"--config.check", "--jetstream.stream=FACEID", "--jetstream.checkpoint-interval=5s", "--jetstream.takeover-timeout=6s"}, 1, `--jetstream.takeover-timeout 6s must be at least twice --jetstream.checkpoint-interval 5s`},
+		{"stream_name_with_dot", []string{"--config.check", "--jetstream.stream=FACE.ID"}, 1, `--jetstream.stream "FACE.ID" and --jetstream.consumer "faceid-exporter" may not contain`},
 		{"invalid", []string{"--config.file=" + bad, "--config.check"}, 1, bad + `:3: field "windw": unknown field in dedupe`},
 		{"missing", []string{"--config.file=" + filepath.Join(dir, "none.yaml"), "--config.check"}, 1, "no such file"},
 		// What serve would refuse at start, found without starting.
@@ -193,7 +197,9 @@ func TestServeFlags(t *testing.T) {
 		"nats.tls.ca-file": "", "nats.tls.cert-file": "", "nats.tls.key-file": "",
 		"nats.embedded.listen": "127.0.0.1:4222", "nats.embedded.store-dir": filepath.Join(os.TempDir(), "faceid-exporter-nats"),
 		"jetstream.stream": "", "jetstream.consumer": "faceid-exporter", "jetstream.create-stream": "true",
-		"jetstream.max-ack-pending": "1000", "jetstream.ack-wait": "30s",
+		"jetstream.checkpoint-bucket": "faceid-checkpoints", "jetstream.checkpoint-replicas": "1", "jetstream.checkpoint-interval": "1s",
+		"jetstream.takeover-timeout": "10s", "jetstream.partitions": "1", "jetstream.stream-max-age": "168h0m0s",
+		"jetstream.stream-max-bytes": "8GiB", "jetstream.stream-replicas": "1", "jetstream.dead-letter-stream": "FACEID_DEADLETTER",
 		"config.file": "", "config.check": "", "otlp.endpoint": "", "otlp.protocol": "grpc", "otlp.header": "", "otlp.headers-file": "",
 		"otlp.insecure": "", "otlp.interval": "15s", "demo": "", "demo.rate": "50", "shutdown.timeout": "10s",
 	}

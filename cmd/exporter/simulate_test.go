@@ -25,16 +25,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 )
 
-// simCounter classifies what it receives on its own and counts it the way the
-// report does.
+// simCounter classifies what it receives with a classifier of its own and
+// counts it the way the report does. The report's truth comes from the same
+// classifier, so agreeing with it proves delivery and tally, not the
+// classification (TestServeCountsHandWrittenEvents checks that).
 type simCounter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
+	rules    *books.Rules // duplicates and the reqId rule, as a partition applies them
 	res      classify.Result
 	received int64
 	by       map[string]int64 // channel/code/billable
@@ -44,8 +47,9 @@ type simCounter struct {
 func simSubscribe(t *testing.T, s *server.Server, cat *classify.Catalog, subject string, opts ...nats.Option) *simCounter {
 	t.Helper()
 	c := &simCounter{
-		cls: classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)}),
-		by:  map[string]int64{}, rejected: map[string]int64{},
+		cls:   classify.New(cat, classify.Options{}),
+		rules: books.NewRules(cat, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}),
+		by:    map[string]int64{}, rejected: map[string]int64{},
 	}
 	nc := natstest.Connect(t, s.ClientURL(), opts...)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
@@ -59,6 +63,7 @@ func simSubscribe(t *testing.T, s *server.Server, cat *classify.Catalog, subject
 			c.rejected[re.Reason.String()]++
 			return
 		}
+		c.rules.Apply(&c.res)
 		code := "unknown"
 		if c.res.Code != nil {
 			code = c.res.Code.Code
@@ -136,7 +141,10 @@ func simWriteFile(t *testing.T, name, content string) string {
 	return p
 }
 
-func TestSimulateCommand(t *testing.T) {
+// TestSimulateCommandDeliversWhatItReports runs the simulate command and
+// checks its report's header, that a subscriber receives exactly what the
+// report counts, and that a seed repeats the counts.
+func TestSimulateCommandDeliversWhatItReports(t *testing.T) {
 	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat, err := classify.Default()
 	if err != nil {
@@ -181,7 +189,10 @@ func TestSimulateCommand(t *testing.T) {
 	}
 }
 
-func TestSimulateJetStream(t *testing.T) {
+// TestSimulateJetStreamStoresWhatItReports publishes through JetStream with
+// --nats.subject-prefix and --report.file and finds in the stream as many
+// messages as the report counts.
+func TestSimulateJetStreamStoresWhatItReports(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
@@ -194,7 +205,7 @@ func TestSimulateJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	reportFile := filepath.Join(t.TempDir(), "report.json")
-	code, stdout, stderr := simRun("simulate", "--nats.url", s.ClientURL(), "--jetstream.stream", "FACEID", "--subject-prefix", "acme.faceid",
+	code, stdout, stderr := simRun("simulate", "--nats.url", s.ClientURL(), "--jetstream.stream", "FACEID", "--nats.subject-prefix", "acme.faceid",
 		"--scenario", "malformed", "--rate", "2000", "--duration", "1s", "--report.file", reportFile)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -252,7 +263,7 @@ func TestSimulateAuth(t *testing.T) {
 
 		bad := simWriteFile(t, "password", "wrong\n")
 		code, _, stderr = simRun("simulate", "--nats.url", s.ClientURL(), "--nats.user", "sim", "--nats.password-file", bad, "--duration", "100ms")
-		if code != 1 || !strings.Contains(stderr, "exporter simulate: connect to "+s.ClientURL()) || !strings.Contains(strings.ToLower(stderr), "authorization violation") {
+		if code != 1 || !strings.Contains(stderr, "exporter simulate: connect to nats "+s.ClientURL()) || !strings.Contains(strings.ToLower(stderr), "authorization violation") {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 	})
@@ -289,7 +300,7 @@ func TestSimulateAuth(t *testing.T) {
 		}
 		// Without a client certificate the server refuses the connection.
 		code, _, stderr = simRun(args...)
-		if code != 1 || !strings.Contains(stderr, "exporter simulate: connect to "+url) {
+		if code != 1 || !strings.Contains(stderr, "exporter simulate: connect to nats "+url) {
 			t.Fatalf("without a client certificate: exit %d\n%s", code, stderr)
 		}
 	})
@@ -308,13 +319,15 @@ func TestSimulateErrors(t *testing.T) {
 		{"unknown scenario", []string{"--scenario", "storm"}, 2, "enum value must be one of baseline,billable-failure-spike,high-risk-device-surge,unknown-codes,malformed, got 'storm'"},
 		{"zero rate", []string{"--rate", "0"}, 1, "exporter simulate: rate 0 must be above 0 and at most 1000000 events/s"},
 		{"negative duration", []string{"--duration=-1s"}, 1, "exporter simulate: duration -1s must not be negative"},
-		{"wildcard prefix", []string{"--subject-prefix", "faceid.*"}, 1, `exporter simulate: subject prefix "faceid.*" is not a NATS subject of literal tokens`},
-		{"password without user", []string{"--nats.password-file", pw}, 1, "exporter simulate: --nats.user and --nats.password-file go together"},
-		{"two auth methods", []string{"--nats.user", "a", "--nats.password-file", pw, "--nats.token-file", pw}, 1, "exporter simulate: use only one of --nats.creds-file, --nats.nkey-seed-file, --nats.user/--nats.password-file and --nats.token-file"},
-		{"empty token", []string{"--nats.token-file", empty}, 1, "exporter simulate: nats token: " + empty + " is empty"},
-		{"cert without key", []string{"--nats.tls.cert-file", pw}, 1, "exporter simulate: --nats.tls.cert-file and --nats.tls.key-file go together"},
+		{"wildcard prefix", []string{"--nats.subject-prefix", "faceid.*"}, 1, `exporter simulate: subject prefix "faceid.*" is not a NATS subject of literal tokens`},
+		{"password without user", []string{"--nats.password-file", pw}, 1, "exporter simulate: nats authentication: --nats.password-file needs --nats.user"},
+		{"two auth methods", []string{"--nats.user", "a", "--nats.password-file", pw, "--nats.token-file", pw}, 1, "exporter simulate: nats authentication: give only one of --nats.creds-file, --nats.nkey-seed-file, --nats.user, --nats.token-file"},
+		{"empty token", []string{"--nats.token-file", empty}, 1, "exporter simulate: nats token file " + empty + " is empty"},
+		{"missing ca file", []string{"--nats.tls.ca-file", empty + ".none"}, 1, "exporter simulate: nats tls ca file: open " + empty + ".none: no such file or directory"},
+		{"malformed url", []string{"--nats.url", "nats://u:p@127.0.0.1:x"}, 1, `exporter simulate: --nats.url: parse "nats://REDACTED@127.0.0.1:x": invalid port ":x" after host`},
+		{"cert without key", []string{"--nats.tls.cert-file", pw}, 1, "exporter simulate: nats tls: --nats.tls.cert-file and --nats.tls.key-file go together"},
 		{"missing stream", []string{"--jetstream.stream", "NOPE"}, 1, `exporter simulate: jetstream stream "NOPE" does not exist`},
-		{"no server", []string{"--nats.url", "nats://u:p@" + simFreeAddr(t)}, 1, "exporter simulate: connect to nats://REDACTED@"},
+		{"no server", []string{"--nats.url", "nats://u:p@" + simFreeAddr(t)}, 1, "exporter simulate: connect to nats nats://REDACTED@"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

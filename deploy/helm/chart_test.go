@@ -34,7 +34,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/nats-io/nkeys"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the chart's copies of alerts/ and dashboards/, the golden renders and the README values table")
@@ -306,6 +306,62 @@ func renderCases(t *testing.T) []renderCase {
 			"--set", "config.dedupe.window=5m"}},
 		{name: "probe-headers", args: []string{"--set", "web.basicAuth.enabled=true", "--set", "web.basicAuth.users.prom=TEST-MARKER-hash",
 			"--set", "probes.httpHeaders[0].name=Authorization", "--set", "probes.httpHeaders[0].value=Basic cHJvbTpwcm9t"}},
+	}
+}
+
+// TestJetStreamArgs checks the Deployment passes every jetstream value as its
+// flag in JetStream mode, the stream-creation flags only with createStream,
+// nothing of JetStream in core mode, and never the flags the exporter removed.
+func TestJetStreamArgs(t *testing.T) {
+	removed := []string{"--jetstream.max-ack-pending", "--jetstream.ack-wait"}
+	always := []string{"--jetstream.stream=FACEID", "--jetstream.consumer=faceid-exporter", "--jetstream.partitions=1",
+		"--jetstream.checkpoint-bucket=faceid-checkpoints", "--jetstream.checkpoint-interval=1s",
+		"--jetstream.checkpoint-replicas=1", "--jetstream.takeover-timeout=10s"}
+	creation := []string{"--jetstream.stream-max-age=168h", "--jetstream.stream-max-bytes=8GiB",
+		"--jetstream.stream-replicas=1", "--jetstream.dead-letter-stream=FACEID_DEADLETTER"}
+	for _, c := range []struct {
+		name           string
+		args           []string
+		want, unwanted []string
+	}{
+		{"core", nil, nil, append(append([]string{"--jetstream.", "--no-jetstream."}, always...), creation...)},
+		{"create-stream", []string{"--set", "jetstream.stream=FACEID"}, append(append([]string{"--jetstream.create-stream"}, always...), creation...),
+			[]string{"--no-jetstream.create-stream"}},
+		{"existing-stream", []string{"--set", "jetstream.stream=FACEID", "--set", "jetstream.createStream=false"},
+			append([]string{"--no-jetstream.create-stream"}, always...), creation},
+		{"replicas-share-partitions", []string{"--set", "jetstream.stream=FACEID", "--set", "jetstream.partitions=3", "--set", "replicaCount=3",
+			"--set", "jetstream.checkpointReplicas=3", "--set", "jetstream.streamReplicas=3", "--set", "jetstream.takeoverTimeout=20s"},
+			[]string{"--jetstream.partitions=3", "--jetstream.checkpoint-replicas=3", "--jetstream.stream-replicas=3", "--jetstream.takeover-timeout=20s"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs := mustRender(t, c.args...)
+			args := containerArgs(t, one(t, objs, "Deployment"))
+			has := func(want string) bool {
+				for _, a := range args {
+					if a == want || (strings.HasSuffix(want, ".") && strings.HasPrefix(a, want)) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, w := range c.want {
+				if !has(w) {
+					t.Errorf("args lack %s: %v", w, args)
+				}
+			}
+			for _, u := range append(c.unwanted, removed...) {
+				for _, a := range args {
+					if a == u || strings.HasPrefix(a, u+"=") || (strings.HasSuffix(u, ".") && strings.HasPrefix(a, u)) {
+						t.Errorf("args hold %s: %v", a, args)
+					}
+				}
+			}
+			if c.name == "replicas-share-partitions" {
+				if n := dig(one(t, objs, "Deployment"), "spec", "replicas"); n != 3 {
+					t.Errorf("replicas %v, want 3", n)
+				}
+			}
+		})
 	}
 }
 

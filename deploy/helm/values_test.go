@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -163,7 +163,12 @@ func TestSchemaRejects(t *testing.T) {
 		{"bad-otlp-protocol", []string{"--set", "otlp.protocol=thrift"}, "otlp/protocol"},
 		{"credentials-in-url", []string{"--set", "nats.urls[0]=nats://user:pw@nats:4222"}, "nats/urls/0"},
 		{"bad-port", []string{"--set", "web.port=70000"}, "web/port"},
-		{"bad-duration", []string{"--set", "jetstream.ackWait=soon"}, "jetstream/ackWait"},
+		{"bad-duration", []string{"--set", "jetstream.takeoverTimeout=soon"}, "jetstream/takeoverTimeout"},
+		{"too-many-partitions", []string{"--set", "jetstream.partitions=10"}, "jetstream/partitions"},
+		{"no-partitions", []string{"--set", "jetstream.partitions=0"}, "jetstream/partitions"},
+		{"bad-bytes", []string{"--set", "jetstream.streamMaxBytes=lots"}, "jetstream/streamMaxBytes"},
+		{"removed-ack-wait", []string{"--set", "jetstream.ackWait=30s"}, "ackWait"},
+		{"removed-max-ack-pending", []string{"--set", "jetstream.maxAckPending=500"}, "maxAckPending"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,6 +200,8 @@ func TestRenderRefuses(t *testing.T) {
 		{"basic-auth-without-users", []string{"--set", "web.basicAuth.enabled=true"}, "web.basicAuth.users"},
 		{"otlp-headers-from-missing-secret", []string{"--set", "otlp.headersFromSecret=true"}, "Secret key otlp-headers"},
 		{"grace-not-above-shutdown", []string{"--set", "terminationGracePeriodSeconds=10"}, "terminationGracePeriodSeconds must be greater"},
+		{"dedupe-store", []string{"--set", "config.dedupe.store=jetstream"}, "config.dedupe.store and config.dedupe.bucket are gone"},
+		{"dedupe-bucket", []string{"--set", "config.dedupe.bucket=faceid-dedupe"}, "config.dedupe.store and config.dedupe.bucket are gone"},
 		{"hpa-without-target", []string{"--set", "autoscaling.enabled=true", "--set", "autoscaling.targetCPUUtilizationPercentage=0"}, "autoscaling.enabled needs"},
 	}
 	for _, c := range cases {

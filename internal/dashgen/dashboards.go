@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/faceid-observability/faceid-exporter/internal/rulegen"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
@@ -39,7 +40,7 @@ func Dashboards() ([]Dashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: %w", err)
 	}
-	return []Dashboard{overview(), billing(), risk(cat), exporterHealth()}, nil
+	return []Dashboard{overview(), billing(), risk(cat), exporterHealth(), eventsPlugin(cat)}, nil
 }
 
 func overview() Dashboard {
@@ -100,6 +101,7 @@ func billing() Dashboard {
 		Rows: []Row{
 			{Title: "This billing month (calendar month, UTC+8)", Panels: []Panel{
 				{Type: "stat", Title: "Spent this month", Unit: "short", Width: 6, Height: 5, Instant: true,
+					Desc:    "Exact: billed verifications of the month × unit price, from the exporter's books (faceid_cost_month_to_date), not an increase() of counters.",
 					Targets: []Target{{Expr: `sum by (currency) (faceid:cost:month_to_date)`, Legend: "{{currency}}"}}},
 				{Type: "stat", Title: "Forecast at month end", Unit: "short", Width: 6, Height: 5, Instant: true,
 					Desc:    "predict_linear over the last day of month-to-date spend (docs/runbooks/FaceIDCostForecastOverBudget.md).",
@@ -115,18 +117,26 @@ func billing() Dashboard {
 						{Expr: `faceid:pricing:monthly_budget`, Legend: "budget ({{currency}})"},
 					}},
 				{Type: "stat", Title: "Billed verifications this month", Unit: "short", Width: 8, Instant: true,
+					Desc:    "Exact: billable=\"true\" verifications of the Beijing calendar month, from the exporter's books (faceid_billed_month_to_date, summed over partitions); the daily rows are in GET /api/v1/ledger.",
 					Targets: []Target{{Expr: `sum(faceid:billed:month_to_date{` + ch + `})`}}},
 			}},
 			{Title: "By channel", Panels: []Panel{
 				{Type: "bargauge", Title: "Spent this month by channel", Unit: "short", Width: 8, Instant: true,
 					Targets: []Target{{Expr: `sort_desc(sum by (channel, currency) (faceid:cost_by_channel:month_to_date{` + ch + `}))`, Legend: "{{channel}} ({{currency}})"}}},
+				{Type: "timeseries", Title: "Billed verifications this month by channel", Unit: "short", Width: 8,
+					Desc:    "The exact month to date per channel: rises through the month, starts again from 0 on the 1st (Beijing).",
+					Targets: []Target{{Expr: `sum by (channel) (faceid:billed:month_to_date{` + ch + `})`, Legend: "{{channel}}"}}},
 				{Type: "timeseries", Title: "Spend per hour by channel", Unit: "short", Width: 8, Stack: true,
+					Desc:    "The current pace (billed rate × unit price × 3600); the month's total is the exact month to date above.",
 					Targets: []Target{{Expr: `faceid:cost_by_channel:rate5m{` + ch + `} * 3600`, Legend: "{{channel}} ({{currency}})"}}},
-				{Type: "table", Title: "Unit prices", Unit: "short", Width: 8, Instant: true,
+				{Type: "table", Title: "Unit prices", Unit: "short", Width: 12, Instant: true,
 					Desc:    "From the exporter's pricing section; channels without a price cost nothing here.",
 					Targets: []Target{{Expr: `faceid:pricing_unit_price:max{` + ch + `}`}}},
 				{Type: "timeseries", Title: "Billed vs not billed by channel", Unit: "reqps", Width: 12,
 					Targets: []Target{{Expr: `sum by (channel, billable) (faceid:verifications:rate5m{` + chI + `})`, Legend: "{{channel}} billable={{billable}}"}}},
+				{Type: "table", Title: "Billed this month by channel and partition", Unit: "short", Width: 12, Instant: true,
+					Desc:    "The exporter's month-to-date gauges as each owner exposes them (one partition per owner at a time).",
+					Targets: []Target{{Expr: `max by (channel, partition) (faceid_billed_month_to_date{` + ch + `})`}}},
 				{Type: "timeseries", Title: "Billable-failure share of billed calls", Unit: "percentunit", Width: 12,
 					Desc: "faceid:billable_failure:ratio_rate5m (FaceIDBillableFailureRatioHigh fires above 10 %).",
 					Targets: []Target{
@@ -196,11 +206,11 @@ func rateOf(metric, by string) string {
 func exporterHealth() Dashboard {
 	return Dashboard{
 		File: "faceid-exporter-health.json", UID: "faceid-exporter-health", Title: "FaceID / Exporter health", Tags: []string{"faceid"},
-		Desc: "The exporter itself: scrape and NATS status, what it receives, rejects and dead-letters, JetStream backlog, latency, capacity and headroom.",
+		Desc: "The exporter itself: scrape and NATS status, what it receives, rejects and dead-letters, JetStream partitions, lag and checkpoints, latency, capacity and headroom.",
 		Rows: []Row{
 			{Title: "Status", Panels: []Panel{
 				{Type: "stat", Title: "Up", Width: 6, Height: 5, Instant: true,
-					Targets: []Target{{Expr: `up{job="faceid-exporter",` + inst + `}`, Legend: "{{instance}}"}}},
+					Targets: []Target{{Expr: `up{` + rulegen.DefaultJobSelector + `,` + inst + `}`, Legend: "{{instance}}"}}},
 				{Type: "stat", Title: "NATS connected", Width: 6, Height: 5, Instant: true,
 					Targets: []Target{{Expr: `faceid_exporter_nats_connected{` + inst + `}`, Legend: "{{instance}}"}}},
 				{Type: "stat", Title: "Seconds since last event", Unit: "s", Width: 6, Height: 5, Instant: true,
@@ -226,16 +236,76 @@ func exporterHealth() Dashboard {
 						{Expr: `sum by (channel) (rate(faceid_exporter_unknown_codes_total{` + chI + `}[$__rate_interval]))`, Legend: "unknown code {{channel}}"},
 					}},
 			}},
-			{Title: "NATS and JetStream", Panels: []Panel{
-				{Type: "timeseries", Title: "JetStream pending", Unit: "short", Width: 12,
-					Targets: []Target{
-						{Expr: `faceid_exporter_jetstream_pending_messages{` + inst + `}`, Legend: "pending {{instance}}"},
-						{Expr: `faceid_exporter_jetstream_ack_pending_messages{` + inst + `}`, Legend: "ack pending {{instance}}"},
-					}},
+			{Title: "NATS", Panels: []Panel{
 				{Type: "timeseries", Title: "Reconnects and disconnects", Unit: "short", Width: 12,
 					Targets: []Target{
 						{Expr: `sum by (instance) (increase(faceid_exporter_nats_reconnects_total{` + inst + `}[$__rate_interval]))`, Legend: "reconnects {{instance}}"},
 						{Expr: `sum by (instance) (increase(faceid_exporter_nats_disconnects_total{` + inst + `}[$__rate_interval]))`, Legend: "disconnects {{instance}}"},
+					}},
+				{Type: "timeseries", Title: "Dropped (core NATS slow consumer)", Unit: "reqps", Width: 12,
+					Desc:    "Core NATS only: messages the client dropped because the exporter fell behind. JetStream mode never drops: it lags (below).",
+					Targets: []Target{{Expr: rateOf("faceid_exporter_nats_dropped_messages_total", "instance"), Legend: "{{instance}}"}}},
+			}},
+			{Title: "JetStream: partitions and checkpoints", Panels: []Panel{
+				{Type: "stat", Title: "Partitions owned / configured", Width: 6, Height: 5, Instant: true,
+					Desc: "Every partition has one owner at a time; standbys own none. Owned below configured for long: FaceIDPartitionWithoutOwner.",
+					Targets: []Target{
+						{Expr: `sum(faceid_exporter_partitions_owned)`, Legend: "owned"},
+						{Expr: `max(faceid_exporter_partitions)`, Legend: "configured"},
+					}},
+				{Type: "stat", Title: "Oldest partition checkpoint", Unit: "s", Width: 6, Height: 5, Instant: true,
+					Desc:       "The oldest of the partitions' checkpoint ages, as the freshest replica sees each (faceid:partition_checkpoint_age_seconds:min); above 60 s for 2 minutes pages FaceIDPartitionWithoutOwner.",
+					Thresholds: []Step{{Color: "green"}, {Color: "orange", Value: f(10)}, {Color: "red", Value: f(60)}},
+					Targets:    []Target{{Expr: `max(faceid:partition_checkpoint_age_seconds:min)`}}},
+				{Type: "stat", Title: "Lost input (since the group began)", Unit: "short", Width: 6, Height: 5, Instant: true,
+					Desc:       "Messages removed from the stream before they were read (the most of any partition: with several partitions one message may count in each) and stream re-creations; checkpointed, they never reset. Any increase pages FaceIDInputLost.",
+					Thresholds: []Step{{Color: "green"}, {Color: "red", Value: f(1)}},
+					Targets: []Target{
+						{Expr: `max(faceid:jetstream_lost_messages:max)`, Legend: "lost messages"},
+						{Expr: `max(faceid:jetstream_stream_resets:max)`, Legend: "stream resets"},
+					}},
+				{Type: "stat", Title: "Checkpoint failures (last hour)", Unit: "short", Width: 6, Height: 5, Instant: true,
+					Desc:       "fenced: a commit refused because another replica had taken the partition over (FaceIDCheckpointFenced); error: the KV write failed (FaceIDCheckpointStale if it lasts).",
+					Thresholds: []Step{{Color: "green"}, {Color: "orange", Value: f(1)}},
+					Targets:    []Target{{Expr: `sum by (reason) (increase(faceid_exporter_checkpoint_failures_total{` + inst + `}[1h]))`, Legend: "{{reason}}"}}},
+				{Type: "timeseries", Title: "Partitions owned by instance", Unit: "short", Width: 12, Stack: true,
+					Desc:    "A takeover moves a partition from one instance to another; the sum stays at the configured count.",
+					Targets: []Target{{Expr: `faceid_exporter_partitions_owned{` + inst + `}`, Legend: "{{instance}}"}}},
+				{Type: "timeseries", Title: "Lag by partition", Unit: "short", Width: 12,
+					Desc:    "Messages of each partition not yet processed by its owner (faceid_exporter_jetstream_lag_messages); a lag that keeps growing: FaceIDExporterBacklogGrowing.",
+					Targets: []Target{{Expr: `faceid_exporter_jetstream_lag_messages{` + inst + `}`, Legend: "p{{partition}} {{instance}}"}}},
+				{Type: "timeseries", Title: "Checkpoint age by partition", Unit: "s", Width: 12,
+					Desc: "Seconds since each partition's checkpoint changed: as the freshest replica sees it, and since the owner's last successful commit.",
+					Targets: []Target{
+						{Expr: `faceid:partition_checkpoint_age_seconds:min`, Legend: "p{{partition}} (freshest view)"},
+						{Expr: `time() - faceid_exporter_checkpoint_last_success_timestamp_seconds{` + inst + `}`, Legend: "p{{partition}} last success {{instance}}"},
+					}},
+				{Type: "timeseries", Title: "Committed messages", Unit: "reqps", Width: 12,
+					Desc:    "Stream messages per second past each partition's committed sequence (faceid_exporter_checkpoint_sequence, across owners).",
+					Targets: []Target{{Expr: `deriv(max by (partition) (faceid_exporter_checkpoint_sequence{` + inst + `})[5m:])`, Legend: "p{{partition}}"}}},
+				{Type: "timeseries", Title: "Checkpoint duration", Unit: "s", Width: 8,
+					Desc: "One commit: the record and its blobs written to the KV bucket (a compare-and-set on the record).",
+					Targets: []Target{
+						{Expr: `histogram_quantile(0.5, sum by (le) (rate(faceid_exporter_checkpoint_duration_seconds_bucket{` + inst + `}[$__rate_interval])))`, Legend: "p50"},
+						{Expr: `histogram_quantile(0.99, sum by (le) (rate(faceid_exporter_checkpoint_duration_seconds_bucket{` + inst + `}[$__rate_interval])))`, Legend: "p99"},
+					}},
+				{Type: "timeseries", Title: "Checkpoint size", Unit: "bytes", Width: 8,
+					Desc:    "Bytes the last commit of each partition wrote (record and new blobs); keep the record under the KV value limit (docs/service.md, sizing).",
+					Targets: []Target{{Expr: `faceid_exporter_checkpoint_size_bytes{` + inst + `}`, Legend: "p{{partition}} {{instance}}"}}},
+				{Type: "timeseries", Title: "Checkpoint failures", Unit: "reqps", Width: 8,
+					Targets: []Target{{Expr: rateOf("faceid_exporter_checkpoint_failures_total", "instance, reason"), Legend: "{{reason}} {{instance}}"}}},
+				{Type: "timeseries", Title: "Takeovers", Unit: "short", Width: 8,
+					Desc:    "Partitions this instance took over from a silent owner, per interval.",
+					Targets: []Target{{Expr: `sum by (instance) (increase(faceid_exporter_takeovers_total{` + inst + `}[$__rate_interval]))`, Legend: "{{instance}}"}}},
+				{Type: "timeseries", Title: "Replay at acquisition", Unit: "short", Width: 8,
+					Desc:    "Messages after the checkpoint when the owner acquired the partition: re-read (and counted once) after a crash or takeover.",
+					Targets: []Target{{Expr: `faceid_exporter_replay_messages{` + inst + `}`, Legend: "p{{partition}} {{instance}}"}}},
+				{Type: "timeseries", Title: "Lost and unread input", Unit: "short", Width: 8,
+					Desc: "Lost messages and stream resets per partition since the group began (checkpointed, across owners); messages in the stream on subjects no partition reads (not counted: FaceIDInputUnpartitioned; measured with more than one partition, 0 with one).",
+					Targets: []Target{
+						{Expr: `faceid:jetstream_lost_messages:max`, Legend: "lost p{{partition}}"},
+						{Expr: `faceid:jetstream_stream_resets:max`, Legend: "stream resets p{{partition}}"},
+						{Expr: `max(faceid_exporter_jetstream_unpartitioned_messages{` + inst + `}) or vector(0)`, Legend: "on no partition's subjects"},
 					}},
 			}},
 			{Title: "Latency, capacity and headroom", Panels: []Panel{
@@ -268,6 +338,62 @@ func exporterHealth() Dashboard {
 						{Expr: rateOf("faceid_exporter_dedupe_evictions_total", "instance"), Legend: "dedupe {{instance}}"},
 						{Expr: rateOf("faceid_exporter_reqid_evictions_total", "instance"), Legend: "reqId {{instance}}"},
 					}},
+			}},
+		},
+	}
+}
+
+// pluginTable is a table of the plugin's event rows: filterable, newest first,
+// the billable column narrow and hidden the columns named.
+func pluginTable(title, desc string, width, height int, hidden []string, target map[string]any) Panel {
+	return Panel{Type: "table", Title: title, Desc: desc, Width: width, Height: height,
+		Hidden: hidden, Narrow: []string{"billable"}, SortDesc: "time", Targets: []Target{{Plugin: target}}}
+}
+
+// eventsPlugin is the dashboard of the FaceID verification datasource
+// (grafana-plugin/): the events behind the metrics.
+func eventsPlugin(cat *classify.Catalog) Dashboard {
+	var channels []string
+	for _, c := range cat.Channels {
+		channels = append(channels, c.Name)
+	}
+	chv := "$channel"
+	billedShare := []Step{{Color: "green"}, {Color: "orange", Value: f(0.05)}, {Color: "red", Value: f(0.1)}}
+	eventHidden := []string{"received", "raw_code", "known", "family"}
+	return Dashboard{
+		File: "faceid-events-plugin.json", UID: "faceid-events-plugin", Title: "FaceID events (plugin)", Tags: []string{"faceid", "plugin"},
+		Plugin: true, Channels: channels,
+		Desc: "The verifications behind the FaceID metrics, from the FaceID verification datasource plugin: billed failures, high-risk and unknown-code events, a live stream and the return-code catalog.",
+		Rows: []Row{
+			{Title: "Billed failures", Panels: []Panel{
+				{Type: "bargauge", Title: "Billed failures by channel (since exporter start)", Unit: "short", Width: 12, Min: f(0), Horizontal: true,
+					Desc:        "Verifications that failed and were billed (billable=true, outcome=failure), counted by the exporter. Summary query of the FaceID plugin.",
+					DisplayName: "${__field.labels.channel}",
+					Thresholds:  []Step{{Color: "green"}, {Color: "orange", Value: f(1)}, {Color: "red", Value: f(100)}},
+					Targets: []Target{{Plugin: map[string]any{"queryType": "summary", "format": "timeseries", "value": "count",
+						"groupBy": []any{"channel"}, "channel": chv, "outcome": "failure", "billable": "true"}}}},
+				{Type: "bargauge", Title: "Billed failure share by channel (since exporter start)", Unit: "percentunit", Width: 12, Min: f(0), Horizontal: true,
+					Desc:        "Share of billed verifications that failed, per channel. The Grafana-managed alert example (deploy/grafana/provisioning/alerting/faceid-plugin-rules.yaml) fires above 10 % with at least 100 billed verifications.",
+					DisplayName: "${__field.labels.channel}", Thresholds: billedShare,
+					Targets: []Target{{Plugin: map[string]any{"queryType": "summary", "format": "timeseries", "value": "ratio",
+						"groupBy": []any{"channel"}, "channel": chv, "outcome": "failure", "billable": "true"}}}},
+				pluginTable("Recent billable failures", "The newest billed failures the exporter keeps (ring buffer), newest first, within the dashboard's time range. Filter columns with the funnel in their headers.",
+					24, 10, eventHidden, map[string]any{"queryType": "events", "kind": "billable_failure", "channel": chv, "limit": 200}),
+			}},
+			{Title: "Risk and unknown codes", Panels: []Panel{
+				pluginTable("High-risk events", fmt.Sprintf("Events with a high device level (deviceInfoLevel >= %d) or identity risk level (riskInfoLevel %d), newest first. Tags are the catalog's device and identity tags.",
+					cat.DeviceLevel.HighFrom, cat.RiskLevel.HighFrom),
+					24, 10, eventHidden, map[string]any{"queryType": "events", "kind": "high_risk", "channel": chv, "limit": 200}),
+				pluginTable("Live classified events", "Every classified event as it arrives (Grafana Live, through the plugin's stream). The panel keeps the newest rows; it stays empty while no traffic arrives.",
+					16, 10, []string{"received", "raw_code", "family", "id"}, map[string]any{"queryType": "live", "kind": "all", "channel": chv}),
+				pluginTable("Unknown return codes", "Events whose code is not in the catalog of their channel's family: raw_code is the code as received. Add it with a --catalog.file override once Tencent documents it.",
+					8, 10, []string{"received", "known", "code", "meaning", "category", "device_tags", "identity_tags", "device_level", "risk_level", "platform", "id", "family"},
+					map[string]any{"queryType": "events", "kind": "unknown_code", "channel": chv, "limit": 100}),
+			}},
+			{Title: "Catalog", Panels: []Panel{
+				{Type: "table", Title: "Return-code catalog", Width: 24, Height: 12, Narrow: []string{"billable"},
+					Desc:    "The exporter's catalog, one row per channel and code: meaning, category, whether it is billed and where that answer comes from (billing: seed, no_column, not_in_seed, override).",
+					Targets: []Target{{Plugin: map[string]any{"queryType": "catalog", "channel": chv}}}},
 			}},
 		},
 	}

@@ -8,11 +8,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	"github.com/faceid-observability/faceid-exporter/internal/rulegen"
 )
 
-// PluginDatasourceType is the Grafana plugin datasource of grafana-plugin/;
-// its dashboards' targets are not PromQL.
+// PluginDatasourceType is the Grafana plugin datasource of grafana-plugin/
+// (the id in its src/plugin.json); its dashboards' targets are not PromQL.
 const PluginDatasourceType = "faceid-verification-datasource"
+
+// PluginAnyValue is the filter value the plugin reads as every value: the
+// custom All value of the plugin dashboard's variables.
+const PluginAnyValue = "*"
+
+// upSelector selects the exporter's scrape targets, as the rules do.
+const upSelector = `up{` + rulegen.DefaultJobSelector + `}`
 
 // Dashboard is one generated dashboard file.
 type Dashboard struct {
@@ -22,6 +32,11 @@ type Dashboard struct {
 	Desc  string
 	Tags  []string
 	Rows  []Row
+	// Plugin makes the dashboard read the FaceID verification datasource
+	// (PluginDatasourceType) instead of Prometheus; Channels are then the
+	// values of its channel variable.
+	Plugin   bool
+	Channels []string
 }
 
 // Row is a titled band of panels laid out left to right.
@@ -44,20 +59,70 @@ type Panel struct {
 	Stack   bool
 	Min     *float64
 	Max     *float64
+	// Thresholds colour the value (stat, gauge, bargauge); the first step's
+	// Value is nil (the base colour).
+	Thresholds []Step
+	// DisplayName names each field (e.g. "${__field.labels.channel}").
+	DisplayName string
+	// Horizontal draws a bar gauge as horizontal gradient bars, names left.
+	Horizontal bool
+	// Tables of the plugin: columns hidden, columns 80 px wide, and the column
+	// sorted newest first ("" = no sort); every column is filterable.
+	Hidden   []string
+	Narrow   []string
+	SortDesc string
 }
 
-// Target is one PromQL query of a panel.
+// Step is one threshold step.
+type Step struct {
+	Color string
+	Value *float64
+}
+
+// Target is one query of a panel: PromQL (Expr, Legend), or the query model
+// of the FaceID verification datasource (Plugin: queryType and its fields).
 type Target struct {
 	Expr   string
 	Legend string
+	Plugin map[string]any
 }
 
-var ds = map[string]any{"type": "prometheus", "uid": "${datasource}"}
+var (
+	promDS   = map[string]any{"type": "prometheus", "uid": "${datasource}"}
+	pluginDS = map[string]any{"type": PluginDatasourceType, "uid": "${datasource}"}
+)
+
+// datasource is the datasource of every panel and target of the dashboard.
+func (d Dashboard) datasource() map[string]any {
+	if d.Plugin {
+		return pluginDS
+	}
+	return promDS
+}
+
+func (d Dashboard) variables() []any {
+	all := map[string]any{"selected": true, "text": []any{"All"}, "value": []any{"$__all"}}
+	if d.Plugin {
+		options := []any{map[string]any{"selected": true, "text": "All", "value": "$__all"}}
+		for _, c := range d.Channels {
+			options = append(options, map[string]any{"selected": false, "text": c, "value": c})
+		}
+		return []any{
+			map[string]any{"name": "datasource", "label": "FaceID datasource", "type": "datasource", "query": PluginDatasourceType,
+				"refresh": 1, "hide": 0, "regex": "", "current": map[string]any{}, "options": []any{}},
+			// All is "*", the plugin's filter for every value (grafana-plugin's
+			// plugin.AnyValue); a multi-value selection reaches it as a list.
+			map[string]any{"name": "channel", "label": "Channel", "type": "custom", "query": strings.Join(d.Channels, ","),
+				"includeAll": true, "allValue": PluginAnyValue, "multi": true, "hide": 0, "current": all, "options": options},
+		}
+	}
+	return variables()
+}
 
 func variables() []any {
 	query := func(name, label, q string, multi bool) map[string]any {
 		return map[string]any{
-			"name": name, "label": label, "type": "query", "datasource": ds,
+			"name": name, "label": label, "type": "query", "datasource": promDS,
 			"definition": q, "query": map[string]any{"query": q, "refId": name},
 			"includeAll": true, "multi": multi, "allValue": ".*", "refresh": 2, "sort": 1, "hide": 0, "regex": "",
 			"current": map[string]any{"selected": true, "text": []any{"All"}, "value": []any{"$__all"}},
@@ -68,7 +133,7 @@ func variables() []any {
 		map[string]any{"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
 			"refresh": 1, "hide": 0, "regex": "", "current": map[string]any{}, "options": []any{}},
 		query("channel", "Channel", "label_values(faceid_verifications_total, channel)", true),
-		query("instance", "Instance", `label_values(up{job="faceid-exporter"}, instance)`, true),
+		query("instance", "Instance", `label_values(`+upSelector+`, instance)`, true),
 	}
 }
 
@@ -96,7 +161,7 @@ func (d Dashboard) JSON() ([]byte, error) {
 				x, y = 0, y+rowH
 				rowH = 0
 			}
-			panels = append(panels, p.json(id, x, y, w, h))
+			panels = append(panels, p.json(d.datasource(), id, x, y, w, h))
 			id++
 			x += w
 			if h > rowH {
@@ -106,8 +171,10 @@ func (d Dashboard) JSON() ([]byte, error) {
 		y += rowH
 	}
 	var links []any
+	// The plugin dashboard's datasource variable selects another kind of
+	// datasource: it passes no variables on.
 	links = append(links, map[string]any{"title": "FaceID dashboards", "type": "dashboards", "tags": []any{"faceid"},
-		"asDropdown": true, "includeVars": true, "keepTime": true, "icon": "external link", "targetBlank": false})
+		"asDropdown": true, "includeVars": !d.Plugin, "keepTime": true, "icon": "external link", "targetBlank": false})
 	tags := make([]any, 0, len(d.Tags))
 	for _, t := range d.Tags {
 		tags = append(tags, t)
@@ -118,7 +185,7 @@ func (d Dashboard) JSON() ([]byte, error) {
 		"timezone": "browser", "refresh": "30s", "time": map[string]any{"from": "now-6h", "to": "now"},
 		"fiscalYearStartMonth": 0, "liveNow": false, "weekStart": "",
 		"timepicker": map[string]any{},
-		"templating": map[string]any{"list": variables()},
+		"templating": map[string]any{"list": d.variables()},
 		"annotations": map[string]any{"list": []any{map[string]any{
 			"builtIn": 1, "datasource": map[string]any{"type": "grafana", "uid": "-- Grafana --"},
 			"enable": true, "hide": true, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
@@ -136,31 +203,63 @@ func (d Dashboard) JSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (p Panel) json(id, x, y, w, h int) map[string]any {
+func (p Panel) json(ds map[string]any, id, x, y, w, h int) map[string]any {
 	var targets []any
+	plugin := ds["type"] == PluginDatasourceType
 	for i, t := range p.Targets {
-		tj := map[string]any{
-			"refId": string(rune('A' + i)), "datasource": ds, "expr": t.Expr, "legendFormat": t.Legend,
-			"range": !p.Instant, "instant": p.Instant, "editorMode": "code",
-		}
-		if p.Type == "table" {
-			tj["format"] = "table"
+		tj := map[string]any{"refId": string(rune('A' + i)), "datasource": ds}
+		if plugin {
+			for k, v := range t.Plugin {
+				tj[k] = v
+			}
+		} else {
+			tj["expr"], tj["legendFormat"] = t.Expr, t.Legend
+			tj["range"], tj["instant"], tj["editorMode"] = !p.Instant, p.Instant, "code"
+			if p.Type == "table" {
+				tj["format"] = "table"
+			}
 		}
 		targets = append(targets, tj)
 	}
-	defaults := map[string]any{"unit": p.Unit}
+	defaults := map[string]any{}
+	if p.Unit != "" || !plugin {
+		defaults["unit"] = p.Unit
+	}
 	if p.Min != nil {
 		defaults["min"] = *p.Min
 	}
 	if p.Max != nil {
 		defaults["max"] = *p.Max
 	}
+	if p.DisplayName != "" {
+		defaults["displayName"] = p.DisplayName
+	}
+	if len(p.Thresholds) > 0 {
+		var steps []any
+		for _, st := range p.Thresholds {
+			steps = append(steps, map[string]any{"color": st.Color, "value": st.Value})
+		}
+		defaults["color"] = map[string]any{"mode": "thresholds"}
+		defaults["thresholds"] = map[string]any{"mode": "absolute", "steps": steps}
+	}
+	overrides := []any{}
+	column := func(name, prop string, value any) {
+		overrides = append(overrides, map[string]any{"matcher": map[string]any{"id": "byName", "options": name},
+			"properties": []any{map[string]any{"id": prop, "value": value}}})
+	}
+	for _, c := range p.Hidden {
+		column(c, "custom.hidden", true)
+	}
+	for _, c := range p.Narrow {
+		column(c, "custom.width", 80)
+	}
 	out := map[string]any{
 		"id": id, "type": p.Type, "title": p.Title, "description": p.Desc, "datasource": ds,
 		"gridPos":     map[string]any{"h": h, "w": w, "x": x, "y": y},
 		"targets":     targets,
-		"fieldConfig": map[string]any{"defaults": defaults, "overrides": []any{}},
+		"fieldConfig": map[string]any{"defaults": defaults, "overrides": overrides},
 	}
+	reduce := map[string]any{"calcs": []any{"lastNotNull"}, "fields": "", "values": false}
 	switch p.Type {
 	case "timeseries":
 		stacking := "none"
@@ -171,13 +270,32 @@ func (p Panel) json(id, x, y, w, h int) map[string]any {
 			"stacking": map[string]any{"mode": stacking, "group": "A"}}
 		out["options"] = map[string]any{"legend": map[string]any{"displayMode": "table", "placement": "bottom", "calcs": []any{"mean", "max", "lastNotNull"}, "showLegend": true},
 			"tooltip": map[string]any{"mode": "multi", "sort": "desc"}}
-	case "stat", "gauge", "bargauge":
-		out["options"] = map[string]any{"reduceOptions": map[string]any{"calcs": []any{"lastNotNull"}, "fields": "", "values": false},
+	case "bargauge":
+		if p.Horizontal {
+			out["options"] = map[string]any{"reduceOptions": reduce, "orientation": "horizontal", "displayMode": "gradient",
+				"showUnfilled": true, "valueMode": "color", "namePlacement": "left", "sizing": "auto",
+				"minVizHeight": 10, "minVizWidth": 0, "maxVizHeight": 300}
+			break
+		}
+		fallthrough
+	case "stat", "gauge":
+		out["options"] = map[string]any{"reduceOptions": reduce,
 			"orientation": "auto", "textMode": "auto", "colorMode": "value", "graphMode": "area", "justifyMode": "auto"}
 	case "table":
-		out["options"] = map[string]any{"showHeader": true, "cellHeight": "sm"}
-		out["transformations"] = []any{map[string]any{"id": "organize", "options": map[string]any{
-			"excludeByName": map[string]any{"Time": true, "__name__": true, "job": true}}}}
+		opts := map[string]any{"showHeader": true, "cellHeight": "sm"}
+		if plugin {
+			defaults["custom"] = map[string]any{"filterable": true, "align": "auto", "cellOptions": map[string]any{"type": "auto"}}
+			sortBy := []any{}
+			if p.SortDesc != "" {
+				sortBy = append(sortBy, map[string]any{"displayName": p.SortDesc, "desc": true})
+			}
+			opts["sortBy"] = sortBy
+			opts["footer"] = map[string]any{"show": false, "reducer": []any{"sum"}, "fields": ""}
+		} else {
+			out["transformations"] = []any{map[string]any{"id": "organize", "options": map[string]any{
+				"excludeByName": map[string]any{"Time": true, "__name__": true, "job": true}}}}
+		}
+		out["options"] = opts
 	}
 	return out
 }

@@ -28,21 +28,31 @@ type docCode struct {
 func RenderDocs() ([]byte, error) {
 	cat := mustCatalog()
 	data := struct {
-		Alerts     []docAlert
-		Records    []docRecord
-		Codes      []docCode
-		AttackTags string
-		Thresholds map[string]string
+		Alerts            []docAlert
+		Records           []docRecord
+		Codes             []docCode
+		Files             []File
+		AttackTags        string
+		JobSelector       string
+		Exempt            []string
+		InhibitionTargets string
+		Thresholds        map[string]string
 	}{
-		AttackTags: strings.Join(attackTagNames, ", "),
+		Files:             Files(),
+		AttackTags:        strings.Join(attackTagNames, ", "),
+		JobSelector:       DefaultJobSelector,
+		Exempt:            InhibitionExempt(),
+		InhibitionTargets: strings.Join(append([]string{"FaceIDExporterDown"}, InhibitionExempt()...), "|"),
 		Thresholds: map[string]string{
-			"SurgeFactor":          fmt.Sprint(SurgeFactor),
-			"MinSurgeRate":         fmt.Sprint(MinSurgeRate),
-			"BillableFailureRatio": fmt.Sprintf("%g%%", BillableFailureRatio*100),
-			"MinBilledRate":        fmt.Sprint(MinBilledRate),
-			"SuccessRateDrop":      fmt.Sprintf("%g", SuccessRateDrop*100),
-			"UpstreamErrorRatio":   fmt.Sprintf("%g%%", UpstreamErrorRatio*100),
-			"UnknownCodeRate":      fmt.Sprint(UnknownCodeRate),
+			"SurgeFactor":               fmt.Sprint(SurgeFactor),
+			"MinSurgeRate":              fmt.Sprint(MinSurgeRate),
+			"BillableFailureRatio":      fmt.Sprintf("%g%%", BillableFailureRatio*100),
+			"MinBilledRate":             fmt.Sprint(MinBilledRate),
+			"SuccessRateDrop":           fmt.Sprintf("%g", SuccessRateDrop*100),
+			"UpstreamErrorRatio":        fmt.Sprintf("%g%%", UpstreamErrorRatio*100),
+			"UnknownCodeRate":           fmt.Sprint(UnknownCodeRate),
+			"PartitionOwnerlessSeconds": fmt.Sprint(PartitionOwnerlessSeconds),
+			"LostInputLookback":         LostInputLookback,
 		},
 	}
 	for _, f := range Files() {
@@ -50,7 +60,7 @@ func RenderDocs() ([]byte, error) {
 			for _, r := range g.Rules {
 				if r.Alert != "" {
 					data.Alerts = append(data.Alerts, docAlert{Name: r.Alert, Severity: r.Severity, For: r.For, Help: r.Help,
-						Runbook: "runbooks/" + r.Alert + ".md", File: f.Name})
+						Runbook: r.RunbookPath(), File: f.Name})
 				} else {
 					data.Records = append(data.Records, docRecord{Name: r.Record, Help: r.Help, File: f.Name})
 				}

@@ -2,6 +2,8 @@
 // and alerting rules. It renders them for production (alerts/*.yml) and, with
 // every window, offset, `for` and group interval divided by a scale factor,
 // for the end-to-end test, so no second copy of a rule is ever written by hand.
+// The label matchers that select the exporter's series (the scrape job) are a
+// rendering option too.
 package rulegen
 
 import (
@@ -14,12 +16,22 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
 )
 
-// RunbookBase is where runbook_url annotations point; each alert's runbook
-// is RunbookBase + "<Alert>.md" and lives in docs/runbooks/ of this repository.
-const RunbookBase = "https://github.com/faceid-observability/faceid-exporter/blob/main/docs/runbooks/"
+// DocsBase is the web address of the repository's docs/ directory.
+const DocsBase = "https://github.com/faceid-observability/faceid-exporter/blob/main/docs/"
+
+// RunbookBase is where runbook_url annotations point; an alert's runbook is
+// RunbookBase + "<Alert>.md" and lives in docs/runbooks/ of this repository,
+// unless the alert names a section of another document (Rule.Runbook).
+const RunbookBase = DocsBase + "runbooks/"
+
+// DefaultJobSelector selects the exporter's series in the committed rules:
+// the scrape job of deploy/prometheus/prometheus.yml and of the Helm chart's
+// ServiceMonitor.
+const DefaultJobSelector = `job="faceid-exporter"`
 
 // Severities an alert may carry.
 const (
@@ -34,15 +46,19 @@ type Profile struct {
 	// Scale divides every marked window and offset, every `for` and every group
 	// interval. 1 renders the production rules.
 	Scale int
+	// JobSelector holds the label matchers, without braces, added to every
+	// selector of an exporter metric (and of up): `job="faceid-exporter"`, or
+	// for example `namespace="faceid",job=~"faceid-.*"`. At least one matcher.
+	JobSelector string
 }
 
 // Production renders the rules shipped in alerts/.
-var Production = Profile{Name: "production", Scale: 1}
+var Production = Profile{Name: "production", Scale: 1, JobSelector: DefaultJobSelector}
 
 // Fast returns the profile used by the end-to-end test: the same rules with
 // all time windows divided by scale.
 func Fast(scale int) Profile {
-	return Profile{Name: fmt.Sprintf("fast (windows / %d)", scale), Scale: scale}
+	return Profile{Name: fmt.Sprintf("fast (windows / %d)", scale), Scale: scale, JobSelector: DefaultJobSelector}
 }
 
 // File is one generated rule file.
@@ -73,6 +89,14 @@ type Rule struct {
 	// Help says, for docs/alerts.md, what a recording rule holds and by which
 	// labels, or when an alert fires.
 	Help string
+	// OutlivesExporterDown exempts an alert from the Alertmanager inhibition by
+	// FaceIDExporterDown: it is about the group's committed books, which the
+	// live replicas take over, not about one replica's partial rates.
+	OutlivesExporterDown bool
+	// Runbook, for alerts whose runbook is a section of another document,
+	// is that document and anchor under docs/ ("reconcile.md#faceidbillmismatch");
+	// empty means docs/runbooks/<Alert>.md.
+	Runbook string
 }
 
 // Files returns the rule source: every rule file, group and rule, unrendered.
@@ -88,6 +112,18 @@ func Alerts() []Rule {
 					out = append(out, r)
 				}
 			}
+		}
+	}
+	return out
+}
+
+// InhibitionExempt returns the alerts FaceIDExporterDown does not inhibit
+// (besides itself), in source order.
+func InhibitionExempt() []string {
+	var out []string
+	for _, a := range Alerts() {
+		if a.OutlivesExporterDown {
+			out = append(out, a.Alert)
 		}
 	}
 	return out
@@ -109,17 +145,51 @@ func Records() []string {
 	return out
 }
 
+// RunbookPath returns where under docs/ the runbook of an alert is:
+// "runbooks/<Alert>.md", or the rule's Runbook.
+func (r Rule) RunbookPath() string {
+	if r.Runbook != "" {
+		return r.Runbook
+	}
+	return "runbooks/" + r.Alert + ".md"
+}
+
 // RunbookURL returns the runbook_url of an alert.
-func RunbookURL(alert string) string { return RunbookBase + alert + ".md" }
+func (r Rule) RunbookURL() string { return DocsBase + r.RunbookPath() }
 
 // markerRe matches the window markers of the rule source: $(5m) renders as a
 // scaled duration, $secs(5m) as the scaled duration in seconds.
 var markerRe = regexp.MustCompile(`\$(secs)?\(([0-9]+[smhdwy][0-9smhdwy]*)\)`)
 
+// jobMarker stands, in expressions and descriptions of the rule source, for
+// the profile's job selector: up{$job}, x{$job,reason="fenced"}.
+const jobMarker = "$job"
+
+// checkJobSelector refuses a selector that is not a non-empty list of label
+// matchers or that names a metric.
+func checkJobSelector(sel string) error {
+	if strings.TrimSpace(sel) == "" {
+		return fmt.Errorf("job selector is empty: give at least one label matcher, such as %s", DefaultJobSelector)
+	}
+	ms, err := parser.ParseMetricSelector("{" + sel + "}")
+	if err != nil {
+		return fmt.Errorf("job selector %q: %w", sel, err)
+	}
+	for _, m := range ms {
+		if m.Name == model.MetricNameLabel {
+			return fmt.Errorf("job selector %q names a metric; give label matchers only", sel)
+		}
+	}
+	return nil
+}
+
 // Render renders the rule source with the profile, one YAML document per file.
 func Render(p Profile) (map[string][]byte, error) {
 	if p.Scale < 1 {
 		return nil, fmt.Errorf("profile %q: scale %d must be at least 1", p.Name, p.Scale)
+	}
+	if err := checkJobSelector(p.JobSelector); err != nil {
+		return nil, fmt.Errorf("profile %q: %w", p.Name, err)
 	}
 	out := map[string][]byte{}
 	for _, f := range Files() {
@@ -187,7 +257,7 @@ func renderFile(p Profile, f File) ([]byte, error) {
 
 func renderRule(p Profile, r Rule) (yamlRule, error) {
 	name := r.Record + r.Alert
-	expr, err := expand(strings.TrimSpace(r.Expr), p.Scale)
+	expr, err := expand(strings.ReplaceAll(strings.TrimSpace(r.Expr), jobMarker, p.JobSelector), p.Scale)
 	if err != nil {
 		return yamlRule{}, fmt.Errorf("rule %s: %w", name, err)
 	}
@@ -209,14 +279,14 @@ func renderRule(p Profile, r Rule) (yamlRule, error) {
 		if err != nil {
 			return yamlRule{}, fmt.Errorf("rule %s summary: %w", name, err)
 		}
-		desc, err := expand(strings.Join(strings.Fields(r.Description), " "), p.Scale)
+		desc, err := expand(strings.ReplaceAll(strings.Join(strings.Fields(r.Description), " "), jobMarker, p.JobSelector), p.Scale)
 		if err != nil {
 			return yamlRule{}, fmt.Errorf("rule %s description: %w", name, err)
 		}
 		yr.Annotations = map[string]string{
 			"summary":     summary,
 			"description": desc,
-			"runbook_url": RunbookURL(r.Alert),
+			"runbook_url": r.RunbookURL(),
 		}
 	}
 	return yr, nil

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
@@ -84,7 +88,7 @@ func TestFastProfile(t *testing.T) {
 			t.Errorf("%s: fast profile differs from production in more than windows", name)
 		}
 	}
-	if !strings.Contains(string(fast["verification.rules.yml"]), "rate(faceid_verifications_total[15s])") {
+	if !strings.Contains(string(fast["verification.rules.yml"]), `rate(faceid_verifications_total{job="faceid-exporter"}[15s])`) {
 		t.Errorf("fast(20) does not scale the 5m rate window to 15s")
 	}
 }
@@ -171,5 +175,156 @@ func TestAlertsWellFormed(t *testing.T) {
 	}
 	if len(seen) == 0 {
 		t.Fatal("no alerts")
+	}
+}
+
+type renderedRule struct {
+	Record      string            `yaml:"record"`
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// renderedRules renders the source with p and returns every rule by file.
+func renderedRules(t *testing.T, p Profile) map[string][]renderedRule {
+	t.Helper()
+	files, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]renderedRule{}
+	for name, data := range files {
+		var doc struct {
+			Groups []struct {
+				Rules []renderedRule `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, g := range doc.Groups {
+			out[name] = append(out[name], g.Rules...)
+		}
+	}
+	return out
+}
+
+// rawSelectors returns the selectors of expr that read a metric the exporter
+// (or Prometheus, for up) writes rather than a recording rule.
+func rawSelectors(t *testing.T, expr string) []*parser.VectorSelector {
+	t.Helper()
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		t.Fatalf("does not parse: %v\n%s", err, expr)
+	}
+	var out []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && !strings.Contains(vs.Name, ":") {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out
+}
+
+func hasMatcher(vs *parser.VectorSelector, want *labels.Matcher) bool {
+	for _, m := range vs.LabelMatchers {
+		if m.Name == want.Name && m.Type == want.Type && m.Value == want.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// TestJobSelector renders the rules with another job selector and checks it
+// reaches every selector of an exporter metric (and of up), that no rule reads
+// a raw metric without it, and that the default selector appears nowhere else.
+func TestJobSelector(t *testing.T) {
+	for _, tc := range []struct {
+		name, selector string
+	}{
+		{"default", DefaultJobSelector},
+		{"other job", `job="faceid"`},
+		{"namespace and job regex", `namespace="faceid",job=~"faceid-.+"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := parser.ParseMetricSelector("{" + tc.selector + "}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Profile{Name: tc.name, Scale: 1, JobSelector: tc.selector}
+			files, err := Render(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := 0
+			for name, rules := range renderedRules(t, p) {
+				for _, r := range rules {
+					for _, vs := range rawSelectors(t, r.Expr) {
+						raw++
+						for _, m := range want {
+							if !hasMatcher(vs, m) {
+								t.Errorf("%s: rule %s%s: selector %s lacks %s", name, r.Record, r.Alert, vs, m)
+							}
+						}
+					}
+				}
+				if tc.selector != DefaultJobSelector && strings.Contains(string(files[name]), DefaultJobSelector) {
+					t.Errorf("%s still holds %s", name, DefaultJobSelector)
+				}
+			}
+			if raw < 20 {
+				t.Errorf("only %d selectors of exporter metrics found; the check cannot be working", raw)
+			}
+			down := renderedRules(t, p)["exporter.rules.yml"]
+			for _, r := range down {
+				if r.Alert == "FaceIDExporterDown" && !strings.Contains(r.Annotations["description"], "up{"+tc.selector+"}") {
+					t.Errorf("FaceIDExporterDown's description does not name the selector: %s", r.Annotations["description"])
+				}
+			}
+		})
+	}
+}
+
+func TestJobSelectorRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, selector, want string
+	}{
+		{"empty", "", "job selector is empty"},
+		{"blank", "  ", "job selector is empty"},
+		{"braces", `{job="x"}`, `job selector "{job=\"x\"}"`},
+		{"metric name", `__name__="up"`, "names a metric"},
+		{"not a matcher", `job`, `job selector "job"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Render(Profile{Name: "x", Scale: 1, JobSelector: tc.selector})
+			if err == nil {
+				t.Fatalf("selector %q rendered", tc.selector)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRunbookPaths checks each alert's runbook path: its own file under
+// runbooks/, or a section of another document under docs/.
+func TestRunbookPaths(t *testing.T) {
+	for _, a := range Alerts() {
+		got := a.RunbookPath()
+		if a.Runbook == "" {
+			if got != "runbooks/"+a.Alert+".md" {
+				t.Errorf("%s: runbook path %q", a.Alert, got)
+			}
+			continue
+		}
+		doc, anchor, ok := strings.Cut(a.Runbook, "#")
+		if !ok || !strings.HasSuffix(doc, ".md") || anchor != strings.ToLower(a.Alert) {
+			t.Errorf("%s: runbook %q, want <doc>.md#%s", a.Alert, a.Runbook, strings.ToLower(a.Alert))
+		}
+		if a.RunbookURL() != DocsBase+a.Runbook {
+			t.Errorf("%s: runbook_url %q", a.Alert, a.RunbookURL())
+		}
 	}
 }

@@ -29,6 +29,23 @@ const (
 	// UnknownCodeRate is the rate of unknown codes (3 in 5 minutes) above which
 	// FaceIDUnknownCodes fires.
 	UnknownCodeRate = 0.01
+	// BacklogMessages is the partition lag above which a growing lag is a
+	// ticket (FaceIDExporterBacklogGrowing).
+	BacklogMessages = 1000
+	// CheckpointStaleSeconds is how old an owned partition's last successful
+	// checkpoint may be (6× the default --jetstream.takeover-timeout, 60× the
+	// default --jetstream.checkpoint-interval) before FaceIDCheckpointStale
+	// counts; the exporter's timers do not scale with the rule windows.
+	CheckpointStaleSeconds = 60
+	// PartitionOwnerlessSeconds is the checkpoint age, as the freshest replica
+	// sees it, beyond which a partition has no live owner
+	// (FaceIDPartitionWithoutOwner); keep --jetstream.takeover-timeout well below.
+	PartitionOwnerlessSeconds = 60
+	// LostInputHold is how long FaceIDInputLost fires after input was lost;
+	// LostInputLookback how far back before that it looks for the previous
+	// value (an outage longer than that hides a loss found at restart).
+	LostInputHold     = "1h"
+	LostInputLookback = "7d"
 	// BillingUTCOffsetSeconds is the offset of the billing month's time zone:
 	// Tencent Cloud bills by calendar month in China Standard Time (UTC+8).
 	BillingUTCOffsetSeconds = 8 * 3600
@@ -41,6 +58,7 @@ func ruleFiles() []File {
 		{Name: "risk.rules.yml", Groups: []Group{riskRecords(cat), riskAlerts(cat)}},
 		{Name: "cost.rules.yml", Groups: []Group{costRecords(), costMonthRecords(), costAlerts()}},
 		{Name: "exporter.rules.yml", Groups: []Group{exporterRecords(), exporterAlerts()}},
+		{Name: "reconcile.rules.yml", Groups: []Group{reconcileAlerts()}},
 	}
 }
 
@@ -85,7 +103,7 @@ func verificationRecords(cat *classify.Catalog) Group {
 		{Record: "faceid:channel_family:info", Help: "1 per channel {channel, family}, from the catalog; joins codes to their meaning in faceid_code_info.",
 			Expr: channelFamilyInfo(cat)},
 		{Record: "faceid:verifications_by_code:rate5m", Help: "Verifications per second {job, instance, channel, code, outcome, billable}.",
-			Expr: `sum by (job, instance, channel, code, outcome, billable) (rate(faceid_verifications_total[$(5m)]))`},
+			Expr: `sum by (job, instance, channel, code, outcome, billable) (rate(faceid_verifications_total{$job}[$(5m)]))`},
 		{Record: "faceid:verifications:rate5m", Help: "Verifications per second {job, instance, channel, outcome, billable}.",
 			Expr: `sum without (code) (faceid:verifications_by_code:rate5m)`},
 		{Record: "faceid:channel_verifications:rate5m", Help: "Verifications per second {job, channel}.",
@@ -121,7 +139,7 @@ or
 		{Record: "faceid:upstream_error:ratio_rate5m", Help: "Upstream errors as a share of all verifications {job, channel}.",
 			Expr: `faceid:upstream_errors:rate5m / (faceid:channel_verifications:rate5m > 0)`},
 		{Record: "faceid:unknown_codes:rate5m", Help: "Events per second with a code the catalog does not know {job, channel}.",
-			Expr: `sum by (job, channel) (rate(faceid_exporter_unknown_codes_total[$(5m)]))`},
+			Expr: `sum by (job, channel) (rate(faceid_exporter_unknown_codes_total{$job}[$(5m)]))`},
 		{Record: "faceid:billable_failure:ratio_rate5m_avg1h", Help: "Baseline: the average billable-failure share of billed verifications over the hour before the last 5 minutes {job, channel}.",
 			Expr: `avg_over_time(faceid:billable_failure:ratio_rate5m[$(1h)] offset $(5m))`},
 		{Record: "faceid:success:ratio_rate5m_avg1h", Help: "Baseline: the average success ratio over the hour before the last 5 minutes {job, channel}.",
@@ -195,7 +213,7 @@ func riskRecords(cat *classify.Catalog) Group {
 	channelRate := `sum by (job, channel) (faceid:risk_events:rate5m)`
 	return Group{Name: "faceid-risk.rules", Rules: []Rule{
 		{Record: "faceid:risk_events:rate5m", Help: "Events per second by risk (high|low|unknown) {job, channel, risk}.",
-			Expr: `sum by (job, channel, risk) (rate(faceid_risk_events_total[$(5m)]))`},
+			Expr: `sum by (job, channel, risk) (rate(faceid_risk_events_total{$job}[$(5m)]))`},
 		{Record: "faceid:high_risk_events:rate5m", Help: fmt.Sprintf("High-risk events per second (device level %d–%d or identity level %d–%d) {job, channel}; 0 on channels with traffic and none.",
 			cat.DeviceLevel.HighFrom, cat.DeviceLevel.Max, cat.RiskLevel.HighFrom, cat.RiskLevel.Max),
 			Expr: `
@@ -205,13 +223,13 @@ or
 		{Record: "faceid:high_risk:ratio_rate5m", Help: "High-risk events as a share of all events {job, channel}.",
 			Expr: `faceid:high_risk_events:rate5m / (` + channelRate + ` > 0)`},
 		{Record: "faceid:device_level_events:rate5m", Help: "Events per second by device risk level {job, instance, channel, level}.",
-			Expr: `sum by (job, instance, channel, level) (rate(faceid_device_level_events_total[$(5m)]))`},
+			Expr: `sum by (job, instance, channel, level) (rate(faceid_device_level_events_total{$job}[$(5m)]))`},
 		{Record: "faceid:identity_level_events:rate5m", Help: "Events per second by identity risk level {job, instance, channel, level}.",
-			Expr: `sum by (job, instance, channel, level) (rate(faceid_identity_level_events_total[$(5m)]))`},
+			Expr: `sum by (job, instance, channel, level) (rate(faceid_identity_level_events_total{$job}[$(5m)]))`},
 		{Record: "faceid:device_tags:rate5m", Help: "Device tags per second {job, instance, channel, name, platform}.",
-			Expr: `sum by (job, instance, channel, name, platform) (rate(faceid_device_tags_total[$(5m)]))`},
+			Expr: `sum by (job, instance, channel, name, platform) (rate(faceid_device_tags_total{$job}[$(5m)]))`},
 		{Record: "faceid:identity_tags:rate5m", Help: "Identity tags per second {job, instance, channel, tag, type}.",
-			Expr: `sum by (job, instance, channel, tag, type) (rate(faceid_identity_tags_total[$(5m)]))`},
+			Expr: `sum by (job, instance, channel, tag, type) (rate(faceid_identity_tags_total{$job}[$(5m)]))`},
 		{Record: "faceid:device_attack_tags:rate5m", Help: "Attack device tags (" + strings.Join(attackTagNames, ", ") + ") per second {job, channel, name}; 0 for each name on channels with traffic.",
 			Expr: `
 sum by (job, channel, name) (faceid:device_tags:rate5m{name=~"` + strings.Join(attackTagNames, "|") + `"})
@@ -267,42 +285,31 @@ vector(time())
 - minute(vector(time() + %[1]d)) * 60
 - vector(time()) %% 60`, BillingUTCOffsetSeconds)
 
-// monthToDate sums spend (or billed calls) over the current billing month,
-// from hourly sums and a per-second rate labelled by labels: a subquery adds the
-// completed hours of the last 31 days that fall after the month started (the
-// start is read at end(), the rule's evaluation time), and the current,
-// incomplete hour is the current rate times the seconds since it began. A
-// subquery over the raw 5-minute rates would be exact to the minute but loads
-// twelve times the samples.
-func monthToDate(hourly, rate, labels string) string {
+// monthToDate sums the exporter's month-to-date gauge metric (exact, from the
+// books of the partitions each replica owns) by labels: one value per
+// partition (max: while a takeover is under way two replicas may briefly
+// expose the same partition, and the new owner's value is the larger), kept
+// over a gap of up to five minutes (last_over_time: a killed owner's series
+// goes stale until the next owner exposes the partition).
+func monthToDate(metric, labels string) string {
 	return `
 sum by (` + labels + `) (
-  sum_over_time(
-    (
-      ` + hourly + `
-      and on ()
-      (vector(time()) > on () (faceid:billing_month:start_timestamp_seconds @ end()))
-    )[$(31d):$(1h)]
+  max by (` + labels + `, partition) (
+    last_over_time(` + metric + `{$job}[$(5m)])
   )
-  or
-  label_replace(` + rate + ` * (time() % $secs(1h)), "part", "current_hour", "", "")
 )`
 }
 
 func costRecords() Group {
 	return Group{Name: "faceid-cost.rules", Rules: []Rule{
 		{Record: "faceid:pricing_unit_price:max", Help: "Configured price per billed verification {job, channel, currency}.",
-			Expr: `max by (job, channel, currency) (faceid_pricing_unit_price)`},
+			Expr: `max by (job, channel, currency) (faceid_pricing_unit_price{$job})`},
 		{Record: "faceid:pricing:monthly_budget", Help: "Configured monthly budget {job, currency}.",
-			Expr: `max by (job, currency) (faceid_pricing_monthly_budget)`},
+			Expr: `max by (job, currency) (faceid_pricing_monthly_budget{$job})`},
 		{Record: "faceid:cost_by_channel:rate5m", Help: "Spend per second {job, channel, currency}: billed verifications × unit price. Channels without a price are left out.",
 			Expr: `faceid:billed:rate5m * on (job, channel) group_left (currency) faceid:pricing_unit_price:max`},
 		{Record: "faceid:cost:rate5m", Help: "Spend per second {job, currency}.",
 			Expr: `sum by (job, currency) (faceid:cost_by_channel:rate5m)`},
-		{Record: "faceid:billed:increase1h", Help: "Billed verifications in the last hour {job, channel} (average rate × 3600).",
-			Expr: `avg_over_time(faceid:billed:rate5m[$(1h)]) * $secs(1h)`},
-		{Record: "faceid:cost_by_channel:increase1h", Help: "Spend in the last hour {job, channel, currency} (average rate × 3600).",
-			Expr: `avg_over_time(faceid:cost_by_channel:rate5m[$(1h)]) * $secs(1h)`},
 		{Record: "faceid:billing_month:start_timestamp_seconds", Help: "Unix time the current billing month started (calendar month, UTC+8).",
 			Expr: billingMonthStart},
 		{Record: "faceid:billing_month:seconds_remaining", Help: "Seconds until the current billing month ends.",
@@ -311,11 +318,11 @@ func costRecords() Group {
 }
 
 func costMonthRecords() Group {
-	return Group{Name: "faceid-cost-month.rules", Interval: "5m", Rules: []Rule{
-		{Record: "faceid:billed:month_to_date", Help: "Billed verifications this billing month {job, channel}.",
-			Expr: monthToDate("faceid:billed:increase1h", "faceid:billed:rate5m", "job, channel")},
-		{Record: "faceid:cost_by_channel:month_to_date", Help: "Spend this billing month {job, channel, currency}.",
-			Expr: monthToDate("faceid:cost_by_channel:increase1h", "faceid:cost_by_channel:rate5m", "job, channel, currency")},
+	return Group{Name: "faceid-cost-month.rules", Rules: []Rule{
+		{Record: "faceid:billed:month_to_date", Help: "Billed verifications this billing month {job, channel}: exact, the sum over partitions of faceid_billed_month_to_date (the exporter's books), not an increase().",
+			Expr: monthToDate("faceid_billed_month_to_date", "job, channel")},
+		{Record: "faceid:cost_by_channel:month_to_date", Help: "Spend this billing month {job, channel, currency}: exact, the sum over partitions of faceid_cost_month_to_date (billed × unit price).",
+			Expr: monthToDate("faceid_cost_month_to_date", "job, channel, currency")},
 		{Record: "faceid:cost:month_to_date", Help: "Spend this billing month {job, currency}.",
 			Expr: `sum by (job, currency) (faceid:cost_by_channel:month_to_date)`},
 		{Record: "faceid:cost:month_end_forecast", Help: "Forecast spend at the end of the billing month {job, currency}: predict_linear over the last day of month-to-date spend, never below what is already spent.",
@@ -351,10 +358,37 @@ faceid:cost:month_to_date offset $(12h)`,
 	}}
 }
 
+// owners renders an alert-template snippet listing the instances that expose
+// metric for the alert's job and partition, sorted.
+func owners(metric string) string {
+	return "{{ range $i, $s := printf `" + metric + "{job=%q,partition=%q}` $labels.job $labels.partition | query | sortByLabel \"instance\" }}{{ if $i }}, {{ end }}{{ $s.Labels.instance }}{{ else }}none{{ end }}"
+}
+
+// grewWithinHold returns, per job and partition, how much the recorded
+// counter record grew since the last value Prometheus held for it an hour ago
+// (looking back up to a week, across restarts and takeovers). A partition's
+// checkpointed counters start on a new owner at their committed value, so an
+// increment found at acquisition (lost input after an outage) is no increase()
+// of any series; compared per partition it is. When the record has no earlier
+// value but the partition was known an hour ago (the counter was created
+// since), all of it counts.
+func grewWithinHold(record string) string {
+	prior := `last_over_time(` + record + `[$(` + LostInputLookback + `)] offset $(` + LostInputHold + `))`
+	return `(
+    ` + record + ` - on (job, partition) ` + prior + `
+    or
+    (
+      (` + record + ` unless on (job, partition) ` + prior + `)
+      and on (job, partition)
+      last_over_time(faceid:partition_checkpoint_age_seconds:min[$(` + LostInputLookback + `)] offset $(` + LostInputHold + `))
+    )
+  ) > 0`
+}
+
 func exporterRecords() Group {
 	return Group{Name: "faceid-exporter.rules", Rules: []Rule{
 		{Record: "faceid:exporter_events:rate5m", Help: "Events received per second {job, instance}.",
-			Expr: `sum by (job, instance) (rate(faceid_exporter_events_received_total[$(5m)]))`},
+			Expr: `sum by (job, instance) (rate(faceid_exporter_events_received_total{$job}[$(5m)]))`},
 		{Record: "faceid:events:rate5m", Help: "Events received per second {job}.",
 			Expr: `sum by (job) (faceid:exporter_events:rate5m)`},
 		{Record: "faceid:events:peak_rate5m_1d", Help: "Peak of faceid:events:rate5m over the last day {job}.",
@@ -362,11 +396,19 @@ func exporterRecords() Group {
 		{Record: "faceid:events:peak_rate5m_1d:deriv7d", Help: "Trend of the daily peak event rate: change per day, over the last week {job}.",
 			Expr: `deriv(faceid:events:peak_rate5m_1d[$(7d)]) * 86400`},
 		{Record: "faceid:exporter_consumer:utilisation_rate5m", Help: "Seconds spent decoding, classifying and counting per second {job, instance}: the busy share of the consumer.",
-			Expr: `sum by (job, instance) (rate(faceid_exporter_processing_seconds_sum[$(5m)]))`},
+			Expr: `sum by (job, instance) (rate(faceid_exporter_processing_seconds_sum{$job}[$(5m)]))`},
 		{Record: "faceid:exporter_consumer:capacity_rate5m", Help: "Events per second the consumer could process at its current mean processing time {job, instance}.",
-			Expr: `sum by (job, instance) (rate(faceid_exporter_processing_seconds_count[$(5m)])) / (faceid:exporter_consumer:utilisation_rate5m > 0)`},
+			Expr: `sum by (job, instance) (rate(faceid_exporter_processing_seconds_count{$job}[$(5m)])) / (faceid:exporter_consumer:utilisation_rate5m > 0)`},
 		{Record: "faceid:exporter_consumer:headroom_ratio", Help: "Share of the consumer's capacity still free {job, instance}.",
 			Expr: `clamp_min(1 - faceid:exporter_consumer:utilisation_rate5m, 0)`},
+		{Record: "faceid:partition_checkpoint_age_seconds:min", Help: "Seconds since each partition's checkpoint last changed, as the replica that saw it change last sees it {job, partition}; grows when the partition has no live owner.",
+			Expr: `min by (job, partition) (faceid_exporter_partition_checkpoint_age_seconds{$job})`},
+		{Record: "faceid:partition_lag_messages:max", Help: "Messages of each partition not yet processed by its owner {job, partition}, whichever replica owns it.",
+			Expr: `max by (job, partition) (faceid_exporter_jetstream_lag_messages{$job})`},
+		{Record: "faceid:jetstream_lost_messages:max", Help: "Messages removed from the stream before they were read, since the group began {job, partition} (checkpointed: continues across restarts and takeovers).",
+			Expr: `max by (job, partition) (faceid_exporter_jetstream_lost_messages_total{$job})`},
+		{Record: "faceid:jetstream_stream_resets:max", Help: "Times the stream was found re-created under the same name, since the group began {job, partition} (checkpointed).",
+			Expr: `max by (job, partition) (faceid_exporter_jetstream_stream_resets_total{$job})`},
 	}}
 }
 
@@ -375,56 +417,48 @@ func exporterAlerts() Group {
 		{
 			Alert: "FaceIDExporterDown", Severity: SeverityPage, For: "2m",
 			Help:    "Prometheus cannot scrape an exporter instance, or finds none, for 2 minutes. Inhibits the job's other FaceID alerts.",
-			Expr:    `up{job="faceid-exporter"} == 0 or absent(up{job="faceid-exporter"})`,
+			Expr:    `up{$job} == 0 or absent(up{$job})`,
 			Summary: "FaceID exporter {{ with $labels.instance }}{{ . }}{{ else }}(no target){{ end }} is down.",
 			Description: `{{ with $labels.instance }}Prometheus cannot scrape the FaceID exporter {{ . }} (job {{ $labels.job }}).{{ else }}Prometheus
-				finds no target of job {{ $labels.job }}.{{ end }} Verification results are not counted while it is down, and every other FaceID alert of the job is inhibited.`,
+				finds no target matching up{$job}.{{ end }} In core NATS mode the results published meanwhile are not counted; in JetStream
+				mode another replica takes over its partitions, or they wait in the stream. Every other FaceID alert of the job is inhibited.`,
 		},
 		{
 			Alert: "FaceIDExporterNATSDisconnected", Severity: SeverityPage, For: "5m",
 			Help:    "An exporter instance is not connected to NATS for 5 minutes.",
-			Expr:    `faceid_exporter_nats_connected == 0`,
+			Expr:    `faceid_exporter_nats_connected{$job} == 0`,
 			Summary: "FaceID exporter {{ $labels.instance }} is disconnected from NATS.",
 			Description: `The FaceID exporter {{ $labels.instance }} has not been connected to NATS for $(5m). In core NATS mode the
 				results published meanwhile are lost; in JetStream mode they wait in the stream.`,
 		},
 		{
 			Alert: "FaceIDExporterNotConsuming", Severity: SeverityPage, For: "10m",
-			Help:    "JetStream holds pending messages for the exporter's consumer but the instance receives nothing, for 10 minutes.",
-			Expr:    `faceid_exporter_jetstream_pending_messages > 0 unless on (job, instance) faceid:exporter_events:rate5m > 0`,
-			Summary: "FaceID exporter {{ $labels.instance }} is not consuming JetStream.",
-			Description: `JetStream holds {{ $value | humanize }} messages pending for the consumer of the FaceID exporter {{ $labels.instance }},
-				but it has received no event in the last $(5m).`,
+			Help:    "A partition's owner lags behind the stream (lag above 0) and its checkpoint sequence has not advanced in 5 minutes, for 10 minutes.",
+			Expr:    `faceid_exporter_jetstream_lag_messages{$job} > 0 unless on (job, instance, partition) changes(faceid_exporter_checkpoint_sequence{$job}[$(5m)]) > 0`,
+			Summary: "FaceID exporter {{ $labels.instance }} is not consuming partition {{ $labels.partition }}.",
+			Description: `{{ $value | humanize }} messages of partition {{ $labels.partition }} wait for the FaceID exporter {{ $labels.instance }},
+				which owns it, but its checkpoint sequence has not advanced in the last $(5m): its consumer is stuck while it still holds the partition.`,
 		},
 		{
 			Alert: "FaceIDExporterBacklogGrowing", Severity: SeverityTicket, For: "15m",
-			Help: "The JetStream consumer's pending (above 1000) or ack-pending (above 100) messages keep growing for 15 minutes.",
-			Expr: `
-label_replace(
-  faceid_exporter_jetstream_pending_messages > 1000
-  and
-  deriv(faceid_exporter_jetstream_pending_messages[$(15m)]) > 0,
-  "backlog", "pending", "", ""
-)
-or
-label_replace(
-  faceid_exporter_jetstream_ack_pending_messages > 100
-  and
-  deriv(faceid_exporter_jetstream_ack_pending_messages[$(15m)]) > 0,
-  "backlog", "ack_pending", "", ""
-)`,
-			Summary: "FaceID exporter {{ $labels.instance }} falls behind JetStream ({{ $labels.backlog }}).",
-			Description: `The {{ $labels.backlog }} messages of the FaceID exporter's JetStream consumer on {{ $labels.instance }} have grown for
-				$(15m) and stand at {{ $value | humanize }}: the exporter processes more slowly than results arrive, or does not ack.`,
+			Help: fmt.Sprintf("A partition lags more than %d messages behind the stream and the lag keeps growing, for 15 minutes.", BacklogMessages),
+			Expr: fmt.Sprintf(`
+faceid:partition_lag_messages:max > %d
+and
+deriv(faceid:partition_lag_messages:max[$(15m)]) > 0`, BacklogMessages),
+			Summary: "FaceID exporter falls behind JetStream on partition {{ $labels.partition }}.",
+			Description: `Partition {{ $labels.partition }} of job {{ $labels.job }} is {{ $value | humanize }} messages behind the stream and has
+				fallen further behind for $(15m) (owner: ` + owners("faceid_exporter_jetstream_lag_messages") + `): results arrive faster than
+				its owner processes them.`,
 		},
 		{
 			Alert: "FaceIDExporterDeadLetters", Severity: SeverityTicket, For: "10m",
 			Help: "An exporter instance dead-letters rejected messages (above 0.01/s), or fails to publish dead letters, for 10 minutes.",
 			Expr: `
-sum by (job, instance, reason) (rate(faceid_exporter_dead_letters_total[$(5m)])) > 0.01
+sum by (job, instance, reason) (rate(faceid_exporter_dead_letters_total{$job}[$(5m)])) > 0.01
 or
 label_replace(
-  sum by (job, instance) (rate(faceid_exporter_dead_letter_errors_total[$(5m)])) > 0,
+  sum by (job, instance) (rate(faceid_exporter_dead_letter_errors_total{$job}[$(5m)])) > 0,
   "reason", "publish_failed", "", ""
 )`,
 			Summary: "FaceID exporter {{ $labels.instance }} dead-letters messages ({{ $labels.reason }}).",
@@ -435,7 +469,7 @@ label_replace(
 		{
 			Alert: "FaceIDExporterReconnectStorm", Severity: SeverityTicket, For: "5m",
 			Help:    "An exporter instance reconnects to NATS more than 5 times in 15 minutes, for 5 minutes.",
-			Expr:    `sum by (job, instance) (increase(faceid_exporter_nats_reconnects_total[$(15m)])) > 5`,
+			Expr:    `sum by (job, instance) (increase(faceid_exporter_nats_reconnects_total{$job}[$(15m)])) > 5`,
 			Summary: "FaceID exporter {{ $labels.instance }} keeps reconnecting to NATS.",
 			Description: `The FaceID exporter {{ $labels.instance }} reconnected to NATS {{ $value | humanize }} times in $(15m). Check the
 				NATS servers, the network and the exporter's credentials.`,
@@ -446,7 +480,97 @@ label_replace(
 			Expr:    `faceid:exporter_consumer:utilisation_rate5m > 0.8`,
 			Summary: "FaceID exporter {{ $labels.instance }} has little consumer headroom left.",
 			Description: `The FaceID exporter {{ $labels.instance }} spends {{ $value | humanizePercentage }} of its time processing events; at
-				peak it will fall behind. Add replicas (they share the queue group) or find what made processing slower.`,
+				peak it will fall behind. Add replicas (core NATS: they share the queue group; JetStream: they share the partitions, so
+				--jetstream.partitions must exceed the partitions one replica can carry) or find what made processing slower.`,
+		},
+		{
+			Alert: "FaceIDCheckpointStale", Severity: SeverityTicket, For: "5m",
+			Help:    fmt.Sprintf("An owned partition's last successful checkpoint is more than %d seconds old, for 5 minutes: its owner cannot commit and no replica takes over.", CheckpointStaleSeconds),
+			Expr:    fmt.Sprintf(`time() - faceid_exporter_checkpoint_last_success_timestamp_seconds{$job} > %d`, CheckpointStaleSeconds),
+			Summary: "FaceID exporter {{ $labels.instance }} cannot checkpoint partition {{ $labels.partition }}.",
+			Description: `The FaceID exporter {{ $labels.instance }} owns partition {{ $labels.partition }}, but its last successful checkpoint was
+				{{ $value | humanizeDuration }} ago (failed commits: ` +
+				"{{ with printf `sum(rate(faceid_exporter_checkpoint_failures_total{job=%q,instance=%q,reason=\"error\"}[$(5m)]))` $labels.job $labels.instance | query }}{{ . | first | value | printf \"%.2g\" }}{{ else }}0{{ end }}" +
+				`/s). What it counted since is only in memory: the ledger and GET /api/v1/ledger lag behind, and a restart re-reads it from the stream.`,
+		},
+		{
+			Alert: "FaceIDCheckpointFenced", Severity: SeverityTicket,
+			Help: "An exporter instance had a checkpoint commit refused in the last 15 minutes because another replica had taken its partition over (fenced).",
+			Expr: `
+sum by (job, instance) (increase(faceid_exporter_checkpoint_failures_total{$job,reason="fenced"}[$(15m)])) > 0
+or
+sum by (job, instance) (
+  faceid_exporter_checkpoint_failures_total{$job,reason="fenced"}
+  unless
+  faceid_exporter_checkpoint_failures_total{$job,reason="fenced"} offset $(15m)
+) > 0`,
+			Summary: "FaceID exporter {{ $labels.instance }} was fenced off a partition.",
+			Description: `{{ $value | printf "%.0f" }} checkpoint commit(s) of the FaceID exporter {{ $labels.instance }} were refused in the last $(15m):
+				another replica had taken the partition over while this one was silent for longer than --jetstream.takeover-timeout (paused,
+				starved of CPU, stuck in I/O or cut off from NATS). It dropped the partition; nothing was counted twice.`,
+		},
+		{
+			Alert: "FaceIDPartitionWithoutOwner", Severity: SeverityPage, For: "2m", OutlivesExporterDown: true,
+			Help:    fmt.Sprintf("No replica has seen a partition's checkpoint change for more than %d seconds, for 2 minutes: the partition has no live owner, or its owner cannot commit.", PartitionOwnerlessSeconds),
+			Expr:    fmt.Sprintf(`faceid:partition_checkpoint_age_seconds:min > %d`, PartitionOwnerlessSeconds),
+			Summary: "FaceID partition {{ $labels.partition }} has no live owner.",
+			Description: `No replica of job {{ $labels.job }} has seen the checkpoint of partition {{ $labels.partition }} change for
+				{{ $value | humanizeDuration }}: no replica owns it (none takes it over) or its owner cannot commit. The channels of the
+				partition are not counted meanwhile; they wait in the stream. Replicas exposing it as owned: ` + owners("faceid_exporter_checkpoint_sequence") + `.`,
+		},
+		{
+			Alert: "FaceIDInputLost", Severity: SeverityPage, OutlivesExporterDown: true,
+			Help: "A partition's input was lost in the last hour: messages removed from the stream before they were read (limits or a purge), or the stream re-created under the same name. The books are incomplete.",
+			Expr: `
+label_replace(
+  ` + grewWithinHold("faceid:jetstream_lost_messages:max") + `,
+  "cause", "lost_messages", "", ""
+)
+or
+label_replace(
+  ` + grewWithinHold("faceid:jetstream_stream_resets:max") + `,
+  "cause", "stream_reset", "", ""
+)`,
+			Summary: "FaceID input lost on partition {{ $labels.partition }} ({{ $labels.cause }}).",
+			Description: `{{ if eq $labels.cause "stream_reset" }}The stream of partition {{ $labels.partition }} (job {{ $labels.job }}) was found
+				re-created under the same name ({{ $value | humanize }} time(s) in the last $(` + LostInputHold + `)): what the old stream held past
+				the checkpoint was never read.{{ else }}{{ $value | humanize }} messages of partition {{ $labels.partition }} (job {{ $labels.job }})
+				were removed from the stream before the exporter read them, in the last $(` + LostInputHold + `) (stream limits or a purge).{{ end }}
+				The counters and the ledger miss them: the books are incomplete. Owner: ` + owners("faceid_exporter_checkpoint_sequence") + `.`,
+		},
+		{
+			Alert: "FaceIDInputUnpartitioned", Severity: SeverityTicket, For: "15m",
+			Help:    "With more than one partition, the stream holds messages on subjects no partition reads (not the subject prefix and a catalog channel), for 15 minutes: they are not counted.",
+			Expr:    `max by (job, instance) (faceid_exporter_jetstream_unpartitioned_messages{$job}) > 0`,
+			Summary: "FaceID results on subjects no partition reads.",
+			Description: `The stream of job {{ $labels.job }} holds {{ $value | humanize }} messages on subjects of --nats.subject that no partition
+				reads (reported by {{ $labels.instance }}, the owner of partition 0): a producer publishes to a subject that is not
+				prefix.<catalog channel>. They are not counted, not dead-lettered and not in the ledger.`,
+		},
+	}}
+}
+
+func reconcileAlerts() Group {
+	return Group{Name: "faceid-reconcile.alerts", Rules: []Rule{
+		{
+			Alert: "FaceIDBillMismatch", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidbillmismatch",
+			Help:    "On the last complete Beijing day, a channel family's billable count differs from Tencent's charged count beyond the configured tolerance, or one side has no data (serve --reconcile.interval), for 15 minutes.",
+			Expr:    `max by (job, family) (faceid_reconcile_mismatch{$job,day_offset="1"}) == 1`,
+			Summary: "FaceID billable count of {{ $labels.family }} differs from Tencent's bill.",
+			Description: `On the last complete Beijing day, the exporter counted ` +
+				"{{ with printf `max(faceid_reconcile_ours_billable{job=%q,family=%q,day_offset=\"1\"})` $labels.job $labels.family | query }}{{ . | first | value | printf \"%.0f\" }}{{ else }}n/a{{ end }}" +
+				` billable verifications of family {{ $labels.family }} and Tencent charged ` +
+				"{{ with printf `max(faceid_reconcile_tencent_charged{job=%q,family=%q,day_offset=\"1\"})` $labels.job $labels.family | query }}{{ . | first | value | printf \"%.0f\" }}{{ else }}n/a{{ end }}" +
+				`: more apart than the tolerance, or one side has no data for the day. Run exporter reconcile for that day to see the rows and their status.`,
+		},
+		{
+			Alert: "FaceIDCatalogDrift", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidcatalogdrift",
+			Help:    "On the last complete Beijing day, Tencent charged a code the catalog calls free, or the reverse, in a channel family (serve --reconcile.interval), for 15 minutes.",
+			Expr:    `max by (job, family) (faceid_reconcile_catalog_drift_codes{$job}) > 0`,
+			Summary: "FaceID catalog disagrees with Tencent's billing for {{ $labels.family }}.",
+			Description: `On the last complete Beijing day, Tencent's charge details for family {{ $labels.family }} disagree with the catalog's
+				billable answer on {{ $value | printf "%.0f" }} code(s): Tencent's published table, the catalog or Tencent's billing changed.
+				Billable counts, cost and the billable-failure alerts follow the catalog until it is fixed (--catalog.file).`,
 		},
 	}}
 }

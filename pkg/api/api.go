@@ -25,12 +25,29 @@ type Options struct {
 	// Summary returns counts since Since.
 	Summary func() []metrics.SummaryRow
 	Since   time.Time
+	// Ledger is the books GET /api/v1/ledger serves (no reader: 501).
+	Ledger LedgerSource
 	// Ready reports whether the exporter is connected (and bound to its
 	// JetStream consumer); the string says why not.
 	Ready     func() (bool, string)
 	Version   string
 	Logger    *slog.Logger
 	KeepAlive time.Duration // SSE keepalive, default 15s
+
+	// MaxStreamClients bounds the /api/v1/stream clients connected at once;
+	// beyond it a client gets 429. 0: DefaultMaxStreamClients; negative: no
+	// limit.
+	MaxStreamClients int
+	// MaxRequests bounds the requests in flight on /metrics and, separately,
+	// on the rest of the API; beyond it a request gets 503, as with
+	// promhttp's MaxRequestsInFlight. 0: DefaultMaxRequests; negative: no
+	// limit.
+	MaxRequests int
+	// Registerer, when set, receives the handler's own metrics
+	// (faceid_exporter_http_stream_rejected_total).
+	Registerer prometheus.Registerer
+
+	limits *limits
 }
 
 // DefaultLimit is the number of events returned without ?limit.
@@ -47,6 +64,11 @@ func NewHandler(o Options) (http.Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	lim, err := newLimits(&o)
+	if err != nil {
+		return nil, err
+	}
+	o.limits = lim
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "FaceID exporter",
 		Description: "Tencent Cloud FaceID (慧眼人脸核身) verification results from NATS as Prometheus and OpenTelemetry metrics",
@@ -69,8 +91,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+o.TelemetryPath, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:            slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: lim.maxRequests,
 	}))
 	mux.HandleFunc("GET /api/v1/events", o.events)
 	mux.HandleFunc("GET /api/v1/catalog", func(w http.ResponseWriter, _ *http.Request) {
@@ -83,6 +106,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		}})
 	})
 	mux.HandleFunc("GET /api/v1/stream", o.stream)
+	mux.Handle("GET /api/v1/ledger", NewLedgerHandler(o.Ledger, o.Logger))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Healthy")
@@ -100,7 +124,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
-	return mux, nil
+	return lim.wrapAPI(mux), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -161,6 +185,11 @@ func (o *Options) stream(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, "streaming is not supported on this connection")
 		return
 	}
+	release, ok := o.limits.acquireStream(w)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := o.Events.hub.subscribe(kind, 1024)
 	defer o.Events.hub.unsubscribe(sub)
 	w.Header().Set("Content-Type", "text/event-stream")

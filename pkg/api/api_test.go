@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
@@ -23,6 +24,7 @@ type fixture struct {
 	srv    *httptest.Server
 	events *api.Events
 	m      *metrics.Metrics
+	b      *books.Books
 	c      *classify.Classifier
 	ready  bool
 }
@@ -37,13 +39,16 @@ func newFixture(t *testing.T) *fixture {
 	reg := prometheus.NewRegistry()
 	f.m = metrics.New(reg, cat, metrics.Options{})
 	f.c = classify.New(cat, classify.Options{})
+	l := books.NewLayout(cat, books.LayoutOptions{})
+	f.b = books.New(l, books.RulesOptions{})
+	bc := metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: f.b}} }}, nil)
 	var catJSON bytes.Buffer
 	if err := cat.WriteJSON(&catJSON); err != nil {
 		t.Fatal(err)
 	}
 	h, err := api.NewHandler(api.Options{
 		Events: f.events, Gatherer: reg, CatalogJSON: bytes.TrimSpace(catJSON.Bytes()),
-		Summary: f.m.Summary, Since: time.Unix(1700000000, 0),
+		Summary: bc.Summary, Since: time.Unix(1700000000, 0),
 		Ready:     func() (bool, string) { return f.ready, "not connected to nats" },
 		KeepAlive: 50 * time.Millisecond,
 	})
@@ -62,7 +67,7 @@ func (f *fixture) feed(t *testing.T, msgs ...string) {
 		if err := f.c.Classify([]byte(msg), nil, time.Now(), &r); err != nil {
 			t.Fatal(err)
 		}
-		f.m.Count(&r, time.Now().UnixNano())
+		f.b.Apply(&r)
 		f.events.Observe(&r, time.Now().UnixNano())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
@@ -66,6 +67,10 @@ type Record struct {
 	dt       [maxTags]*classify.DeviceTag
 	it       [maxTags]*classify.IdentityTag
 }
+
+// RecordBytes is the memory one ring-buffer slot holds: a Record, stored by
+// value, whose pointers lead only to the catalog that every slot shares.
+const RecordBytes = int64(unsafe.Sizeof(Record{}))
 
 // ID returns the event id (cut to MaxIDBytes).
 func (r *Record) ID() string { return string(r.id[:r.idLen]) }

@@ -3,14 +3,11 @@ package classify
 import (
 	"encoding/json"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 // sampleEvent is the input contract's example event.
@@ -126,32 +123,12 @@ func BenchmarkDecodeClassify(b *testing.B) {
 		}
 		clock.report(b)
 	})
-	b.Run("scanner_with_dedupe_unique_ids", func(b *testing.B) {
-		c := New(cat, Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)})
-		var r Result
-		now := time.Now()
-		msg := append([]byte(nil), sampleEvent...)
-		idAt := strings.Index(string(msg), "b6f1c0de")
-		b.ReportAllocs()
-		b.SetBytes(int64(len(msg)))
-		i := 0
-		clock := startCPU()
-		for b.Loop() {
-			i++
-			// Rewrite the id's first 8 characters in place: every event is new.
-			copy(msg[idAt:idAt+8], strconv.AppendUint(make([]byte, 0, 8), uint64(10000000+i%90000000), 10))
-			if err := c.Classify(msg, nil, now, &r); err != nil || r.Duplicate {
-				b.Fatalf("err=%v duplicate=%v", err, r.Duplicate)
-			}
-		}
-		clock.report(b)
-	})
 }
 
 // TestClassifyZeroAlloc pins the steady-state allocation count of the hot path.
 func TestClassifyZeroAlloc(t *testing.T) {
 	cat := mustDefault(t)
-	c := New(cat, Options{Dedupe: dedupe.NewWindow(time.Minute, 1000)})
+	c := New(cat, Options{})
 	var r Result
 	now := time.Now()
 	msgs := [][]byte{

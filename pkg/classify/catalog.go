@@ -1,6 +1,3 @@
-// Package classify holds the FaceID return-code catalog and classifies
-// verification-result events against it: channel, code, outcome, billing and
-// risk.
 package classify
 
 import (
@@ -8,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed catalog.yaml
@@ -210,6 +209,22 @@ func (c *Catalog) WithOverrides(name string, data []byte) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	return mergeOverride(name, doc, over)
+}
+
+// WithOverridesNode is WithOverrides for an override held in a YAML node, such
+// as a section of a larger file; errors name the node's lines in file name.
+func (c *Catalog) WithOverridesNode(name string, n *yaml.Node) (*Catalog, error) {
+	doc := c.toDoc()
+	over, err := parseCatalogNode(name, n, doc)
+	if err != nil {
+		return nil, err
+	}
+	return mergeOverride(name, doc, over)
+}
+
+// mergeOverride builds the catalog of doc with the override over applied.
+func mergeOverride(name string, doc, over *catalogDoc) (*Catalog, error) {
 	doc.merge(over)
 	if len(doc.Codes) > MaxCodes || len(doc.DeviceTags) > MaxDeviceTags || len(doc.IdentityTags) > MaxIdentityTags {
 		return nil, fmt.Errorf("%s: with these overrides the catalog holds more than %d codes, %d device tags or %d identity tags", name, MaxCodes, MaxDeviceTags, MaxIdentityTags)

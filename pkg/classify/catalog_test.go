@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestOverridesValid(t *testing.T) {
@@ -121,5 +123,46 @@ func TestEmbeddedCatalogIsStrict(t *testing.T) {
 	bad := strings.Replace(string(EmbeddedCatalogYAML()), `codes: ["2007",`, `codes: ["2099",`, 1)
 	if _, err := Load("catalog.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `code "2099" is not a code of family "wechat"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestOverridesNode: an override read from a node of a larger document goes
+// through the same parser as a file, and its errors name the outer file's lines.
+func TestOverridesNode(t *testing.T) {
+	base := mustDefault(t)
+	data, err := os.ReadFile("testdata/overrides/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := base.WithOverrides("valid.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	fromNode, err := base.WithOverridesNode("valid.yaml", root.Content[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromNode.Codes) != len(fromFile.Codes) || len(fromNode.DeviceTags) != len(fromFile.DeviceTags) || len(fromNode.IdentityTags) != len(fromFile.IdentityTags) {
+		t.Errorf("node: %d codes, %d device tags, %d identity tags; file: %d, %d, %d",
+			len(fromNode.Codes), len(fromNode.DeviceTags), len(fromNode.IdentityTags), len(fromFile.Codes), len(fromFile.DeviceTags), len(fromFile.IdentityTags))
+	}
+	for _, k := range fromFile.Codes {
+		if n, ok := fromNode.Lookup(k.Family, k.Code); !ok || *n != *k {
+			t.Errorf("code %s/%s: node %+v, file %+v", k.Family, k.Code, n, k)
+		}
+	}
+
+	outer := "other: 1\nsection: {version: 1, codes: [\n  {family: sdk, code: 1, category: sdk, billable: true, meaning: m,\n   colour: red}]}\n"
+	if err := yaml.Unmarshal([]byte(outer), &root); err != nil {
+		t.Fatal(err)
+	}
+	_, err = base.WithOverridesNode("outer.yaml", root.Content[0].Content[3])
+	want := `outer.yaml:4: field "colour": unknown field in code (known: family, code, category, billable, billing, meaning, action, note)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n got: %v\nwant: %s", err, want)
 	}
 }

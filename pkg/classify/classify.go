@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -138,78 +139,50 @@ func IDKey(id []byte) uint64 { return xxhash.Sum64(id) }
 // Known reports whether the code is in the catalog for the channel's family.
 func (r *Result) Known() bool { return r.Code != nil }
 
-// Classifier classifies events against a catalog, applying the duplicate and
-// reqId rules across the events it sees. It is not safe for concurrent use.
+// Classifier classifies events against a catalog. It is pure: the same
+// message, fallback channel and time of receipt always give the same Result;
+// the rules that depend on earlier events (duplicates, the NFC reqId rule)
+// belong to the stage that owns a partition's state (package books). It is
+// not safe for concurrent use.
 type Classifier struct {
-	cat    *Catalog
-	dec    Decoder
-	dedupe dedupe.Store
-	reqIDs ReqIDStore   // nil when the catalog has no reqId rule
-	reqMem *reqIDWindow // the default in-memory store, nil when one was injected
-	window time.Duration
-	rule   *Code // the code the reqId rule applies to
-}
-
-// ReqIDStore holds the state of the reqId billing rule: a success of the
-// rule's code is billed once per reqId; a further success of the same reqId
-// less than a window after the billed one is not billed; the window is
-// anchored at the billed success, and a success at or after its end is billed
-// and opens a new one. A success earlier than the anchor (out of order) is
-// billed only when it lies a whole window before it.
-type ReqIDStore interface {
-	// Bill reports whether a success of key at at is billed under the rule
-	// with the given window, and records it.
-	Bill(key uint64, at time.Time, window time.Duration) bool
+	cat *Catalog
+	dec Decoder
 }
 
 // Options configure a Classifier.
 type Options struct {
-	// Dedupe remembers event ids; nil turns duplicate detection off.
-	Dedupe dedupe.Store
-	// ReqIDs holds the reqId billing rule's state; nil: an in-memory store of
-	// this classifier alone. A store shared by classifiers must be safe for
-	// concurrent use.
-	ReqIDs ReqIDStore
-	// ReqIDCapacity bounds the reqIds the default in-memory store remembers
-	// (default 100000). When full, the oldest is forgotten and a repeat of it
-	// would be billed again; ReqIDEvicted counts those.
-	ReqIDCapacity int
+	// Prefetch, when set, is told each event id's key as soon as the decoder
+	// reads it, so that the duplicate lookup that follows finds it in cache.
+	Prefetch dedupe.Prefetcher
 }
 
 // New returns a Classifier for cat.
 func New(cat *Catalog, opts Options) *Classifier {
-	c := &Classifier{cat: cat, dedupe: opts.Dedupe}
-	if pf, ok := opts.Dedupe.(dedupe.Prefetcher); ok {
-		c.dec.prefetch = pf
+	c := &Classifier{cat: cat}
+	c.dec.prefetch = opts.Prefetch
+	return c
+}
+
+// Key returns IDKey(ev.ID), computed once.
+func (ev *Event) Key() uint64 {
+	if !ev.hasIDKey {
+		ev.idKey, ev.hasIDKey = IDKey(ev.ID), true
 	}
-	if r := cat.ReqIDRule; r.Family != "" {
-		c.rule, _ = cat.Lookup(r.Family, r.Code)
-		capacity := opts.ReqIDCapacity
-		if capacity <= 0 {
-			capacity = 100000
-		}
-		c.window = r.Window
-		if opts.ReqIDs != nil {
-			c.reqIDs = opts.ReqIDs
-		} else {
-			c.reqMem = newReqIDWindow(capacity)
-			c.reqIDs = c.reqMem
-		}
+	return ev.idKey
+}
+
+// ReqIDCode returns the code the NFC reqId billing rule applies to (nil when
+// the catalog has no such rule).
+func (cat *Catalog) ReqIDCode() *Code {
+	if cat.ReqIDRule.Family == "" {
+		return nil
 	}
+	c, _ := cat.Lookup(cat.ReqIDRule.Family, cat.ReqIDRule.Code)
 	return c
 }
 
 // Catalog returns the classifier's catalog.
 func (c *Classifier) Catalog() *Catalog { return c.cat }
-
-// ReqIDEvicted returns how many reqIds the default in-memory store forgot for
-// room inside their window (0 with an injected store).
-func (c *Classifier) ReqIDEvicted() uint64 {
-	if c.reqMem == nil {
-		return 0
-	}
-	return c.reqMem.evicted
-}
 
 // Classify decodes msg and classifies it into r. fallbackChannel names the
 // channel of an event that carries none (nil: none); received is the time of
@@ -256,24 +229,9 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 	}
 
 	r.Duplicate = false
-	if c.dedupe != nil && len(ev.ID) > 0 {
-		key := ev.idKey
-		if !ev.hasIDKey {
-			key = IDKey(ev.ID)
-		}
-		r.Duplicate = c.dedupe.Seen(key, r.TS)
-	}
 	switch {
 	case r.Code == nil:
 		r.Billable, r.BillingRule = BillableUnknown, "unknown_code"
-	case r.Duplicate:
-		r.Billable, r.BillingRule = BillableFalse, "duplicate"
-	case r.Code == c.rule && len(ev.ReqID) > 0:
-		if c.billReqID(IDKey(ev.ReqID), r.TS, ts) {
-			r.Billable, r.BillingRule = r.Code.billableAtUnix(ts), "req_id_first"
-		} else {
-			r.Billable, r.BillingRule = BillableFalse, "req_id_repeat"
-		}
 	default:
 		r.Billable = r.Code.billableAtUnix(ts)
 		r.BillingRule = "catalog"
@@ -282,14 +240,6 @@ func (c *Classifier) resolve(ch *Channel, received time.Time, r *Result) {
 		}
 	}
 	c.risk(r)
-}
-
-// billReqID applies the reqId rule, calling the default store directly.
-func (c *Classifier) billReqID(key uint64, at time.Time, ts int64) bool {
-	if c.reqMem != nil {
-		return c.reqMem.bill(key, ts, int64(c.window))
-	}
-	return c.reqIDs.Bill(key, at, c.window)
 }
 
 func (c *Classifier) risk(r *Result) {
@@ -441,50 +391,12 @@ func normaliseCode(raw []byte, buf []byte) []byte {
 	return append(buf, v...)
 }
 
-// reqIDWindow is the default ReqIDStore: a bounded in-memory table of the
-// anchors of one classifier. It is not safe for concurrent use.
-type reqIDWindow struct {
-	anchors *dedupe.TimeTable
-	newest  int64
-	evicted uint64
-}
-
-func newReqIDWindow(capacity int) *reqIDWindow {
-	return &reqIDWindow{anchors: dedupe.NewTimeTable(capacity)}
-}
-
-// Bill implements ReqIDStore.
-func (w *reqIDWindow) Bill(key uint64, at time.Time, window time.Duration) bool {
-	return w.bill(key, at.UnixNano(), int64(window))
-}
-
-// bill reports whether a success of key at t is billed, and records it.
-func (w *reqIDWindow) bill(key uint64, t, window int64) bool {
-	if t > w.newest {
-		w.newest = t
+// ParseBillable parses a billable label value: "true", "false" or "unknown".
+func ParseBillable(s string) (Billable, error) {
+	for i, v := range billableValues {
+		if v == s {
+			return Billable(i), nil
+		}
 	}
-	w.anchors.ExpireBefore(w.newest - window + 1)
-	anchor, ok := w.anchors.Get(key)
-	billed, reanchor := DecideReqID(anchor, ok, t, window)
-	if reanchor && w.anchors.Put(key, t) {
-		w.evicted++
-	}
-	return billed
-}
-
-// DecideReqID decides a success at t (Unix ns) of a reqId whose window is
-// anchored at anchor (hasAnchor false: none is open): whether it is billed,
-// and whether t becomes the reqId's anchor. A success earlier than the anchor
-// (events out of order) is billed only when it lies a whole window before it,
-// and leaves the anchor where it is, so a window never bills twice.
-func DecideReqID(anchor int64, hasAnchor bool, t, window int64) (billed, reanchor bool) {
-	switch {
-	case !hasAnchor:
-		return true, true
-	case t >= anchor:
-		billed = t-anchor >= window
-		return billed, billed
-	default:
-		return anchor-t >= window, false
-	}
+	return 0, fmt.Errorf("billable %q is not one of true, false, unknown", s)
 }

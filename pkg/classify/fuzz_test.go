@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 // FuzzClassify runs decode+classify on arbitrary bytes: it must never panic,
@@ -38,7 +36,7 @@ func FuzzClassify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := New(cat, Options{Dedupe: dedupe.NewWindow(time.Minute, 64), ReqIDCapacity: 64})
+	c := New(cat, Options{})
 	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var r Result

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
@@ -34,14 +34,6 @@ const (
 	// "other" and "none" included. Each pair has at most channels × 2 × 3
 	// series.
 	MaxBusinessCombinations = 1000
-)
-
-// Dedupe stores.
-const (
-	DedupeMemory    = "memory"    // in-process window, per replica
-	DedupeJetStream = "jetstream" // JetStream KV bucket shared by replicas and restarts
-	// DefaultDedupeBucket is the KV bucket of the jetstream store.
-	DefaultDedupeBucket = "faceid-dedupe"
 )
 
 // Default values.
@@ -75,9 +67,7 @@ type Config struct {
 // Dedupe configures duplicate detection by event id.
 type Dedupe struct {
 	Window   time.Duration // 0 turns detection off
-	Capacity int           // ids remembered at most (in memory; the local front of the jetstream store)
-	Store    string        // DedupeMemory or DedupeJetStream
-	Bucket   string        // KV bucket of the jetstream store
+	Capacity int           // ids remembered at most, per partition
 }
 
 // Business holds the allowlists of business dimensions. A nil list means the
@@ -109,7 +99,7 @@ type Pricing struct {
 func Default(base *classify.Catalog) *Config {
 	return &Config{
 		Catalog: base,
-		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity, Store: DedupeMemory, Bucket: DefaultDedupeBucket},
+		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity},
 		Events:  Events{BillableFailure: DefaultRingSize, HighRisk: DefaultRingSize, UnknownCode: DefaultUnknownRing},
 	}
 }
@@ -154,11 +144,7 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 		return nil, err
 	}
 	if n, ok := f["catalog"]; ok {
-		over, err := catalogBlock(data, n)
-		if err != nil {
-			return nil, p.Errorf(n, "catalog", "%v", err)
-		}
-		if cfg.Catalog, err = base.WithOverrides(name, over); err != nil {
+		if cfg.Catalog, err = base.WithOverridesNode(name, n); err != nil {
 			return nil, err
 		}
 		cfg.CatalogOverrides = true
@@ -184,55 +170,6 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// catalogBlock cuts the catalog section out of the file as a YAML document of
-// its own, keeping its line numbers, so that errors in it name the config
-// file's lines.
-func catalogBlock(data []byte, n *yaml.Node) ([]byte, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("must be a mapping, got %s", yamlstrict.KindName(n))
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	first, last := n.Line, lastLine(n)
-	// Block content ends at the last line of its last value; a flow mapping
-	// may close later on the same line or on following lines.
-	if n.Style&yaml.FlowStyle != 0 {
-		for last < len(lines) && !strings.Contains(lines[last-1], "}") {
-			last++
-		}
-	}
-	var b strings.Builder
-	for i := 1; i <= len(lines); i++ {
-		l := lines[i-1]
-		switch {
-		case i < first || i > last:
-			b.WriteString("\n")
-		case i == first && n.Column > 1 && len(l) >= n.Column-1:
-			b.WriteString(strings.Repeat(" ", n.Column-1))
-			b.WriteString(l[n.Column-1:])
-		default:
-			b.WriteString(l)
-		}
-		if !strings.HasSuffix(l, "\n") && i <= last && i >= first {
-			b.WriteString("\n")
-		}
-	}
-	return []byte(b.String()), nil
-}
-
-// lastLine returns the last line a node's content reaches.
-func lastLine(n *yaml.Node) int {
-	last := n.Line
-	for _, c := range n.Content {
-		if l := lastLine(c); l > last {
-			last = l
-		}
-	}
-	if n.Kind == yaml.ScalarNode && (n.Style&(yaml.LiteralStyle|yaml.FoldedStyle)) != 0 {
-		last += strings.Count(strings.TrimRight(n.Value, "\n"), "\n") + 1
-	}
-	return last
 }
 
 func (p *parser) integer(n *yaml.Node, field string, min, max int) (int, error) {
@@ -269,25 +206,10 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	if err != nil {
 		return err
 	}
-	if v, ok := f["store"]; ok {
-		s, err := p.str(v, "store")
-		if err != nil {
-			return err
+	for _, gone := range []string{"store", "bucket"} {
+		if v, ok := f[gone]; ok {
+			return p.Errorf(v, gone, "was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line")
 		}
-		if s != DedupeMemory && s != DedupeJetStream {
-			return p.Errorf(v, "store", "%q is not a dedupe store (stores: %s, %s)", s, DedupeMemory, DedupeJetStream)
-		}
-		d.Store = s
-	}
-	if v, ok := f["bucket"]; ok {
-		s, err := p.str(v, "bucket")
-		if err != nil {
-			return err
-		}
-		if !bucketPattern.MatchString(s) {
-			return p.Errorf(v, "bucket", "%q is not a KV bucket name (letters, digits, - and _)", s)
-		}
-		d.Bucket = s
 	}
 	if v, ok := f["window"]; ok {
 		s, err := p.str(v, "window")
@@ -310,8 +232,6 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	}
 	return nil
 }
-
-var bucketPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 var valuePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]*$`)
 

@@ -27,7 +27,7 @@ func TestValid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Dedupe != (Dedupe{Window: 5 * time.Minute, Capacity: 5000, Store: DedupeJetStream, Bucket: "faceid-dedupe-test"}) {
+		if cfg.Dedupe != (Dedupe{Window: 5 * time.Minute, Capacity: 5000}) {
 			t.Errorf("dedupe = %+v", cfg.Dedupe)
 		}
 		if !slices.Equal(cfg.Business.AppID, []string{"app-a", "app-b"}) || !slices.Equal(cfg.Business.RuleID, []string{"r1"}) {
@@ -69,6 +69,21 @@ func TestValid(t *testing.T) {
 			t.Errorf("got %+v", cfg)
 		}
 	})
+	t.Run("flow_catalog_multiline", func(t *testing.T) {
+		// A flow mapping over several lines whose values hold braces of their
+		// own: the catalog is read from the config's node, not cut out as text.
+		cfg, err := LoadFile("testdata/valid/flow_catalog_multiline.yaml", cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Dedupe.Window != 0 || !cfg.CatalogOverrides {
+			t.Errorf("got %+v", cfg)
+		}
+		code, ok := cfg.Catalog.Lookup("sdk", "99990002")
+		if !ok || code.Category != "custom" || code.Billable != classify.BillableFalse || code.Meaning != "a flow-style override" {
+			t.Errorf("override code = %+v, %v", code, ok)
+		}
+	})
 }
 
 // TestInvalid checks that every invalid fixture fails with its exact error.
@@ -82,10 +97,11 @@ func TestInvalid(t *testing.T) {
 		"allowlist_too_long":        "testdata/invalid/allowlist_too_long.yaml:3: field \"app_id\": lists 101 values, more than the limit of 100",
 		"bad_duration":              "testdata/invalid/bad_duration.yaml:2: field \"window\": \"ten minutes\" is not a duration such as 10m",
 		"business_too_many":         "testdata/invalid/business_too_many.yaml:2: field \"business_dimensions\": (30 app_id + 2) × (30 rule_id + 2) = 1024 label combinations, over the limit of 1000: shorten the allowlists",
-		"dedupe_bad_bucket":         "testdata/invalid/dedupe_bad_bucket.yaml:3: field \"bucket\": \"faceid.dedupe\" is not a KV bucket name (letters, digits, - and _)",
-		"dedupe_bad_store":          "testdata/invalid/dedupe_bad_store.yaml:2: field \"store\": \"redis\" is not a dedupe store (stores: memory, jetstream)",
+		"dedupe_store_removed":      "testdata/invalid/dedupe_store_removed.yaml:3: field \"store\": was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line",
+		"dedupe_bucket_removed":     "testdata/invalid/dedupe_bucket_removed.yaml:2: field \"bucket\": was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line",
 		"capacity_not_integer":      "testdata/invalid/capacity_not_integer.yaml:2: field \"capacity\": must be an integer, got \"100\"",
 		"catalog_bad_category":      "testdata/invalid/catalog_bad_category.yaml:10: field \"category\": \"nonsense\" is not one of system, wechat, liveness_common, liveness_digital, liveness_action, liveness_silent, compare, sdk, willingness, nfc_server, nfc_terminal, paas, custom",
+		"catalog_flow_bad_category": "testdata/invalid/catalog_flow_bad_category.yaml:3: field \"category\": \"nonsense\" is not one of system, wechat, liveness_common, liveness_digital, liveness_action, liveness_silent, compare, sdk, willingness, nfc_server, nfc_terminal, paas, custom",
 		"catalog_bad_version":       "testdata/invalid/catalog_bad_version.yaml:2: field \"version\": unsupported version 2 (this exporter reads version 1)",
 		"catalog_not_mapping":       "testdata/invalid/catalog_not_mapping.yaml:1: field \"catalog\": must be a mapping, got a list",
 		"duplicate_field":           "testdata/invalid/duplicate_field.yaml:3: field \"dedupe\": duplicate field in config",

@@ -28,12 +28,29 @@ type entry struct {
 // slot holds a key with its time, so that one cache line serves a lookup.
 type slot = entry
 
+// entryBytes is the size of one slot and of one fifo entry.
+const entryBytes = int64(unsafe.Sizeof(entry{}))
+
+// BytesPerID bounds the memory a TimeTable holds per id of its capacity: its
+// slots are fewer than 4×capacity and each id has one fifo entry, all 16-byte
+// entries. TableBytes gives the exact figure of one capacity (48 to 80 bytes
+// per id).
+const BytesPerID = 80
+
+// TableBytes returns the memory a TimeTable of the given capacity holds: a
+// power of two ≥ 2×capacity of slots, and one fifo entry per id.
+func TableBytes(capacity int) int64 {
+	capacity = max(capacity, 1)
+	return int64(slotCount(capacity))*entryBytes + int64(capacity)*entryBytes
+}
+
+// slotCount is the number of slots of a table of capacity: a power of two ≥ 2×capacity.
+func slotCount(capacity int) uint64 { return uint64(1) << bits.Len64(uint64(capacity)*2-1) }
+
 // NewTimeTable returns a table that holds up to capacity entries (at least 1).
 func NewTimeTable(capacity int) *TimeTable {
-	if capacity < 1 {
-		capacity = 1
-	}
-	size := uint64(1) << bits.Len64(uint64(capacity)*2-1) // a power of two ≥ 2×capacity
+	capacity = max(capacity, 1)
+	size := slotCount(capacity)
 	return &TimeTable{
 		slots: make([]slot, size),
 		mask:  size - 1,
@@ -106,6 +123,20 @@ func (t *TimeTable) ExpireBefore(cutoff int64) {
 	for t.n > 0 && t.fifo[t.head].at < cutoff {
 		t.dropOldest()
 	}
+}
+
+// Each calls f for every entry in put order.
+func (t *TimeTable) Each(f func(key uint64, at int64)) {
+	for i := 0; i < t.n; i++ {
+		e := t.fifo[(t.head+i)%len(t.fifo)]
+		f(e.key, e.at)
+	}
+}
+
+// Reset empties the table.
+func (t *TimeTable) Reset() {
+	clear(t.slots)
+	t.head, t.n, t.zeroSet, t.zeroAt = 0, 0, false, 0
 }
 
 // Len returns the number of entries held (a key put twice counts twice until

@@ -1,14 +1,12 @@
-// Package metrics defines the exporter's Prometheus metrics. Every series of
-// the verification, risk and tag metrics is created when the exporter starts,
-// from the catalog and closed enums only, and kept in tables indexed by the
-// catalog's indexes: counting an event is a handful of atomic adds, with no
-// label lookup and no allocation.
+// Package metrics defines the exporter's Prometheus metrics: the event
+// counters of the books of the partitions a replica owns (exposed by a
+// collector straight from the books, with a partition label, so that a lost
+// partition's series disappear at once), month-to-date gauges from the
+// ledger, and the process's own metrics.
 package metrics
 
 import (
-	"math"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,14 +18,6 @@ import (
 // Namespace prefixes every metric name.
 const Namespace = "faceid"
 
-// Label values used besides the catalog's.
-const (
-	Unknown = "unknown"
-	Absent  = "absent"
-	Other   = "other"
-	None    = "none"
-)
-
 // Transports label faceid_exporter_events_received_total.
 const (
 	TransportCore      = "core"
@@ -36,16 +26,8 @@ const (
 
 // Options configure the optional metrics.
 type Options struct {
-	// AppIDs and RuleIDs allowlist the business dimensions; when both are nil
-	// faceid_business_verifications_total is not exported.
-	AppIDs, RuleIDs []string
-	// Pricing, when set, exports the pricing gauges.
+	// Pricing, when set, exports the pricing gauges and the month-to-date cost.
 	Pricing *Pricing
-	// DedupeEvicted reports ids dropped from the dedupe window for room (nil: none).
-	DedupeEvicted func() uint64
-	// DedupeStoreErrors reports ids the shared dedupe store could not check
-	// (nil: none, the in-memory store never fails).
-	DedupeStoreErrors func() uint64
 }
 
 // Pricing is the price list exported as gauges.
@@ -56,46 +38,26 @@ type Pricing struct {
 	UnitPrice     map[string]float64
 }
 
-// Metrics holds every collector of the exporter. Its methods are safe for
+// Metrics holds the process's own collectors. Its methods are safe for
 // concurrent use.
 type Metrics struct {
-	cat       *classify.Catalog
-	codeSlots int // len(cat.Codes)+1: slot 0 is "unknown"
-	dlSlots   int // device levels 0..max plus absent
-	ilSlots   int // identity levels 0..max plus absent
-	dtSlots   int // device tags plus unknown
-	itSlots   int // identity tags plus unknown
-
-	verVec *prometheus.CounterVec
-	ver    []prometheus.Counter // [channel][code slot][outcome][billable]
-	risk   []prometheus.Counter // [channel][risk]
-	dl     []prometheus.Counter // [channel][device level+1]
-	il     []prometheus.Counter // [channel][identity level+1]
-	dt     []prometheus.Counter // [channel][tag slot][platform]
-	it     []prometheus.Counter // [channel][tag slot]
-	unk    []prometheus.Counter // [channel]
-	prob   [16]prometheus.Counter
-
-	business *business
+	cat     *classify.Catalog
+	pricing *Pricing
 
 	received    [2]prometheus.Counter
-	rejected    [16]prometheus.Counter
-	deadLetters [16]prometheus.Counter
 	dlErrors    prometheus.Counter
-	duplicates  prometheus.Counter
 	processing  prometheus.Histogram
 	delay       prometheus.Histogram
+	connected   prometheus.Gauge
+	reconnects  prometheus.Counter
+	disconnects prometheus.Counter
+	dropped     prometheus.Counter
 
-	connected    prometheus.Gauge
-	reconnects   prometheus.Counter
-	disconnects  prometheus.Counter
-	dropped      prometheus.Counter
-	jsPending    prometheus.Gauge
-	jsAckPending prometheus.Gauge
+	ckptDuration prometheus.Histogram
+	ckptFailures [2]prometheus.Counter // error, fenced
+	takeovers    prometheus.Counter
 
-	lastEvent     atomic.Int64 // Unix nanoseconds of receipt
-	reqIDEvicted  atomic.Uint64
-	problemLabels []string
+	lastEvent atomic.Int64 // Unix nanoseconds of receipt
 }
 
 // Buckets of the histograms.
@@ -104,106 +66,9 @@ var (
 	DelayBuckets      = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 )
 
-// New registers every metric on reg and returns the Metrics.
+// New registers the process's metrics on reg and returns them.
 func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metrics {
-	m := &Metrics{
-		cat:       cat,
-		codeSlots: len(cat.Codes) + 1,
-		dlSlots:   cat.DeviceLevel.Max + 2,
-		ilSlots:   cat.RiskLevel.Max + 2,
-		dtSlots:   len(cat.DeviceTags) + 1,
-		itSlots:   len(cat.IdentityTags) + 1,
-	}
-	nch := len(cat.Channels)
-	billable := classify.BillableLabels()
-	platforms := classify.PlatformLabels()
-
-	m.verVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "verifications_total",
-		Help: "Verification results that are not duplicates, by channel, return code (\"unknown\" when not in the catalog for the channel's family), outcome and billability.",
-	}, []string{"channel", "code", "outcome", "billable"})
-	m.ver = make([]prometheus.Counter, nch*m.codeSlots*2*3)
-	for _, ch := range cat.Channels {
-		for _, code := range cat.Codes {
-			if code.Family != ch.Family.Name {
-				continue
-			}
-			outcome := classify.OutcomeFailure
-			if code.Code == "0" {
-				outcome = classify.OutcomeSuccess
-			}
-			for _, b := range possibleBillable(cat, code) {
-				m.ver[m.verIndex(ch.Index, code.Index+1, outcome, b)] = m.verVec.WithLabelValues(ch.Name, code.Code, outcome.String(), billable[b])
-			}
-		}
-		m.ver[m.verIndex(ch.Index, 0, classify.OutcomeFailure, classify.BillableUnknown)] = m.verVec.WithLabelValues(ch.Name, Unknown, classify.OutcomeFailure.String(), billable[classify.BillableUnknown])
-	}
-
-	riskVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "risk_events_total",
-		Help: "Verification results by channel and combined risk (high when the device or the identity level reaches the catalog's high mark; unknown when the event has neither level).",
-	}, []string{"channel", "risk"})
-	dlVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "device_level_events_total",
-		Help: "Verification results by channel and device risk level (deviceInfoLevel; \"absent\" when missing or invalid).",
-	}, []string{"channel", "level"})
-	ilVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "identity_level_events_total",
-		Help: "Verification results by channel and identity risk level (riskInfoLevel; \"absent\" when missing or invalid).",
-	}, []string{"channel", "level"})
-	dtVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "device_tags_total",
-		Help: "Device risk tags (deviceInfoTag) reported, by channel, catalog tag (\"unknown\" when not in the catalog), tag name and platform.",
-	}, []string{"channel", "tag", "name", "platform"})
-	itVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "identity_tags_total",
-		Help: "Identity risk tags (riskInfoTag) reported, by channel, catalog tag (\"unknown\" when not in the catalog) and type (attack or business).",
-	}, []string{"channel", "tag", "type"})
-	unkVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "unknown_codes_total",
-		Help: "Verification results whose return code is not in the catalog for the channel's family.",
-	}, []string{"channel"})
-	m.risk = make([]prometheus.Counter, nch*3)
-	m.dl = make([]prometheus.Counter, nch*m.dlSlots)
-	m.il = make([]prometheus.Counter, nch*m.ilSlots)
-	m.dt = make([]prometheus.Counter, nch*m.dtSlots*len(platforms))
-	m.it = make([]prometheus.Counter, nch*m.itSlots)
-	m.unk = make([]prometheus.Counter, nch)
-	for _, ch := range cat.Channels {
-		c := ch.Index
-		for r, name := range classify.RiskLabels() {
-			m.risk[c*3+r] = riskVec.WithLabelValues(ch.Name, name)
-		}
-		for l := -1; l <= cat.DeviceLevel.Max; l++ {
-			m.dl[c*m.dlSlots+l+1] = dlVec.WithLabelValues(ch.Name, levelLabel(l))
-		}
-		for l := -1; l <= cat.RiskLevel.Max; l++ {
-			m.il[c*m.ilSlots+l+1] = ilVec.WithLabelValues(ch.Name, levelLabel(l))
-		}
-		for p, pname := range platforms {
-			m.dt[(c*m.dtSlots)*len(platforms)+p] = dtVec.WithLabelValues(ch.Name, Unknown, Unknown, pname)
-			for _, t := range cat.DeviceTags {
-				m.dt[(c*m.dtSlots+t.Index+1)*len(platforms)+p] = dtVec.WithLabelValues(ch.Name, t.Tag, t.Name, pname)
-			}
-		}
-		m.it[c*m.itSlots] = itVec.WithLabelValues(ch.Name, Unknown, Unknown)
-		for _, t := range cat.IdentityTags {
-			m.it[c*m.itSlots+t.Index+1] = itVec.WithLabelValues(ch.Name, t.Tag, t.Type)
-		}
-		m.unk[c] = unkVec.WithLabelValues(ch.Name)
-	}
-
-	probVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "event_problems_total",
-		Help: "Accepted events with a problem that was ignored (out-of-range level, unknown tag, too many tags, ...), by problem.",
-	}, []string{"problem"})
-	for i := range m.prob {
-		if names := classify.Problem(1 << i).Names(); len(names) == 1 {
-			m.prob[i] = probVec.WithLabelValues(names[0])
-			m.problemLabels = append(m.problemLabels, names[0])
-		}
-	}
-
+	m := &Metrics{cat: cat, pricing: opts.Pricing}
 	codeInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "code_info",
 		Help: "Catalog return codes with their category, billability as of now and Chinese meaning; always 1.",
@@ -212,32 +77,15 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 	for _, c := range cat.Codes {
 		codeInfo.WithLabelValues(c.Family, c.Code, c.Category, c.BillableAt(now).String(), c.Meaning).Set(1)
 	}
-
 	recVec := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "events_received_total",
-		Help: "Messages received from NATS, before any check, by transport.",
+		Help: "Messages received from NATS by this process, before any check, by transport (process-local: a replay after a restart receives messages again).",
 	}, []string{"transport"})
 	m.received[0] = recVec.WithLabelValues(TransportCore)
 	m.received[1] = recVec.WithLabelValues(TransportJetStream)
-	rejVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "events_rejected_total",
-		Help: "Messages rejected as bad input, by reason.",
-	}, []string{"reason"})
-	dlVec2 := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "dead_letters_total",
-		Help: "Rejected messages republished to the dead-letter subject, by reason.",
-	}, []string{"reason"})
-	for _, r := range classify.Reasons() {
-		m.rejected[r] = rejVec.WithLabelValues(r.String())
-		m.deadLetters[r] = dlVec2.WithLabelValues(r.String())
-	}
 	m.dlErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "dead_letter_errors_total",
-		Help: "Rejected messages that could not be republished to the dead-letter subject.",
-	})
-	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "duplicates_total",
-		Help: "Events not counted because their id was seen within the dedupe window (redeliveries, producer retries).",
+		Help: "Rejected messages whose dead letter could not be published (core mode: lost; JetStream mode: the partition restarts from its checkpoint and publishes again).",
 	})
 	m.processing = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "processing_seconds",
@@ -246,7 +94,7 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 	})
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "event_delay_seconds",
-		Help:    "Time of receipt minus the event's ts, for events that carry a ts (negative delays count as 0).",
+		Help:    "Time of receipt (JetStream: the message's stream timestamp) minus the event's ts, for events that carry a ts (negative delays count as 0).",
 		Buckets: DelayBuckets,
 	})
 	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -263,49 +111,29 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 	})
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "nats_dropped_messages_total",
-		Help: "Core NATS messages dropped by the client because the exporter fell behind (slow consumer); JetStream redelivers instead.",
+		Help: "Core NATS messages dropped by the client because the exporter fell behind (slow consumer); JetStream mode reads at its own pace instead.",
 	})
-	m.jsPending = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "jetstream_pending_messages",
-		Help: "Messages of the stream not yet delivered to the exporter's consumer (JetStream mode).",
+	m.ckptDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "exporter", Name: "checkpoint_duration_seconds",
+		Help:    "Time to commit one partition checkpoint (snapshot, data keys, record).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
-	m.jsAckPending = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "jetstream_ack_pending_messages",
-		Help: "Messages delivered to the exporter's consumer and not yet acknowledged (JetStream mode).",
+	failVec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "exporter", Name: "checkpoint_failures_total",
+		Help: "Checkpoint commits that failed, by reason: fenced (another owner committed: this replica lost the partition) or error (retried).",
+	}, []string{"reason"})
+	m.ckptFailures[0] = failVec.WithLabelValues("error")
+	m.ckptFailures[1] = failVec.WithLabelValues("fenced")
+	m.takeovers = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "exporter", Name: "takeovers_total",
+		Help: "Partitions this process took over from an owner that had gone silent for the takeover timeout.",
 	})
 	lastEvent := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "last_event_timestamp_seconds",
 		Help: "Unix time of receipt of the last counted event (0 before the first).",
 	}, func() float64 { return float64(m.lastEvent.Load()) / 1e9 })
-	reqID := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "reqid_evictions_total",
-		Help: "ReqIds forgotten for room inside their billing window; a repeat of one would be billed again.",
-	}, func() float64 { return float64(m.reqIDEvicted.Load()) })
-	evicted := opts.DedupeEvicted
-	if evicted == nil {
-		evicted = func() uint64 { return 0 }
-	}
-	dedupeEv := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "dedupe_evictions_total",
-		Help: "Event ids forgotten for room inside the dedupe window; a redelivery of one would be counted again.",
-	}, func() float64 { return float64(evicted()) })
-	storeErrs := opts.DedupeStoreErrors
-	if storeErrs == nil {
-		storeErrs = func() uint64 { return 0 }
-	}
-	dedupeErrs := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: Namespace, Subsystem: "exporter", Name: "dedupe_store_errors_total",
-		Help: "Event ids the shared dedupe store (JetStream KV) could not check in time; those events were counted without a duplicate check.",
-	}, func() float64 { return float64(storeErrs()) })
-
-	reg.MustRegister(m.verVec, riskVec, dlVec, ilVec, dtVec, itVec, unkVec, probVec, codeInfo,
-		recVec, rejVec, dlVec2, m.dlErrors, m.duplicates, m.processing, m.delay,
-		m.connected, m.reconnects, m.disconnects, m.dropped, m.jsPending, m.jsAckPending,
-		lastEvent, reqID, dedupeEv, dedupeErrs)
-
-	if opts.AppIDs != nil || opts.RuleIDs != nil {
-		m.business = newBusiness(reg, cat, opts.AppIDs, opts.RuleIDs)
-	}
+	reg.MustRegister(codeInfo, recVec, m.dlErrors, m.processing, m.delay,
+		m.connected, m.reconnects, m.disconnects, m.dropped, m.ckptDuration, failVec, m.takeovers, lastEvent)
 	if p := opts.Pricing; p != nil {
 		price := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "pricing", Name: "unit_price",
@@ -333,84 +161,13 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 // faceid_exporter_processing_seconds.
 const ProcessingSampleEvery = 32
 
-// possibleBillable lists the billable values an event with code can get:
-// the code's own, the one before a dated billing change, and false for
-// repeats under the reqId rule.
-func possibleBillable(cat *classify.Catalog, code *classify.Code) []classify.Billable {
-	out := []classify.Billable{code.Billable}
-	add := func(b classify.Billable) {
-		for _, o := range out {
-			if o == b {
-				return
-			}
-		}
-		out = append(out, b)
-	}
-	if !code.ChangedAt.IsZero() {
-		add(code.BillableBefore)
-	}
-	if r := cat.ReqIDRule; r.Family == code.Family && r.Code == code.Code {
-		add(classify.BillableFalse)
-	}
-	return out
-}
-
-func levelLabel(l int) string {
-	if l < 0 {
-		return Absent
-	}
-	return strconv.Itoa(l)
-}
-
-func (m *Metrics) verIndex(ch, codeSlot int, o classify.Outcome, b classify.Billable) int {
-	return ((ch*m.codeSlots+codeSlot)*2+int(o))*3 + int(b)
-}
-
 // Catalog returns the catalog the metrics were built from.
 func (m *Metrics) Catalog() *classify.Catalog { return m.cat }
 
-// Count counts one classified event that is not a duplicate; received is its
-// time of receipt in Unix nanoseconds.
-func (m *Metrics) Count(r *classify.Result, received int64) {
-	ch := r.Channel.Index
-	slot := 0
-	if r.Code != nil {
-		slot = r.Code.Index + 1
-	} else {
-		m.unk[ch].Inc()
-	}
-	c := m.ver[m.verIndex(ch, slot, r.Outcome, r.Billable)]
-	if c == nil {
-		c = m.verSlow(r)
-	}
-	c.Inc()
-	m.risk[ch*3+int(r.Risk)].Inc()
-	m.dl[ch*m.dlSlots+r.DeviceLevel+1].Inc()
-	m.il[ch*m.ilSlots+r.RiskLevel+1].Inc()
-	const nPlat = 4
-	p := int(r.Platform)
-	for _, t := range r.DeviceTags[:r.NDeviceTags] {
-		m.dt[(ch*m.dtSlots+t.Index+1)*nPlat+p].Inc()
-	}
-	if r.UnknownDeviceTags > 0 {
-		m.dt[(ch*m.dtSlots)*nPlat+p].Add(float64(r.UnknownDeviceTags))
-	}
-	for _, t := range r.IdentityTags[:r.NIdentityTags] {
-		m.it[ch*m.itSlots+t.Index+1].Inc()
-	}
-	if r.UnknownIdentityTags > 0 {
-		m.it[ch*m.itSlots].Add(float64(r.UnknownIdentityTags))
-	}
-	if r.Problems != 0 {
-		for i := range m.prob {
-			if r.Problems&(1<<i) != 0 && m.prob[i] != nil {
-				m.prob[i].Inc()
-			}
-		}
-	}
-	if m.business != nil {
-		m.business.count(r)
-	}
+// Counted records the process-local side of a counted event: its delay and
+// the time of the last one; received is its time of receipt (JetStream: the
+// message's stream timestamp) in Unix nanoseconds.
+func (m *Metrics) Counted(r *classify.Result, received int64) {
 	if r.TSFromEvent {
 		d := float64(received-r.TS.UnixNano()) / 1e9
 		if d < 0 {
@@ -418,28 +175,8 @@ func (m *Metrics) Count(r *classify.Result, received int64) {
 		}
 		m.delay.Observe(d)
 	}
-	if received > m.lastEvent.Load() {
-		m.lastEvent.Store(received)
-	}
-}
-
-// verSlow returns the counter of a combination not created at start (it
-// cannot happen with the current classifier; kept so that counting never
-// fails). Label values still come from the catalog and closed enums only.
-func (m *Metrics) verSlow(r *classify.Result) prometheus.Counter {
-	code := Unknown
-	if r.Code != nil {
-		code = r.Code.Code
-	}
-	return m.verVec.WithLabelValues(r.Channel.Name, code, r.Outcome.String(), r.Billable.String())
-}
-
-// Received counts a message received on a transport (TransportCore or TransportJetStream).
-func (m *Metrics) Received(jetstream bool) {
-	if jetstream {
-		m.received[1].Inc()
-	} else {
-		m.received[0].Inc()
+	if now := time.Now().UnixNano(); now > m.lastEvent.Load() {
+		m.lastEvent.Store(now)
 	}
 }
 
@@ -451,24 +188,10 @@ func (m *Metrics) ReceivedCounter(jetstream bool) prometheus.Counter {
 	return m.received[0]
 }
 
-// Duplicate counts an event not counted because its id was seen.
-func (m *Metrics) Duplicate() { m.duplicates.Inc() }
+// DeadLettered is counted in the books; it is here for the core Observer.
+func (m *Metrics) DeadLettered(classify.Reason) {}
 
-// Rejected counts a rejected message.
-func (m *Metrics) Rejected(r classify.Reason) {
-	if c := m.rejected[r&15]; c != nil {
-		c.Inc()
-	}
-}
-
-// DeadLettered counts a rejected message republished to the dead-letter subject.
-func (m *Metrics) DeadLettered(r classify.Reason) {
-	if c := m.deadLetters[r&15]; c != nil {
-		c.Inc()
-	}
-}
-
-// DeadLetterError counts a rejected message that could not be republished.
+// DeadLetterError counts a dead letter that could not be published.
 func (m *Metrics) DeadLetterError() { m.dlErrors.Inc() }
 
 // ObserveProcessing records the processing time of one sampled message.
@@ -496,14 +219,20 @@ func (m *Metrics) Dropped(n int) {
 	}
 }
 
-// SetJetStreamPending sets the consumer's pending and ack-pending gauges.
-func (m *Metrics) SetJetStreamPending(pending, ackPending uint64) {
-	m.jsPending.Set(float64(pending))
-	m.jsAckPending.Set(float64(ackPending))
+// CheckpointDone records a successful commit.
+func (m *Metrics) CheckpointDone(d time.Duration, _ int) { m.ckptDuration.Observe(d.Seconds()) }
+
+// CheckpointFailed counts a failed commit.
+func (m *Metrics) CheckpointFailed(fenced bool) {
+	if fenced {
+		m.ckptFailures[1].Inc()
+	} else {
+		m.ckptFailures[0].Inc()
+	}
 }
 
-// AddReqIDEvicted adds reqIds forgotten by a classifier.
-func (m *Metrics) AddReqIDEvicted(n uint64) { m.reqIDEvicted.Add(n) }
+// Takeover counts a partition taken over from a silent owner.
+func (m *Metrics) Takeover() { m.takeovers.Inc() }
 
 // LastEvent returns the time of receipt of the last counted event (zero before the first).
 func (m *Metrics) LastEvent() time.Time {
@@ -520,36 +249,4 @@ type SummaryRow struct {
 	Outcome  string `json:"outcome"`
 	Billable string `json:"billable"`
 	Count    uint64 `json:"count"`
-}
-
-// Summary returns the counts of faceid_verifications_total summed over codes,
-// one row for every channel×outcome×billable, zeros included.
-func (m *Metrics) Summary() []SummaryRow {
-	billable := classify.BillableLabels()
-	rows := make([]SummaryRow, 0, len(m.cat.Channels)*2*len(billable))
-	index := map[[3]string]int{}
-	for _, ch := range m.cat.Channels {
-		for _, o := range []classify.Outcome{classify.OutcomeSuccess, classify.OutcomeFailure} {
-			for _, b := range billable {
-				index[[3]string{ch.Name, o.String(), b}] = len(rows)
-				rows = append(rows, SummaryRow{Channel: ch.Name, Outcome: o.String(), Billable: b})
-			}
-		}
-	}
-	ch := make(chan prometheus.Metric, 64)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		m.verVec.Collect(ch)
-		close(ch)
-	})
-	for metric := range ch {
-		var key [3]string
-		v, labels := counterValue(metric)
-		key[0], key[1], key[2] = labels["channel"], labels["outcome"], labels["billable"]
-		if i, ok := index[key]; ok {
-			rows[i].Count += uint64(math.Round(v))
-		}
-	}
-	wg.Wait()
-	return rows
 }

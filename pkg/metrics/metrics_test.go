@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
@@ -29,7 +30,7 @@ func catalog(t testing.TB) *classify.Catalog {
 }
 
 // populate counts one event for every series of the event metrics.
-func populate(m *metrics.Metrics, cat *classify.Catalog) {
+func populate(m *metrics.Metrics, b *books.Books, cat *classify.Catalog) {
 	now := time.Now().UnixNano()
 	var r classify.Result
 	for _, ch := range cat.Channels {
@@ -43,59 +44,74 @@ func populate(m *metrics.Metrics, cat *classify.Catalog) {
 			if code.Code == "0" {
 				r.Outcome = classify.OutcomeSuccess
 			}
-			for _, b := range []classify.Billable{classify.BillableFalse, classify.BillableTrue, classify.BillableUnknown} {
-				r.Billable = b
-				m.Count(&r, now)
+			for _, bl := range []classify.Billable{classify.BillableFalse, classify.BillableTrue, classify.BillableUnknown} {
+				r.Billable = bl
+				b.Apply(&r)
 			}
 		}
 		r.Code, r.Billable = nil, classify.BillableUnknown
 		for _, o := range []classify.Outcome{classify.OutcomeFailure, classify.OutcomeSuccess} {
 			r.Outcome = o
-			m.Count(&r, now)
+			b.Apply(&r)
 		}
 		r.Outcome = classify.OutcomeFailure
 		for rk := classify.RiskUnknown; rk <= classify.RiskHigh; rk++ {
 			r.Risk = rk
-			m.Count(&r, now)
+			b.Apply(&r)
 		}
 		for l := 0; l <= max(cat.DeviceLevel.Max, cat.RiskLevel.Max); l++ {
 			r.DeviceLevel, r.RiskLevel = min(l, cat.DeviceLevel.Max), min(l, cat.RiskLevel.Max)
-			m.Count(&r, now)
+			b.Apply(&r)
 		}
 		r.DeviceLevel, r.RiskLevel = -1, -1
 		for p := classify.PlatformUnknown; p <= classify.PlatformOther; p++ {
 			r.Platform = p
 			for _, t := range cat.DeviceTags {
 				r.DeviceTags[0], r.NDeviceTags = t, 1
-				m.Count(&r, now)
+				b.Apply(&r)
 			}
 			r.NDeviceTags, r.UnknownDeviceTags = 0, 1
-			m.Count(&r, now)
+			b.Apply(&r)
 			r.UnknownDeviceTags = 0
 		}
 		for _, t := range cat.IdentityTags {
 			r.IdentityTags[0], r.NIdentityTags = t, 1
-			m.Count(&r, now)
+			b.Apply(&r)
 		}
 		r.NIdentityTags, r.UnknownIdentityTags = 0, 2
 		r.Problems = ^classify.Problem(0)
-		m.Count(&r, now)
+		b.Apply(&r)
 	}
 	for _, reason := range classify.Reasons() {
-		m.Rejected(reason)
-		m.DeadLettered(reason)
+		b.Reject(reason)
+		b.DeadLettered(reason)
 	}
+	b.AddLost(1)
+	b.StreamReset()
+	m.Counted(&r, now)
 	m.DeadLetterError()
-	m.Duplicate()
 	m.ObserveProcessing(3 * time.Microsecond)
 	m.SetConnected(true)
 	m.Reconnected()
 	m.Disconnected()
 	m.Dropped(2)
-	m.SetJetStreamPending(10, 3)
-	m.AddReqIDEvicted(1)
-	m.Received(true)
-	m.Received(false)
+	m.CheckpointDone(time.Millisecond, 100)
+	m.CheckpointFailed(true)
+	m.CheckpointFailed(false)
+	m.Takeover()
+	m.ReceivedCounter(true).Inc()
+	m.ReceivedCounter(false).Inc()
+}
+
+// partitionSource exposes one checkpointed partition of a group of two.
+func partitionSource(l *books.Layout, b *books.Books) metrics.Source {
+	return metrics.Source{
+		Layout: l, Partitions: 2,
+		Owned: func() []metrics.Partition {
+			return []metrics.Partition{{ID: 0, Books: b, Checkpointed: true, Seq: 42, CommittedAt: time.Unix(1764547200, 0), Lag: 3, Replay: 7, Bytes: 1234}}
+		},
+		Ages: func(time.Time) []time.Duration { return []time.Duration{time.Second, time.Minute} },
+	}
 }
 
 func fullRegistry(t testing.TB, business bool) (*prometheus.Registry, *metrics.Metrics, *classify.Catalog) {
@@ -103,14 +119,17 @@ func fullRegistry(t testing.TB, business bool) (*prometheus.Registry, *metrics.M
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := metrics.Options{
-		Pricing:       &metrics.Pricing{Currency: "CNY", MonthlyBudget: 50000, HasBudget: true, UnitPrice: map[string]float64{"wechat_h5": 1, "app_sdk": 1.5}},
-		DedupeEvicted: func() uint64 { return 7 },
+		Pricing: &metrics.Pricing{Currency: "CNY", MonthlyBudget: 50000, HasBudget: true, UnitPrice: map[string]float64{"wechat_h5": 1, "app_sdk": 1.5}},
 	}
+	var lo books.LayoutOptions
 	if business {
-		opts.AppIDs, opts.RuleIDs = []string{"app-a", "app-b"}, []string{"r1"}
+		lo.AppIDs, lo.RuleIDs = []string{"app-a", "app-b"}, []string{"r1"}
 	}
 	m := metrics.New(reg, cat, opts)
-	populate(m, cat)
+	l := books.NewLayout(cat, lo)
+	b := books.New(l, books.RulesOptions{})
+	metrics.NewBooks(reg, partitionSource(l, b), opts.Pricing)
+	populate(m, b, cat)
 	return reg, m, cat
 }
 
@@ -156,6 +175,10 @@ func TestSeriesBound(t *testing.T) {
 		"faceid_verifications_total": true, "faceid_risk_events_total": true, "faceid_device_level_events_total": true,
 		"faceid_identity_level_events_total": true, "faceid_device_tags_total": true, "faceid_identity_tags_total": true,
 		"faceid_exporter_unknown_codes_total": true, "faceid_exporter_event_problems_total": true, "faceid_code_info": true,
+		"faceid_exporter_duplicates_total": true, "faceid_exporter_events_rejected_total": true, "faceid_exporter_dead_letters_total": true,
+		"faceid_exporter_dedupe_evictions_total": true, "faceid_exporter_reqid_evictions_total": true,
+		"faceid_exporter_jetstream_lost_messages_total": true, "faceid_exporter_jetstream_stream_resets_total": true,
+		"faceid_exporter_ledger_too_old_events_total": true, "faceid_billed_month_to_date": true, "faceid_cost_month_to_date": true,
 	}
 	n := 0
 	for _, mf := range mfs {
@@ -176,7 +199,10 @@ func TestSeriesBound(t *testing.T) {
 func TestCountsAndLabels(t *testing.T) {
 	cat := catalog(t)
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, cat, metrics.Options{AppIDs: []string{"app-a"}, RuleIDs: []string{}})
+	m := metrics.New(reg, cat, metrics.Options{})
+	l := books.NewLayout(cat, books.LayoutOptions{AppIDs: []string{"app-a"}, RuleIDs: []string{}})
+	b := books.New(l, books.RulesOptions{})
+	bc := metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b}} }}, nil)
 	c := classify.New(cat, classify.Options{})
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	msgs := []string{
@@ -189,14 +215,15 @@ func TestCountsAndLabels(t *testing.T) {
 		if err := c.Classify([]byte(msg), nil, now, &r); err != nil {
 			t.Fatal(err)
 		}
-		m.Count(&r, now.UnixNano())
+		b.Apply(&r)
+		m.Counted(&r, now.UnixNano())
 	}
 	want := `
 # HELP faceid_business_verifications_total Verification results that are not duplicates by channel and the allowlisted business dimensions app_id and rule_id ("other" when not allowlisted, "none" when absent), outcome and billability.
 # TYPE faceid_business_verifications_total counter
-faceid_business_verifications_total{app_id="app-a",billable="true",channel="wechat_h5",outcome="failure",rule_id="other"} 1
-faceid_business_verifications_total{app_id="none",billable="unknown",channel="app_sdk",outcome="failure",rule_id="none"} 1
-faceid_business_verifications_total{app_id="other",billable="true",channel="wechat_h5",outcome="success",rule_id="none"} 1
+faceid_business_verifications_total{app_id="app-a",billable="true",channel="wechat_h5",outcome="failure",partition="0",rule_id="other"} 1
+faceid_business_verifications_total{app_id="none",billable="unknown",channel="app_sdk",outcome="failure",partition="0",rule_id="none"} 1
+faceid_business_verifications_total{app_id="other",billable="true",channel="wechat_h5",outcome="success",partition="0",rule_id="none"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "faceid_business_verifications_total"); err != nil {
 		t.Error(err)
@@ -250,14 +277,14 @@ faceid_business_verifications_total{app_id="other",billable="true",channel="wech
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.expect)
 		}
 	}
-	if got := m.LastEvent(); !got.Equal(now) {
-		t.Errorf("last event %v, want %v", got, now)
+	if got := m.LastEvent(); time.Since(got) > time.Minute {
+		t.Errorf("last event %v, want about now", got)
 	}
 	// The Chinese meaning is a label value of faceid_code_info.
 	if !bytes.Contains(exposition(t, reg), []byte(`code="2006",family="wechat",meaning="姓名和身份证号不一致，请核实后重试"`)) {
 		t.Error("faceid_code_info does not carry the meaning of 2006")
 	}
-	rows := m.Summary()
+	rows := bc.Summary()
 	if len(rows) != len(cat.Channels)*2*3 {
 		t.Errorf("%d summary rows, want %d", len(rows), len(cat.Channels)*2*3)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
@@ -121,14 +122,17 @@ func TestOTLP(t *testing.T) {
 			}
 			cat := catalog(t)
 			reg := prometheus.NewRegistry()
-			m := metrics.New(reg, cat, metrics.Options{})
+			metrics.New(reg, cat, metrics.Options{})
+			l := books.NewLayout(cat, books.LayoutOptions{})
+			b := books.New(l, books.RulesOptions{})
+			metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: b}} }}, nil)
 			c := classify.New(cat, classify.Options{})
 			var r classify.Result
 			count := func() {
 				if err := c.Classify([]byte(`{"channel":"app_sdk","code":"66660004"}`), nil, time.Now(), &r); err != nil {
 					t.Fatal(err)
 				}
-				m.Count(&r, time.Now().UnixNano())
+				b.Apply(&r)
 			}
 			count()
 			ctx := context.Background()

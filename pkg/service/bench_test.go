@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
@@ -101,15 +101,14 @@ func BenchmarkPipeline(b *testing.B) {
 			m := metrics.New(reg, cat, metrics.Options{})
 			clock := service.NewCoarseClock(time.Millisecond)
 			defer clock.Stop()
-			var store dedupe.Store
+			ro := books.RulesOptions{}
 			if v.dedupe {
-				store = dedupe.NewWindow(10*time.Minute, 100000)
+				ro = books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}
 			}
-			pipes := service.NewPipelines(service.PipelineConfig{
-				Catalog: cat, Metrics: m, Dedupe: store, Clock: clock.Now,
-				Events: api.NewEvents(api.Sizes{BillableFailure: 1000, HighRisk: 1000, UnknownCode: 200}),
-			})
-			p := pipes.New(false)
+			l := books.NewLayout(cat, books.LayoutOptions{})
+			bk := books.New(l, ro)
+			metrics.NewBooks(reg, metrics.Source{Layout: l, Owned: func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: bk}} }}, nil)
+			p := service.NewPipeline(bk, service.NewHooks(m, api.NewEvents(api.Sizes{BillableFailure: 1000, HighRisk: 1000, UnknownCode: 200}), false, nil), m, clock.Now)
 			idAt := make([]int, pool)
 			for i, m := range msgs {
 				idAt[i] = bytes.Index(m, []byte(`"bench-`)) + len(`"bench-`)

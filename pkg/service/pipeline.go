@@ -1,92 +1,86 @@
-// Package service runs the exporter: it wires the NATS stream, the
-// classification pipeline, the metrics, the HTTP API and the OTLP push, and
-// stops them in order.
 package service
 
 import (
 	"errors"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
-// PipelineConfig is what every pipeline shares.
-type PipelineConfig struct {
-	Catalog *classify.Catalog
-	Metrics *metrics.Metrics
-	Events  *api.Events  // nil: no ring buffers or stream
-	Dedupe  dedupe.Store // one store shared by every pipeline; nil: off
-	ReqIDs  int          // reqId capacity of each classifier's in-memory store
-	// ReqIDStore, when set, holds the reqId billing rule's state for every
-	// pipeline (safe for concurrent use); nil: each classifier its own
-	// in-memory store.
-	ReqIDStore classify.ReqIDStore
-	Logger     *slog.Logger     // nil: discard
-	Clock      func() time.Time // time of receipt; nil: time.Now
-}
-
-// Pipelines makes one Pipeline per consuming goroutine around shared state.
-type Pipelines struct {
-	cfg        PipelineConfig
+// hooks feed the process-local views (live event rings, delay histogram,
+// rate-limited logs) from every partition; they implement stream.Hooks.
+type hooks struct {
+	m          *metrics.Metrics
+	ev         *api.Events // nil: none
+	received   prometheus.Counter
+	log        *slog.Logger
 	unknownLog *rate.Limiter
 	rejectLog  *rate.Limiter
 }
 
-// NewPipelines returns a factory of pipelines sharing cfg.
-func NewPipelines(cfg PipelineConfig) *Pipelines {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+// NewHooks returns the process-local views every partition feeds (nil
+// events: no ring buffers).
+func NewHooks(m *metrics.Metrics, ev *api.Events, jetstream bool, log *slog.Logger) stream.Hooks {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+	return &hooks{m: m, ev: ev, received: m.ReceivedCounter(jetstream), log: log,
+		unknownLog: rate.NewLimiter(rate.Every(time.Second), 1), rejectLog: rate.NewLimiter(rate.Every(time.Second), 1)}
+}
+
+func (h *hooks) Received() { h.received.Inc() }
+
+func (h *hooks) Counted(r *classify.Result, received int64) {
+	h.m.Counted(r, received)
+	if h.ev != nil {
+		h.ev.Observe(r, received)
 	}
-	return &Pipelines{
-		cfg:        cfg,
-		unknownLog: rate.NewLimiter(rate.Every(time.Second), 1),
-		rejectLog:  rate.NewLimiter(rate.Every(time.Second), 1),
+	if r.Code == nil && h.unknownLog.Allow() {
+		h.log.Warn("unknown return code (logged at most once a second)", "channel", r.Channel.Name, "family", r.Family.Name, "raw_code", string(r.CodeRaw))
 	}
 }
 
-// New returns a pipeline for one goroutine; jetstream selects the transport
-// label of faceid_exporter_events_received_total.
-func (ps *Pipelines) New(jetstream bool) *Pipeline {
-	return &Pipeline{
-		ps:       ps,
-		m:        ps.cfg.Metrics,
-		ev:       ps.cfg.Events,
-		clock:    ps.cfg.Clock,
-		c:        classify.New(ps.cfg.Catalog, classify.Options{Dedupe: ps.cfg.Dedupe, ReqIDs: ps.cfg.ReqIDStore, ReqIDCapacity: ps.cfg.ReqIDs}),
-		received: ps.cfg.Metrics.ReceivedCounter(jetstream),
+func (h *hooks) Processed(d time.Duration) { h.m.ObserveProcessing(d) }
+
+func (h *hooks) Rejected(subject string, rej *classify.RejectError, size int) {
+	if h.rejectLog.Allow() {
+		h.log.Warn("rejected message (logged at most once a second)", "subject", subject, "reason", rej.Reason.String(), "detail", rej.Detail, "bytes", size)
 	}
 }
 
-// Pipeline decodes, classifies and counts messages. It is not safe for
-// concurrent use: each consuming goroutine has its own.
+// Pipeline counts core NATS messages into one in-memory partition's books (no
+// checkpoint: core NATS has no positions to resume from). It implements
+// stream.Processor and is used by the one subscription goroutine.
 type Pipeline struct {
-	ps       *Pipelines
-	m        *metrics.Metrics
-	ev       *api.Events
-	clock    func() time.Time
-	c        *classify.Classifier
-	r        classify.Result
-	received prometheus.Counter
-	n        uint32
-	reqIDEv  uint64
+	b     *books.Books
+	c     *classify.Classifier
+	h     stream.Hooks
+	m     *metrics.Metrics
+	clock func() time.Time
+	r     classify.Result
+	n     uint32
+}
+
+// NewPipeline returns the core pipeline counting into b.
+func NewPipeline(b *books.Books, h stream.Hooks, m *metrics.Metrics, clock func() time.Time) *Pipeline {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Pipeline{b: b, h: h, m: m, clock: clock,
+		c: classify.New(b.Layout().Catalog(), classify.Options{Prefetch: b.Rules().Prefetcher()})}
 }
 
 // Process implements stream.Processor.
 func (p *Pipeline) Process(data []byte, subject string) error {
-	p.received.Inc()
 	now := p.clock()
 	p.n++
 	sample := p.n%metrics.ProcessingSampleEvery == 0
@@ -94,33 +88,22 @@ func (p *Pipeline) Process(data []byte, subject string) error {
 	if sample {
 		start = time.Now()
 	}
+	b := p.b
+	b.Lock()
+	defer b.Unlock()
+	p.h.Received()
 	r := &p.r
-	if err := p.c.Classify(data, lastToken(subject), now, r); err != nil {
+	if err := p.c.Classify(data, stream.FallbackChannel(subject), now, r); err != nil {
 		var rej *classify.RejectError
 		if !errors.As(err, &rej) {
 			rej = &classify.RejectError{Reason: classify.ReasonInvalidJSON, Detail: err.Error()}
 		}
-		p.m.Rejected(rej.Reason)
-		if p.ps.rejectLog.Allow() {
-			p.ps.cfg.Logger.Warn("rejected message (logged at most once a second)", "subject", subject, "reason", rej.Reason.String(), "detail", rej.Detail, "bytes", len(data))
-		}
+		b.Reject(rej.Reason)
+		p.h.Rejected(subject, rej, len(data))
 		return rej
 	}
-	if r.Duplicate {
-		p.m.Duplicate()
-	} else {
-		ns := now.UnixNano()
-		p.m.Count(r, ns)
-		if p.ev != nil {
-			p.ev.Observe(r, ns)
-		}
-		if r.Code == nil && p.ps.unknownLog.Allow() {
-			p.ps.cfg.Logger.Warn("unknown return code (logged at most once a second)", "channel", r.Channel.Name, "family", r.Family.Name, "raw_code", string(r.CodeRaw))
-		}
-	}
-	if ev := p.c.ReqIDEvicted(); ev != p.reqIDEv {
-		p.m.AddReqIDEvicted(ev - p.reqIDEv)
-		p.reqIDEv = ev
+	if !b.Apply(r) {
+		p.h.Counted(r, now.UnixNano())
 	}
 	if sample {
 		p.m.ObserveProcessing(time.Since(start))
@@ -128,14 +111,17 @@ func (p *Pipeline) Process(data []byte, subject string) error {
 	return nil
 }
 
-// lastToken returns the subject's last token as bytes, without copying: the
-// channel of an event that names none.
-func lastToken(subject string) []byte {
-	t := subject[strings.LastIndexByte(subject, '.')+1:]
-	if t == "" || t == ">" || t == "*" {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(t), len(t))
+// coreObserver is the core consumer's Observer: the process metrics, and dead
+// letters counted in the books.
+type coreObserver struct {
+	*metrics.Metrics
+	b *books.Books
+}
+
+func (o coreObserver) DeadLettered(r classify.Reason) {
+	o.b.Lock()
+	o.b.DeadLettered(r)
+	o.b.Unlock()
 }
 
 // CoarseClock is a clock read with one atomic load, advanced every tick by a

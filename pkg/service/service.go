@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -23,10 +21,11 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
-	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupekv"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
@@ -43,7 +42,7 @@ type Config struct {
 	DeadLetterSubject string
 	EmbeddedListen    string
 	EmbeddedStoreDir  string
-	JetStream         stream.JetStreamOptions // Stream "" means core NATS
+	JetStream         JetStream // Stream "" means core NATS
 
 	File *config.Config // the parsed --config.file (or its defaults)
 	OTLP *metrics.OTLP  // nil: no OTLP push
@@ -52,14 +51,21 @@ type Config struct {
 	DemoRate float64
 
 	ShutdownTimeout time.Duration
-	PollInterval    time.Duration // consumer stats and dropped messages; default 5s
+	PollInterval    time.Duration // lag, lost input and dropped messages; default 5s
 	Logger          *slog.Logger
 	// CatalogJSON is served at /api/v1/catalog.
 	CatalogJSON []byte
 
+	// MaxStreamClients and MaxRequests bound the HTTP API (see api.Options).
+	MaxStreamClients, MaxRequests int
+	// Reconcile, when set, makes the periodic reconciliation with Tencent's
+	// bill on the service's registry, reading the group's committed books
+	// (JetStream mode); the service runs what it returns until it stops.
+	Reconcile func(books func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error)
+
 	// Registry, when set, receives the metrics instead of a fresh registry.
 	Registry *prometheus.Registry
-	// OnReady, when set, is called once everything is started.
+	// OnReady, when set, is called once the HTTP server and the consumer are started.
 	OnReady func(Started)
 }
 
@@ -78,10 +84,13 @@ func (c *Config) Validate() error {
 	if c.DeadLetterSubject == "" {
 		return errors.New("--nats.dead-letter-subject is empty")
 	}
-	if strings.ContainsAny(c.DeadLetterSubject, "*> ") {
+	if !stream.IsValidSubject(c.Subject) {
+		return fmt.Errorf("--nats.subject %q is not a valid NATS subject", c.Subject)
+	}
+	if !stream.IsValidLiteralSubject(c.DeadLetterSubject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q must be a literal subject", c.DeadLetterSubject)
 	}
-	if SubjectMatches(c.Subject, c.DeadLetterSubject) {
+	if stream.SubjectMatchesFilter(c.DeadLetterSubject, c.Subject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q is inside --nats.subject %q: dead letters would be consumed again", c.DeadLetterSubject, c.Subject)
 	}
 	if c.Demo && c.NATS.URLs != "" {
@@ -90,39 +99,36 @@ func (c *Config) Validate() error {
 	if c.Demo && !(c.DemoRate > 0 && c.DemoRate <= simulate.MaxRate) {
 		return fmt.Errorf("--demo.rate %g must be above 0 and at most %d", c.DemoRate, simulate.MaxRate)
 	}
-	if c.JetStream.Stream != "" && c.JetStream.Consumer == "" {
-		return errors.New("--jetstream.consumer is empty")
-	}
 	if c.File == nil {
 		return errors.New("no configuration")
+	}
+	if c.Reconcile != nil && c.JetStream.Stream == "" {
+		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
+	}
+	if j := c.JetStream; j.Stream != "" {
+		switch {
+		case j.Consumer == "":
+			return errors.New("--jetstream.consumer is empty")
+		case strings.ContainsAny(j.Stream, ". *>") || strings.ContainsAny(j.Consumer, ". *>"):
+			return fmt.Errorf("--jetstream.stream %q and --jetstream.consumer %q may not contain '.', '*', '>' or spaces", j.Stream, j.Consumer)
+		case j.CheckpointBucket == "":
+			return errors.New("--jetstream.checkpoint-bucket is empty")
+		case j.CheckpointInterval <= 0:
+			return fmt.Errorf("--jetstream.checkpoint-interval %s must be positive", j.CheckpointInterval)
+		case j.TakeoverTimeout < 2*j.CheckpointInterval:
+			return fmt.Errorf("--jetstream.takeover-timeout %s must be at least twice --jetstream.checkpoint-interval %s (an owner commits, and so heartbeats, once an interval)", j.TakeoverTimeout, j.CheckpointInterval)
+		case j.Partitions < 1:
+			return fmt.Errorf("--jetstream.partitions %d must be at least 1", j.Partitions)
+		}
+		if _, _, err := Filters(c.Subject, j.Partitions, c.File.Catalog); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// SubjectMatches reports whether the literal subject matches pattern (with
-// NATS wildcards * and >).
-func SubjectMatches(pattern, subject string) bool {
-	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
-	for i, p := range pt {
-		if p == ">" {
-			return len(st) > i
-		}
-		if i >= len(st) || (p != "*" && p != st[i]) {
-			return false
-		}
-	}
-	return len(pt) == len(st)
-}
-
-type consumer interface {
-	Ready() (bool, string)
-	Poll(ctx context.Context)
-	Stop(ctx context.Context) error
-}
-
-// Run runs the exporter until ctx is cancelled, then stops intake, finishes
-// and acknowledges the messages in flight, flushes OTLP and returns, all
-// within ShutdownTimeout.
+// Run runs the exporter until ctx is cancelled, then stops intake, commits
+// what was counted, flushes OTLP and returns, all within ShutdownTimeout.
 func Run(ctx context.Context, c Config) (err error) {
 	if err := c.Validate(); err != nil {
 		return err
@@ -137,6 +143,10 @@ func Run(ctx context.Context, c Config) (err error) {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
 	}
+	jsMode := c.JetStream.Stream != ""
+	if jsMode && c.JetStream.Instance == "" {
+		c.JetStream.Instance = NewInstanceID()
+	}
 	cat := c.File.Catalog
 	reg := c.Registry
 	if reg == nil {
@@ -147,46 +157,128 @@ func Run(ctx context.Context, c Config) (err error) {
 			versioncollector.NewCollector("faceid_exporter"),
 		)
 	}
-	// The dedupe store: the in-memory window, or the JetStream KV store once
-	// connected (its local front's evictions and its errors are reported).
-	var kvStore atomic.Pointer[dedupekv.Store]
-	window := dedupe.NewWindow(c.File.Dedupe.Window, c.File.Dedupe.Capacity)
-	useKV := c.File.Dedupe.Store == config.DedupeJetStream && c.File.Dedupe.Window > 0
-	mopts := metrics.Options{
-		DedupeEvicted: func() uint64 {
-			if s := kvStore.Load(); s != nil {
-				return s.Evicted()
-			}
-			return window.Evicted()
-		},
-		DedupeStoreErrors: func() uint64 {
-			if s := kvStore.Load(); s != nil {
-				return s.Errors()
-			}
-			return 0
-		},
-	}
-	if b := c.File.Business; b.Enabled() {
-		mopts.AppIDs, mopts.RuleIDs = b.AppID, b.RuleID
-		if mopts.AppIDs == nil {
-			mopts.AppIDs = []string{}
-		}
-		if mopts.RuleIDs == nil {
-			mopts.RuleIDs = []string{}
-		}
-	}
+	var pricing *metrics.Pricing
 	if p := c.File.Pricing; p != nil {
-		mopts.Pricing = &metrics.Pricing{Currency: p.Currency, MonthlyBudget: p.MonthlyBudget, HasBudget: p.HasBudget, UnitPrice: p.UnitPrice}
+		pricing = &metrics.Pricing{Currency: p.Currency, MonthlyBudget: p.MonthlyBudget, HasBudget: p.HasBudget, UnitPrice: p.UnitPrice}
 	}
-	m := metrics.New(reg, cat, mopts)
+	m := metrics.New(reg, cat, metrics.Options{Pricing: pricing})
+	var lopts books.LayoutOptions
+	if b := c.File.Business; b.Enabled() {
+		lopts.AppIDs, lopts.RuleIDs = b.AppID, b.RuleID
+		if lopts.AppIDs == nil {
+			lopts.AppIDs = []string{}
+		}
+	}
+	layout := books.NewLayout(cat, lopts)
+	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity}
 	events := api.NewEvents(api.Sizes{
 		BillableFailure: c.File.Events.BillableFailure,
 		HighRisk:        c.File.Events.HighRisk,
 		UnknownCode:     c.File.Events.UnknownCode,
 	})
-	clock := NewCoarseClock(time.Millisecond)
-	defer clock.Stop()
+	h := NewHooks(m, events, jsMode, log)
+
+	// What the metrics and the API read, set once the consumer runs.
+	var group atomic.Pointer[stream.Group]
+	var store atomic.Pointer[checkpoint.Store]
+	var coreBooks *books.Books
+	src := metrics.Source{Layout: layout}
+	if jsMode {
+		src.Partitions = c.JetStream.Partitions
+		src.Owned = func() []metrics.Partition {
+			g := group.Load()
+			if g == nil {
+				return nil
+			}
+			var out []metrics.Partition
+			for _, o := range g.Owned() {
+				st := o.Status
+				out = append(out, metrics.Partition{ID: st.Partition, Books: o.Books, Owns: o.Owns, Checkpointed: true,
+					Seq: st.Seq, CommittedAt: st.CommittedAt, Lag: st.Lag, Replay: st.Replay, Bytes: st.Bytes})
+			}
+			return out
+		}
+		src.Unpartitioned = func() (uint64, bool) {
+			if g := group.Load(); g != nil {
+				return g.Unpartitioned()
+			}
+			return 0, false
+		}
+		src.Ages = func(now time.Time) []time.Duration {
+			if g := group.Load(); g != nil {
+				return g.CheckpointAges(now)
+			}
+			return make([]time.Duration, c.JetStream.Partitions)
+		}
+	} else {
+		coreBooks = books.New(layout, ropts)
+		src.Owned = func() []metrics.Partition { return []metrics.Partition{{ID: 0, Books: coreBooks}} }
+	}
+	booksCollector := metrics.NewBooks(reg, src, pricing)
 	started := time.Now()
+
+	// The committed books of the whole group, read from the checkpoints.
+	var readLedger func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error)
+	if jsMode {
+		readLedger = func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error) {
+			st := store.Load()
+			if st == nil {
+				return nil, fmt.Errorf("%w yet: the exporter has not joined its consumer group", ledger.ErrNoBooks)
+			}
+			return ledger.Read(ctx, st.KV(), c.JetStream.Stream, c.JetStream.Consumer, from, to)
+		}
+	}
+	var runReconcile func(context.Context) error
+	if c.Reconcile != nil {
+		if runReconcile, err = c.Reconcile(readLedger, reg); err != nil {
+			return err
+		}
+	}
+
+	// HTTP first: /-/healthy answers while NATS is still unreachable.
+	var cons atomic.Pointer[consumer]
+	ready := func() (bool, string) {
+		cp := cons.Load()
+		if cp == nil {
+			return false, "starting: connecting to nats"
+		}
+		return (*cp).Ready()
+	}
+	var catalogJSON bytes.Buffer
+	catalogJSON.Write(bytes.TrimSpace(c.CatalogJSON))
+	if catalogJSON.Len() == 0 {
+		if err := cat.WriteJSON(&catalogJSON); err != nil {
+			return fmt.Errorf("catalog json: %w", err)
+		}
+	}
+	handler, err := api.NewHandler(api.Options{
+		Events: events, Gatherer: reg, TelemetryPath: c.TelemetryPath,
+		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: booksCollector.Summary, Since: started,
+		Ready: ready, Version: version.Info(), Logger: log,
+		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
+		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	listeners, err := listen(c.Web)
+	if err != nil {
+		return err
+	}
+	httpErr := make(chan error, 1)
+	go func() {
+		if listeners == nil {
+			httpErr <- web.ListenAndServe(srv, c.Web, log)
+		} else {
+			httpErr <- web.ServeMultiple(listeners, srv, c.Web, log)
+		}
+	}()
+	defer func() {
+		if err != nil {
+			_ = srv.Close()
+		}
+	}()
 
 	// NATS: the embedded server when no URL is given.
 	natsOpts := c.NATS
@@ -213,77 +305,43 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	defer nc.Close()
-	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, m)
+	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, coreObserver{m, coreBooks})
 
-	var store dedupe.Store = window
-	if useKV {
-		s, err := openKVStore(ctx, nc, c.File.Dedupe, log)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	consErr := make(chan error, 1)
+	if !jsMode {
+		clock := NewCoarseClock(time.Millisecond)
+		defer clock.Stop()
+		cc, err := stream.SubscribeCore(nc, stream.CoreOptions{Subject: c.Subject, Queue: c.Queue, PendingMsgs: CorePendingMsgs, PendingBytes: CorePendingBytes},
+			NewPipeline(coreBooks, h, m, clock.Now), dl, m, log)
 		if err != nil {
 			return err
 		}
-		kvStore.Store(s)
-		store = s
-		log.Info("dedupe through jetstream kv", "bucket", c.File.Dedupe.Bucket, "window", c.File.Dedupe.Window)
-	}
-	// With the shared dedupe store the reqId billing rule shares its state
-	// too, so that replicas and restarts bill each reqId window once.
-	var reqIDs classify.ReqIDStore
-	if useKV && cat.ReqIDRule.Family != "" {
-		bucket := ReqIDBucket(c.File.Dedupe.Bucket)
-		s, err := openReqIDStore(ctx, nc, bucket, cat.ReqIDRule.Window, log)
-		if err != nil {
-			return err
-		}
-		reqIDs = s
-		log.Info("reqid billing rule through jetstream kv", "bucket", bucket, "window", cat.ReqIDRule.Window)
-	}
-	pipes := NewPipelines(PipelineConfig{
-		Catalog: cat, Metrics: m, Events: events, Dedupe: store, ReqIDStore: reqIDs, Logger: log, Clock: clock.Now,
-	})
-
-	var cons consumer
-	if c.JetStream.Stream == "" {
-		cons, err = stream.SubscribeCore(nc, stream.CoreOptions{Subject: c.Subject, Queue: c.Queue, PendingMsgs: CorePendingMsgs, PendingBytes: CorePendingBytes}, pipes.New(false), dl, m, log)
+		var cs consumer = cc
+		cons.Store(&cs)
 		log.Info("consuming core nats", "subject", c.Subject, "queue", c.Queue)
 	} else {
-		jo := c.JetStream
-		jo.Subject = c.Subject
-		cons, err = stream.ConsumeJetStream(ctx, nc, jo, pipes.New(true), dl, m, log)
-	}
-	if err != nil {
-		return err
-	}
-
-	// HTTP.
-	var catalogJSON bytes.Buffer
-	catalogJSON.Write(bytes.TrimSpace(c.CatalogJSON))
-	if catalogJSON.Len() == 0 {
-		if err := cat.WriteJSON(&catalogJSON); err != nil {
-			return fmt.Errorf("catalog json: %w", err)
+		filters, owns, _ := Filters(c.Subject, c.JetStream.Partitions, cat)
+		gopts := stream.GroupOptions{
+			Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Filters: filters, Subject: c.Subject, Owns: owns, Instance: c.JetStream.Instance,
+			CheckpointInterval: c.JetStream.CheckpointInterval, TakeoverTimeout: c.JetStream.TakeoverTimeout, PollInterval: c.PollInterval,
+			Catalog: cat, Layout: layout, Rules: ropts, DeadLetter: dl, Hooks: h, Observer: m, Logger: log,
 		}
+		go func() {
+			g, st, err := startGroup(runCtx, nc, &c, gopts, log)
+			if err != nil {
+				consErr <- err
+				return
+			}
+			store.Store(st)
+			group.Store(g)
+			var cs consumer = groupConsumer{g}
+			cons.Store(&cs)
+			log.Info("consuming jetstream with checkpoints", "stream", c.JetStream.Stream, "group", c.JetStream.Consumer,
+				"partitions", len(filters), "instance", c.JetStream.Instance, "bucket", c.JetStream.CheckpointBucket)
+		}()
 	}
-	handler, err := api.NewHandler(api.Options{
-		Events: events, Gatherer: reg, TelemetryPath: c.TelemetryPath,
-		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: m.Summary, Since: started,
-		Ready: cons.Ready, Version: version.Info(), Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	listeners, err := listen(c.Web)
-	if err != nil {
-		_ = cons.Stop(ctx)
-		return err
-	}
-	httpErr := make(chan error, 1)
-	go func() {
-		if listeners == nil {
-			httpErr <- web.ListenAndServe(srv, c.Web, log)
-		} else {
-			httpErr <- web.ServeMultiple(listeners, srv, c.Web, log)
-		}
-	}()
 
 	// OTLP.
 	otlpShutdown := func(context.Context) error { return nil }
@@ -293,17 +351,28 @@ func Run(ctx context.Context, c Config) (err error) {
 			o.ServiceName = "faceid-exporter"
 		}
 		if o.ServiceInstance == "" {
-			o.ServiceInstance, _ = os.Hostname()
+			o.ServiceInstance = c.JetStream.Instance
+			if o.ServiceInstance == "" {
+				o.ServiceInstance = NewInstanceID()
+			}
 		}
 		if o.ServiceVersion == "" {
 			o.ServiceVersion = version.Version
 		}
 		if otlpShutdown, err = metrics.StartOTLP(ctx, o, reg); err != nil {
-			_ = cons.Stop(ctx)
-			_ = srv.Close()
 			return err
 		}
-		log.Info("pushing metrics over otlp", "endpoint", o.Endpoint, "protocol", o.Protocol, "interval", o.Interval)
+		log.Info("pushing metrics over otlp", "endpoint", o.Endpoint, "protocol", o.Protocol, "interval", o.Interval, "service_instance_id", o.ServiceInstance)
+	}
+
+	// Reconciliation with Tencent's bill.
+	var bgWG sync.WaitGroup
+	if runReconcile != nil {
+		bgWG.Go(func() {
+			if err := runReconcile(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("reconciliation stopped", "err", err)
+			}
+		})
 	}
 
 	// Demo traffic.
@@ -320,7 +389,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 		c.OnReady(info)
 	}
-	log.Info("exporter started", "embedded_nats", embedded != nil, "jetstream", c.JetStream.Stream != "")
+	log.Info("exporter started", "embedded_nats", embedded != nil, "jetstream", jsMode)
 
 	poll := time.NewTicker(c.PollInterval)
 	defer poll.Stop()
@@ -333,8 +402,13 @@ loop:
 		case err := <-httpErr:
 			runErr = fmt.Errorf("http server: %w", err)
 			break loop
+		case err := <-consErr:
+			runErr = err
+			break loop
 		case <-poll.C:
-			cons.Poll(ctx)
+			if cp := cons.Load(); cp != nil {
+				(*cp).Poll(ctx)
+			}
 		}
 	}
 
@@ -344,9 +418,13 @@ loop:
 	defer cancel()
 	stopDemo()
 	demoWG.Wait()
+	stopRun()
+	bgWG.Wait()
 	var errs []error
-	if err := cons.Stop(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop consumer: %w", err))
+	if cp := cons.Load(); cp != nil {
+		if err := (*cp).Stop(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop consumer: %w", err))
+		}
 	}
 	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		errs = append(errs, fmt.Errorf("drain nats connection: %w", err))
@@ -367,6 +445,18 @@ loop:
 	return errors.Join(errs...)
 }
 
+type consumer interface {
+	Ready() (bool, string)
+	Poll(ctx context.Context)
+	Stop(ctx context.Context) error
+}
+
+// groupConsumer adapts a group to the service's consumer: partitions poll
+// themselves.
+type groupConsumer struct{ *stream.Group }
+
+func (groupConsumer) Poll(context.Context) {}
+
 // Memory sizing.
 const (
 	// BaseMemory is the Go-managed memory of the exporter with an empty
@@ -382,64 +472,22 @@ const (
 )
 
 // MemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) that
-// suits a configuration: BaseMemory plus the dedupe window and the event ring
-// buffers at their full size. cmd/exporter sets it when GOMEMLIMIT is unset.
-func MemoryLimit(f *config.Config) int64 {
-	const idBytes, eventBytes = 48, 320 // dedupe table+fifo per id; ring slot
-	rings := f.Events.BillableFailure + f.Events.HighRisk + f.Events.UnknownCode
-	return BaseMemory + int64(f.Dedupe.Capacity)*idBytes + int64(rings)*eventBytes
-}
-
-// openKVStore binds the JetStream KV dedupe store, retrying with backoff
-// while NATS is not reachable, until ctx ends.
-func openKVStore(ctx context.Context, nc *nats.Conn, d config.Dedupe, log *slog.Logger) (*dedupekv.Store, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+// suits a configuration: BaseMemory plus the duplicate and reqId tables and
+// the event ring buffers at their full size. cmd/exporter sets it when GOMEMLIMIT is unset.
+//
+// A replica may own every one of the group's partitions, each with its own
+// duplicate window and reqId table, so those count once per partition.
+func MemoryLimit(f *config.Config, partitions int) int64 {
+	partitions = max(partitions, 1)
+	rings := int64(f.Events.BillableFailure + f.Events.HighRisk + f.Events.UnknownCode)
+	perPartition := int64(0)
+	if f.Dedupe.Window > 0 && f.Dedupe.Capacity > 0 {
+		perPartition += dedupe.TableBytes(f.Dedupe.Capacity)
 	}
-	for attempt := 1; ; attempt++ {
-		s, err := dedupekv.New(ctx, js, dedupekv.Options{Bucket: d.Bucket, Window: d.Window, Capacity: d.Capacity, Logger: log})
-		if err == nil {
-			return s, nil
-		}
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return nil, fmt.Errorf("dedupe.store jetstream needs JetStream on the NATS server: %w", err)
-		}
-		log.Warn("dedupe kv bucket not ready, retrying", "bucket", d.Bucket, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("dedupe store: %w", err)
-		case <-time.After(stream.Backoff(attempt, 5*time.Second)):
-		}
+	if f.Catalog.ReqIDRule.Family != "" {
+		perPartition += dedupe.TableBytes(books.DefaultReqIDCapacity)
 	}
-}
-
-// ReqIDBucket is the KV bucket of the reqId billing rule's anchors that goes
-// with the dedupe bucket of the jetstream store.
-func ReqIDBucket(dedupeBucket string) string { return dedupeBucket + "-reqid" }
-
-// openReqIDStore binds the JetStream KV store of the reqId billing rule,
-// retrying with backoff while NATS is not reachable, until ctx ends.
-func openReqIDStore(ctx context.Context, nc *nats.Conn, bucket string, window time.Duration, log *slog.Logger) (*dedupekv.ReqIDs, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	for attempt := 1; ; attempt++ {
-		s, err := dedupekv.NewReqIDs(ctx, js, dedupekv.ReqIDOptions{Bucket: bucket, Window: window, Logger: log})
-		if err == nil {
-			return s, nil
-		}
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return nil, fmt.Errorf("dedupe.store jetstream needs JetStream on the NATS server: %w", err)
-		}
-		log.Warn("reqid kv bucket not ready, retrying", "bucket", bucket, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("reqid store: %w", err)
-		case <-time.After(stream.Backoff(attempt, 5*time.Second)):
-		}
-	}
+	return BaseMemory + int64(partitions)*perPartition + rings*api.RecordBytes
 }
 
 func waitClosed(ctx context.Context, nc *nats.Conn) error {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
 // DefaultSubjectPrefix is the subject prefix producers publish under; events
@@ -102,8 +104,9 @@ type Generator struct {
 	nRecent     int
 	nextRecent  int
 
-	cls *classify.Classifier
-	res classify.Result
+	cls   *classify.Classifier
+	rules *books.Rules // the reqId rule, as a partition applies it (ids are unique: no duplicates)
+	res   classify.Result
 }
 
 type chanInfo struct {
@@ -148,6 +151,7 @@ func NewGenerator(cat *classify.Catalog, scenario Scenario, seed int64, opts ...
 		runID:       "s" + strconv.FormatUint(h.Sum64()&0xffffffff, 16),
 		reqIDFamily: cat.ReqIDRule.Family,
 		cls:         classify.New(cat, classify.Options{}),
+		rules:       books.NewRules(cat, books.RulesOptions{}),
 	}
 	g.kind, g.share = injectShare(scenario)
 	for _, o := range opts {
@@ -826,19 +830,19 @@ func (g *Generator) finish(b []byte, ch *chanInfo, now time.Time, kind Kind, fla
 		return b, ch.subject, t
 	}
 	res := &g.res
+	g.rules.Apply(res)
 	t.Channel, t.Code, t.Outcome, t.Billable, t.Risk, t.BillingRule = res.Channel, res.Code, res.Outcome, res.Billable, res.Risk, res.BillingRule
 	return b, ch.subject, t
 }
 
-// validSubjectPrefix accepts a NATS subject of literal tokens.
+// validSubjectPrefix accepts a NATS subject of literal tokens, by the
+// server's rules.
 func validSubjectPrefix(p string) error {
 	if p == "" {
 		return errors.New("subject prefix is empty")
 	}
-	for _, tok := range strings.Split(p, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return fmt.Errorf("subject prefix %q is not a NATS subject of literal tokens", p)
-		}
+	if !stream.IsValidLiteralSubject(p) {
+		return fmt.Errorf("subject prefix %q is not a NATS subject of literal tokens", p)
 	}
 	return nil
 }

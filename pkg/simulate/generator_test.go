@@ -340,6 +340,8 @@ func TestNewGeneratorErrors(t *testing.T) {
 		{"unknown scenario", cat, "storm", nil, `unknown scenario "storm" (want one of baseline, billable-failure-spike, high-risk-device-surge, unknown-codes, malformed)`},
 		{"wildcard prefix", cat, Baseline, []Option{WithSubjectPrefix("faceid.>")}, `subject prefix "faceid.>" is not a NATS subject of literal tokens`},
 		{"empty token", cat, Baseline, []Option{WithSubjectPrefix("faceid..results")}, `subject prefix "faceid..results" is not a NATS subject of literal tokens`},
+		{"whitespace", cat, Baseline, []Option{WithSubjectPrefix("faceid.re sults")}, `subject prefix "faceid.re sults" is not a NATS subject of literal tokens`},
+		{"trailing dot", cat, Baseline, []Option{WithSubjectPrefix("faceid.")}, `subject prefix "faceid." is not a NATS subject of literal tokens`},
 		{"bad run id", cat, Baseline, []Option{WithRunID(`a"b`)}, `run id "a\"b" may hold only letters, digits, '_', '.' and '-'`},
 	}
 	for _, tc := range tests {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 func defaultCatalog(t testing.TB) *classify.Catalog {
@@ -20,11 +20,15 @@ func defaultCatalog(t testing.TB) *classify.Catalog {
 	return cat
 }
 
-// counter classifies messages on its own, as an exporter would, and counts
-// them the way a Report does.
+// counter classifies the messages it receives with a classifier of its own
+// and counts them the way a Report does. It runs the same code on the same
+// catalog as the generator's truth, so agreeing with a Report shows that
+// every message arrived once and was tallied right; it says nothing about
+// whether the classifier is right.
 type counter struct {
 	mu       sync.Mutex
 	cls      *classify.Classifier
+	rules    *books.Rules // duplicates and the reqId rule, as a partition applies them
 	res      classify.Result
 	received int64
 	by       map[[3]string]int64 // channel, code, billable
@@ -34,7 +38,8 @@ type counter struct {
 
 func newCounter(cat *classify.Catalog) *counter {
 	return &counter{
-		cls:      classify.New(cat, classify.Options{Dedupe: dedupe.NewWindow(10*time.Minute, 100000)}),
+		cls:      classify.New(cat, classify.Options{}),
+		rules:    books.NewRules(cat, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000}),
 		by:       map[[3]string]int64{},
 		risk:     map[[2]string]int64{},
 		rejected: map[string]int64{},
@@ -57,6 +62,7 @@ func (c *counter) add(msg []byte, subject string, received time.Time) (*classify
 		c.rejected[re.Reason.String()]++
 		return nil, re.Reason
 	}
+	c.rules.Apply(&c.res)
 	code := "unknown"
 	if c.res.Code != nil {
 		code = c.res.Code.Code

@@ -184,14 +184,8 @@ func Run(ctx context.Context, cfg Config, pub Publisher) (Report, error) {
 	t := newTally(cfg.Catalog)
 	var acks ackQueue
 
-	total := int64(-1)
-	if cfg.Duration > 0 {
-		total = int64(math.Round(cfg.Rate * cfg.Duration.Seconds()))
-	}
-	// At most maxBurst's worth per tick, so that a stalled publisher catches up
-	// without a flood. Ticks the loop was too busy for are dropped by the
-	// ticker; the next one sends what they would have.
-	maxBatch := int64(math.Ceil(cfg.Rate*maxBurst.Seconds())) + 1
+	pace := newPacer(cfg.Rate, cfg.Duration)
+	total := pace.total
 
 	// A publisher that falls behind may finish the events due this long
 	// after the duration.
@@ -214,11 +208,7 @@ loop:
 			now = time.Now()
 		}
 		elapsed := now.Sub(start)
-		target := int64(cfg.Rate * elapsed.Seconds())
-		if total >= 0 && (target > total || elapsed >= cfg.Duration) {
-			target = total
-		}
-		n := min(target-generated, maxBatch)
+		n := pace.due(elapsed)
 		for range n {
 			msg, subject, truth := gen.Next(buf, now)
 			buf = msg[:0]
@@ -272,6 +262,38 @@ loop:
 		writeProgress(cfg.Progress, elapsed, t, float64(t.sent)/elapsed.Seconds(), 0)
 	}
 	return rep, runErr
+}
+
+// pacer is Run's schedule. By elapsed time e, rate×e events are due (all
+// of round(rate×duration) once the duration has passed); one call hands out
+// at most maxBurst's worth, so that a stalled publisher catches up without a
+// flood. Ticks the loop was too busy for are dropped by the ticker; the next
+// one sends what they would have.
+type pacer struct {
+	rate     float64
+	duration time.Duration
+	total    int64 // -1: no end
+	maxBatch int64
+	given    int64
+}
+
+func newPacer(rate float64, duration time.Duration) *pacer {
+	p := &pacer{rate: rate, duration: duration, total: -1, maxBatch: int64(math.Ceil(rate*maxBurst.Seconds())) + 1}
+	if duration > 0 {
+		p.total = int64(math.Round(rate * duration.Seconds()))
+	}
+	return p
+}
+
+// due returns how many events to send now, elapsed after the start.
+func (p *pacer) due(elapsed time.Duration) int64 {
+	target := int64(p.rate * elapsed.Seconds())
+	if p.total >= 0 && (target > p.total || elapsed >= p.duration) {
+		target = p.total
+	}
+	n := max(0, min(target-p.given, p.maxBatch))
+	p.given += n
+	return n
 }
 
 func writeProgress(w io.Writer, elapsed time.Duration, t *tally, rate float64, pending int) {

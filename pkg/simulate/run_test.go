@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +28,13 @@ func subscribe(t *testing.T, nc *nats.Conn, prefix string, c *counter) {
 	}
 }
 
-func TestRunCoreMatchesSubscriber(t *testing.T) {
+// TestRunCoreReportMatchesDelivery runs every scenario through core NATS and
+// checks that a subscriber receives exactly the messages the report counts,
+// and that classifying them again gives the report's rows. The report's
+// truth comes from the same classifier, so this proves delivery and the
+// tally, not the classification: TestServeCountsHandWrittenEvents in
+// cmd/exporter checks counts written down from Tencent's table.
+func TestRunCoreReportMatchesDelivery(t *testing.T) {
 	s := natstest.RunServer(t, natstest.CoreOnly)
 	cat := defaultCatalog(t)
 	for _, sc := range Scenarios() {
@@ -56,7 +61,10 @@ func TestRunCoreMatchesSubscriber(t *testing.T) {
 	}
 }
 
-func TestRunJetStream(t *testing.T) {
+// TestRunJetStreamReportMatchesStream publishes through JetStream and checks
+// that the stream holds exactly the messages the report counts (read back and
+// classified again, so delivery and tally, not the classifier).
+func TestRunJetStreamReportMatchesStream(t *testing.T) {
 	s := natstest.RunServer(t)
 	cat := defaultCatalog(t)
 	nc := natstest.Connect(t, s.ClientURL())
@@ -119,51 +127,6 @@ func TestJetStreamPublisherMissingStream(t *testing.T) {
 	_, err := NewJetStreamPublisher(context.Background(), natstest.Connect(t, s.ClientURL()), "NOPE")
 	if err == nil || !strings.Contains(err.Error(), `jetstream stream "NOPE" does not exist`) {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestRunRate(t *testing.T) {
-	s := natstest.RunServer(t, natstest.CoreOnly)
-	cat := defaultCatalog(t)
-	var mu sync.Mutex
-	var times []time.Time
-	sub, err := natstest.Connect(t, s.ClientURL()).Subscribe("faceid.results.>", func(*nats.Msg) {
-		mu.Lock()
-		times = append(times, time.Now())
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: 1000, Duration: 2 * time.Second, Seed: 1}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	if rep.Sent != 2000 {
-		t.Fatalf("sent %d, want 2000", rep.Sent)
-	}
-	if rate := float64(rep.Sent) / wall.Seconds(); rate < 800 || rate > 1200 {
-		t.Errorf("%d events in %s: %.0f/s, want 1000/s ± 20 %%", rep.Sent, wall, rate)
-	}
-	natstest.WaitFor(t, 5*time.Second, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return int64(len(times)) >= rep.Sent })
-	// The rate holds inside the run, not only on average: count the second
-	// in the middle.
-	mu.Lock()
-	defer mu.Unlock()
-	from := times[0].Add(500 * time.Millisecond)
-	inSecond := 0
-	for _, at := range times {
-		if !at.Before(from) && at.Before(from.Add(time.Second)) {
-			inSecond++
-		}
-	}
-	if inSecond < 800 || inSecond > 1200 {
-		t.Errorf("%d events in the middle second, want 1000 ± 20 %%", inSecond)
 	}
 }
 
@@ -240,29 +203,4 @@ func TestRunConfigErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestRunHighRate(t *testing.T) {
-	s := natstest.RunServer(t, natstest.CoreOnly)
-	cat := defaultCatalog(t)
-	c := newCounter(cat)
-	subscribe(t, natstest.Connect(t, s.ClientURL()), DefaultSubjectPrefix, c)
-	rate := 20000.0
-	if raceEnabled {
-		rate = 4000 // the race detector slows everything down about tenfold
-	}
-	start := time.Now()
-	rep, err := Run(context.Background(), Config{Catalog: cat, Rate: rate, Duration: 1500 * time.Millisecond, Seed: 2}, NewCorePublisher(natstest.Connect(t, s.ClientURL())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	if want := int64(rate * 1.5); rep.Sent != want {
-		t.Fatalf("sent %d of %d (errors %d: %s)", rep.Sent, want, rep.Errors, rep.LastError)
-	}
-	if got := float64(rep.Sent) / wall.Seconds(); got < 0.8*rate || got > 1.2*rate {
-		t.Errorf("%d events in %s: %.0f/s, want %.0f/s ± 20 %%", rep.Sent, wall, got, rate)
-	}
-	natstest.WaitFor(t, 20*time.Second, "every message", func() bool { return c.count() >= rep.Sent })
-	c.compare(t, rep)
 }

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
@@ -152,20 +152,16 @@ func BenchmarkCore(b *testing.B) {
 		dedupe bool
 	}{{"pipeline", true}, {"pipeline_without_dedupe", false}} {
 		b.Run(v.name, func(b *testing.B) {
-			var store dedupe.Store
-			if v.dedupe {
-				store = dedupe.NewWindow(10*time.Minute, 100000)
-			}
-			r := newRig(b, cat, store)
+			r := newRig(b, cat, v.dedupe)
 			coreRun(b, func(nc *nats.Conn, done func()) func() {
-				p := &countingProcessor{p: r.pipes.New(false), done: done}
+				p := &countingProcessor{p: r.pipe, done: done}
 				core, err := stream.SubscribeCore(nc, stream.CoreOptions{Subject: subject, Queue: "q", PendingMsgs: -1, PendingBytes: -1}, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
 				if err != nil {
 					b.Fatal(err)
 				}
 				return func() { _ = core.Stop(b.Context()) }
 			})
-			if got := sum(verifications(b, r.reg)); got != float64(b.N) {
+			if got := sum(verifications(b, r)); got != float64(b.N) {
 				b.Fatalf("counted %v of %d", got, b.N)
 			}
 		})
@@ -183,96 +179,132 @@ func (c *countingProcessor) Process(data []byte, subject string) error {
 	return err
 }
 
-// BenchmarkJetStream compares, in one run, durable pull consumers with
-// explicit acks on a stream holding b.N events: one that only acks, the
-// exporter's (stream.ConsumeJetStream: count, then ack), and the exporter's
-// without duplicate detection, to show what the dedupe store costs there.
+// fillBench publishes n benchmark events with distinct ids, round-robin over
+// the catalog's channel subjects, into a new stream FACEID and waits for the
+// acks.
+func fillBench(b *testing.B, url string, cat *classify.Catalog, n int) {
+	b.Helper()
+	js, err := jetstream.New(natstest.Connect(b, url))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
+		b.Fatal(err)
+	}
+	pub, wait := jsPublish(b, js)
+	msg := append([]byte(nil), benchEvent...)
+	for i := 0; i < n; i++ {
+		setID(msg, uint64(i))
+		pub("faceid.results."+cat.Channels[i%len(cat.Channels)].Name, append([]byte(nil), msg...))
+	}
+	wait()
+}
+
+// countHooks signals once n messages were received by the partitions.
+type countHooks struct {
+	n    int64
+	seen atomic.Int64
+	done chan struct{}
+}
+
+func (h *countHooks) Received() {
+	if h.seen.Add(1) == h.n {
+		close(h.done)
+	}
+}
+func (h *countHooks) Counted(*classify.Result, int64)             {}
+func (h *countHooks) Rejected(string, *classify.RejectError, int) {}
+func (h *countHooks) Processed(time.Duration)                     {}
+
+func waitDone(b *testing.B, done chan struct{}, what string) {
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("%s: not done within 5m", what)
+	}
+}
+
+// BenchmarkJetStream compares, in one run, on streams holding the same b.N
+// events: an ordered (ack-free) consumer that does nothing, a durable pull
+// consumer with explicit acks that only acks, and the exporter's checkpointed
+// mode (one partition: decode, classify, count, ledger, duplicate and reqId
+// rules, a checkpoint every second), then the checkpointed mode with three
+// partitions spread over one, two and three replicas in this process.
 func BenchmarkJetStream(b *testing.B) {
 	cat := catalog(b)
-	fill := func(b *testing.B) (*nats.Conn, jetstream.JetStream) {
-		s := natstest.RunServer(b)
-		nc := natstest.Connect(b, s.ClientURL())
-		js, err := jetstream.New(nc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
-			b.Fatal(err)
-		}
-		pub, wait := jsPublish(b, js)
-		msg := append([]byte(nil), benchEvent...)
-		for i := 0; i < b.N; i++ {
-			setID(msg, uint64(i))
-			pub("faceid.results.wechat_h5", append([]byte(nil), msg...))
-		}
-		wait()
-		return nc, js
-	}
-	opts := stream.JetStreamOptions{Stream: "FACEID", Consumer: "bench", Subject: subject, MaxAckPending: 1000, AckWait: 30 * time.Second}
-	measure := func(b *testing.B, finished <-chan struct{}, handled *atomic.Int64, start time.Time) {
-		select {
-		case <-finished:
-		case <-time.After(120 * time.Second):
-			b.Fatalf("handled %d of %d", handled.Load(), b.N)
-		}
+	run := func(b *testing.B, consume func(url string, done func()) func()) {
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
-	}
-	b.Run("noop_acking_consumer", func(b *testing.B) {
-		_, js := fill(b)
-		cons, err := js.CreateOrUpdateConsumer(b.Context(), "FACEID", jetstream.ConsumerConfig{
-			Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject, MaxAckPending: opts.MaxAckPending, AckWait: opts.AckWait,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := natstest.RunServer(b)
+		fillBench(b, s.ClientURL(), cat, b.N)
 		var handled atomic.Int64
 		finished := make(chan struct{})
+		n := int64(b.N)
 		b.SetBytes(int64(len(benchEvent)))
-		b.ResetTimer()
+		b.StartTimer()
 		start := time.Now()
-		cc, err := cons.Consume(func(m jetstream.Msg) {
-			_ = m.Ack()
-			if handled.Add(1) == int64(b.N) {
+		stop := consume(s.ClientURL(), func() {
+			if handled.Add(1) == n {
 				close(finished)
 			}
-		}, jetstream.PullMaxMessages(500))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cc.Stop()
-		measure(b, finished, &handled, start)
-	})
-	for _, v := range []struct {
-		name   string
-		dedupe bool
-	}{{"pipeline_acking_consumer", true}, {"pipeline_without_dedupe_acking_consumer", false}} {
-		b.Run(v.name, func(b *testing.B) {
-			nc, _ := fill(b)
-			var store dedupe.Store
-			if v.dedupe {
-				store = dedupe.NewWindow(10*time.Minute, 100000)
-			}
-			r := newRig(b, cat, store)
-			var handled atomic.Int64
-			finished := make(chan struct{})
-			p := &countingProcessor{p: r.pipes.New(true), done: func() {
-				if handled.Add(1) == int64(b.N) {
-					close(finished)
-				}
-			}}
-			b.SetBytes(int64(len(benchEvent)))
-			b.ResetTimer()
-			start := time.Now()
-			js, err := stream.ConsumeJetStream(b.Context(), nc, opts, p, stream.NewDeadLetter(nc, "faceid.deadletter", r.m), r.m, testLogger(b))
+		})
+		waitDone(b, finished, "consume")
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+		stop()
+	}
+	b.Run("ordered_noop", func(b *testing.B) {
+		run(b, func(url string, done func()) func() {
+			js, _ := jetstream.New(natstest.Connect(b, url))
+			c, err := js.OrderedConsumer(b.Context(), "FACEID", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			measure(b, finished, &handled, start)
-			_ = js.Stop(b.Context())
-			if got := sum(verifications(b, r.reg)); got != float64(b.N) {
-				b.Fatalf("counted %v of %d", got, b.N)
+			cc, err := c.Consume(func(jetstream.Msg) { done() }, jetstream.PullMaxMessages(1000))
+			if err != nil {
+				b.Fatal(err)
 			}
+			return cc.Stop
 		})
+	})
+	b.Run("explicit_ack_noop", func(b *testing.B) {
+		run(b, func(url string, done func()) func() {
+			js, _ := jetstream.New(natstest.Connect(b, url))
+			c, err := js.CreateOrUpdateConsumer(b.Context(), "FACEID", jetstream.ConsumerConfig{Durable: "acker", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cc, err := c.Consume(func(m jetstream.Msg) { _ = m.Ack(); done() }, jetstream.PullMaxMessages(500))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return cc.Stop
+		})
+	})
+	checkpointed := func(partitions, replicas int) func(b *testing.B) {
+		return func(b *testing.B) {
+			run(b, func(url string, done func()) func() {
+				hooks := &countHooks{n: int64(b.N), done: make(chan struct{})}
+				go func() {
+					<-hooks.done
+					for range b.N { // the runner counts one call per message
+						done()
+					}
+				}()
+				var groups []*groupRig
+				for r := 0; r < replicas; r++ {
+					groups = append(groups, startGroupHooks(b, url, cat, groupOpts{instance: fmt.Sprintf("r%d", r), partitions: partitions,
+						interval: time.Second, takeover: 10 * time.Second, expectReplicas: replicas}, hooks))
+				}
+				return func() {
+					for _, g := range groups {
+						g.stop()
+					}
+				}
+			})
+		}
 	}
+	b.Run("checkpointed", checkpointed(1, 1))
+	b.Run("checkpointed_3_partitions_1_replica", checkpointed(3, 1))
+	b.Run("checkpointed_3_partitions_2_replicas", checkpointed(3, 2))
+	b.Run("checkpointed_3_partitions_3_replicas", checkpointed(3, 3))
 }

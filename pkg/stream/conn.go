@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -23,7 +24,6 @@ type Observer interface {
 	Dropped(n int)
 	DeadLettered(r classify.Reason)
 	DeadLetterError()
-	SetJetStreamPending(pending, ackPending uint64)
 }
 
 // ConnOptions configure the NATS connection. Secrets come from files so that
@@ -41,6 +41,8 @@ type ConnOptions struct {
 	TLSKeyFile   string
 	// MaxReconnectWait caps the reconnect backoff (default 5s).
 	MaxReconnectWait time.Duration
+	// ConnectTimeout bounds each connection attempt (0: nats.go's default, 2s).
+	ConnectTimeout time.Duration
 }
 
 func readSecret(path, what string) (string, error) {
@@ -72,9 +74,13 @@ func readable(path string) error {
 	return nil
 }
 
-// natsOptions turns o into nats.go options, checking that at most one
-// authentication method is given.
-func (o ConnOptions) natsOptions() ([]nats.Option, error) {
+// securityOptions checks o's URLs and secret files and returns its
+// authentication and TLS options; at most one authentication method may be
+// given.
+func (o ConnOptions) securityOptions() ([]nats.Option, error) {
+	if err := checkURLs(o.URLs); err != nil {
+		return nil, err
+	}
 	var opts []nats.Option
 	methods := 0
 	for _, set := range []bool{o.CredsFile != "", o.NKeySeedFile != "", o.User != "", o.TokenFile != ""} {
@@ -136,10 +142,37 @@ func (o ConnOptions) natsOptions() ([]nats.Option, error) {
 	return opts, nil
 }
 
-// Check reads and checks the secret and certificate files of o, as Connect
-// would, without connecting.
+// checkURLs parses each URL of a comma-separated list as nats.go does (no
+// scheme means nats://), so that a malformed one is refused before
+// connecting, with its credentials redacted. An empty list is the embedded
+// server's business.
+func checkURLs(list string) error {
+	if strings.TrimSpace(list) == "" {
+		return nil
+	}
+	for _, raw := range strings.Split(list, ",") {
+		raw = strings.TrimSuffix(strings.TrimSpace(raw), "/")
+		if raw == "" {
+			return fmt.Errorf("--nats.url %q: empty url in the list", RedactURLs(list))
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("--nats.url: %w", redactErr(err))
+		}
+		if u.Hostname() == "" {
+			return fmt.Errorf("--nats.url %q: no host", RedactURLs(raw))
+		}
+	}
+	return nil
+}
+
+// Check reads and checks the URLs, secret and certificate files of o, as
+// Connect would, without connecting.
 func (o ConnOptions) Check() error {
-	_, err := o.natsOptions()
+	_, err := o.securityOptions()
 	return err
 }
 
@@ -154,44 +187,63 @@ func Backoff(attempt int, max time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// Connect opens the NATS connection. It reconnects forever with backoff and
-// returns even when the servers are not reachable yet (the connection keeps
-// trying); obs sees every state change.
-func Connect(o ConnOptions, obs Observer, logger *slog.Logger) (*nats.Conn, error) {
-	opts, err := o.natsOptions()
+// NATSOptions returns the nats.go options of o: authentication, TLS,
+// connection name, the reconnect policy (forever, with Backoff) and handlers
+// that log each connection event with credentials redacted and report it to
+// obs (nil: nobody). Every command that connects to NATS builds its options
+// here, so the same flags follow the same rules everywhere.
+func (o ConnOptions) NATSOptions(obs ConnObserver, logger *slog.Logger) ([]nats.Option, error) {
+	opts, err := o.securityOptions()
 	if err != nil {
 		return nil, err
 	}
-	if o.MaxReconnectWait <= 0 {
-		o.MaxReconnectWait = 5 * time.Second
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ConnectTimeout > 0 {
+		opts = append(opts, nats.Timeout(o.ConnectTimeout))
+	}
+	maxWait := o.MaxReconnectWait
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
 	}
 	name := o.Name
 	if name == "" {
 		name = "faceid-exporter"
 	}
-	opts = append(opts,
+	return append(opts,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(func(attempts int) time.Duration { return Backoff(attempts, o.MaxReconnectWait) }),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration { return Backoff(attempts, maxWait) }),
 		nats.PingInterval(10*time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			obs.SetConnected(true)
-			logger.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
+			logger.Info("connected to nats", "url", RedactURLs(nc.ConnectedUrl()))
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			obs.SetConnected(false)
 			obs.Disconnected()
-			logger.Warn("disconnected from nats", "err", err)
+			if err != nil { // nil: closed on purpose
+				logger.Warn("disconnected from nats", "err", redactErr(err))
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			obs.SetConnected(true)
 			obs.Reconnected()
-			logger.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted())
+			logger.Info("reconnected to nats", "url", RedactURLs(nc.ConnectedUrl()))
 		}),
-		nats.ClosedHandler(func(*nats.Conn) {
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats connection attempt failed", "err", redactErr(err))
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
 			obs.SetConnected(false)
+			if err := nc.LastError(); err != nil {
+				logger.Warn("nats connection closed", "err", redactErr(err))
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
@@ -201,18 +253,66 @@ func Connect(o ConnOptions, obs Observer, logger *slog.Logger) (*nats.Conn, erro
 			if sub != nil {
 				subject = sub.Subject
 			}
-			logger.Warn("nats error", "subject", subject, "err", err)
+			logger.Warn("nats error", "subject", subject, "err", redactErr(err))
 		}),
-	)
-	urls := o.URLs
-	nc, err := nats.Connect(urls, opts...)
+	), nil
+}
+
+// Connect opens the service's NATS connection. It returns even when no
+// server is reachable yet and then keeps trying forever with backoff, through
+// authorization errors too (credentials may be fixed on the server side); obs
+// sees every state change.
+func Connect(o ConnOptions, obs ConnObserver, logger *slog.Logger) (*nats.Conn, error) {
+	opts, err := o.NATSOptions(obs, logger)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", urls, err)
+		return nil, err
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts = append(opts, nats.RetryOnFailedConnect(true), nats.IgnoreAuthErrorAbort())
+	nc, err := nats.Connect(o.URLs, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURLs(o.URLs), redactErr(err))
 	}
 	if nc.IsConnected() {
 		obs.SetConnected(true)
 	} else {
-		logger.Warn("nats not reachable yet, retrying in the background", "url", urls)
+		logger.Warn("nats not reachable yet, retrying in the background", "url", RedactURLs(o.URLs))
 	}
 	return nc, nil
 }
+
+// Dial opens a NATS connection for a command that needs the server now
+// (simulate, ledger, reconcile): it fails when no server can be reached or
+// the server refuses the credentials, and once connected it reconnects like
+// Connect.
+func Dial(o ConnOptions, logger *slog.Logger) (*nats.Conn, error) {
+	opts, err := o.NATSOptions(nil, logger)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(o.URLs, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURLs(o.URLs), redactErr(err))
+	}
+	return nc, nil
+}
+
+// ConnObserver receives a connection's state changes; Observer (and so
+// *metrics.Metrics) implements it.
+type ConnObserver interface {
+	SetConnected(up bool)
+	Reconnected()
+	Disconnected()
+}
+
+// nopObserver is the ConnObserver of a connection nobody watches.
+type nopObserver struct{}
+
+func (nopObserver) SetConnected(bool) {}
+func (nopObserver) Reconnected()      {}
+func (nopObserver) Disconnected()     {}

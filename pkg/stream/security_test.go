@@ -7,14 +7,18 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
@@ -22,6 +26,16 @@ import (
 )
 
 func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }
+
+// waitAuthError waits until nc has been refused with an authorization
+// error. The service's connection keeps retrying, so the error comes and goes
+// between attempts: poll for it.
+func waitAuthError(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	natstest.WaitFor(t, 5*time.Second, "an authorization error", func() bool {
+		return errors.Is(nc.LastError(), nats.ErrAuthorization)
+	})
+}
 
 // testNKey authenticates with an NKey seed file.
 func testNKey(t *testing.T) {
@@ -110,9 +124,83 @@ func testTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc2.Close()
-		time.Sleep(300 * time.Millisecond)
+		natstest.WaitFor(t, 5*time.Second, "the server to refuse the connection without a client certificate", func() bool {
+			err := nc2.LastError()
+			return err != nil && strings.Contains(err.Error(), "certificate required")
+		})
 		if nc2.IsConnected() {
 			t.Error("connected without a client certificate")
 		}
 	})
+}
+
+// connState is a ConnObserver that remembers whether the connection is up.
+type connState struct{ up atomic.Bool }
+
+func (c *connState) SetConnected(up bool) { c.up.Store(up) }
+func (c *connState) Reconnected()         {}
+func (c *connState) Disconnected()        {}
+
+func TestConnectSecurity(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := writeFile(p, content); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pw := write("password", "s3cret\n")
+	tok := write("token", "tok-123\n")
+	bad := write("bad-password", "nope\n")
+	tests := []struct {
+		name    string
+		server  func(*server.Options)
+		opts    stream.ConnOptions
+		wantErr string // from option checks, before connecting
+		connect bool
+	}{
+		{"user_password", func(o *server.Options) { o.Username, o.Password = "exporter", "s3cret" }, stream.ConnOptions{User: "exporter", PasswordFile: pw}, "", true},
+		{"wrong_password", func(o *server.Options) { o.Username, o.Password = "exporter", "s3cret" }, stream.ConnOptions{User: "exporter", PasswordFile: bad}, "", false},
+		{"token", func(o *server.Options) { o.Authorization = "tok-123" }, stream.ConnOptions{TokenFile: tok}, "", true},
+		{"two_methods", nil, stream.ConnOptions{User: "u", TokenFile: tok}, "give only one of", false},
+		{"password_without_user", nil, stream.ConnOptions{PasswordFile: pw}, "needs --nats.user", false},
+		{"cert_without_key", nil, stream.ConnOptions{TLSCertFile: pw}, "go together", false},
+		{"missing_token_file", nil, stream.ConnOptions{TokenFile: dir + "/none"}, "no such file", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := natstest.RunServer(t, tc.server)
+			o := tc.opts
+			o.URLs = s.ClientURL()
+			obs := &connState{}
+			nc, err := stream.Connect(o, obs, testLogger(t))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if tc.connect {
+				natstest.WaitFor(t, 5*time.Second, "connected", nc.IsConnected)
+				if !obs.up.Load() {
+					t.Error("the observer was not told the connection is up")
+				}
+				return
+			}
+			waitAuthError(t, nc)
+			if nc.IsConnected() || obs.up.Load() {
+				t.Fatal("connected with the wrong password")
+			}
+		})
+	}
+}
+
+func TestNKeyAndTLS(t *testing.T) {
+	testNKey(t)
+	testTLS(t)
 }

@@ -1,0 +1,108 @@
+// Package books is the state one partition of the stream owns: the event
+// counters, the ledger of daily counts, and the rules that depend on earlier
+// events (duplicates, the NFC reqId billing rule), with the encoding its
+// checkpoint carries. It does no I/O; the partition's runner (package stream)
+// owns a Books and persists it.
+package books
+
+import (
+	"time"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+)
+
+// DefaultReqIDCapacity is how many reqIds the NFC rule remembers by default.
+const DefaultReqIDCapacity = 100000
+
+// RulesOptions size the rules' tables.
+type RulesOptions struct {
+	// DedupeWindow and DedupeCapacity bound the event ids remembered for the
+	// duplicate rule (a zero value turns it off).
+	DedupeWindow   time.Duration
+	DedupeCapacity int
+	// ReqIDCapacity bounds the reqIds remembered for the NFC rule (default 100000).
+	ReqIDCapacity int
+}
+
+// Rules applies the rules that depend on the events before: an event whose id
+// was seen within the dedupe window is a duplicate (not billed, not counted);
+// a success of the reqId rule's code is billed once per reqId window. Rules are
+// not safe for concurrent use.
+type Rules struct {
+	ids     *dedupe.Window
+	anchors *dedupe.Anchors // nil when the catalog has no reqId rule
+	code    *classify.Code  // the code the reqId rule applies to
+}
+
+// NewRules returns the rules for cat.
+func NewRules(cat *classify.Catalog, o RulesOptions) *Rules {
+	r := &Rules{ids: dedupe.NewWindow(o.DedupeWindow, o.DedupeCapacity), code: cat.ReqIDCode()}
+	if r.code != nil {
+		if o.ReqIDCapacity <= 0 {
+			o.ReqIDCapacity = DefaultReqIDCapacity
+		}
+		r.anchors = dedupe.NewAnchors(cat.ReqIDRule.Window, o.ReqIDCapacity)
+	}
+	return r
+}
+
+// Prefetcher returns what a classifier should prefetch event ids into.
+func (ru *Rules) Prefetcher() dedupe.Prefetcher { return ru.ids }
+
+// Apply decides r.Duplicate and, for duplicates and the reqId rule's code,
+// amends r.Billable and r.BillingRule ("duplicate", "req_id_first",
+// "req_id_repeat").
+func (ru *Rules) Apply(r *classify.Result) {
+	ev := &r.Event
+	ts := r.TS.UnixNano()
+	r.Duplicate = len(ev.ID) > 0 && ru.ids.Seen(ev.Key(), ts)
+	switch {
+	case r.Code == nil:
+	case r.Duplicate:
+		r.Billable, r.BillingRule = classify.BillableFalse, "duplicate"
+	case r.Code == ru.code && len(ev.ReqID) > 0:
+		if ru.anchors.Bill(classify.IDKey(ev.ReqID), ts) {
+			r.BillingRule = "req_id_first"
+		} else {
+			r.Billable, r.BillingRule = classify.BillableFalse, "req_id_repeat"
+		}
+	}
+}
+
+// DedupeEvicted returns the ids forgotten for room inside the window.
+func (ru *Rules) DedupeEvicted() uint64 { return ru.ids.Evicted() }
+
+// ReqIDEvicted returns the reqIds forgotten for room inside their window.
+func (ru *Rules) ReqIDEvicted() uint64 {
+	if ru.anchors == nil {
+		return 0
+	}
+	return ru.anchors.Evicted()
+}
+
+// AppendBinary appends the rules' state to b.
+func (ru *Rules) AppendBinary(b []byte) []byte {
+	ids := ru.ids.AppendBinary(nil)
+	b = appendLen(b, len(ids))
+	b = append(b, ids...)
+	if ru.anchors != nil {
+		b = ru.anchors.AppendBinary(b)
+	}
+	return b
+}
+
+// UnmarshalBinary restores what AppendBinary wrote.
+func (ru *Rules) UnmarshalBinary(data []byte) error {
+	n, rest, err := readLen(data)
+	if err != nil {
+		return err
+	}
+	if err := ru.ids.UnmarshalBinary(rest[:n]); err != nil {
+		return err
+	}
+	if rest = rest[n:]; ru.anchors != nil && len(rest) > 0 {
+		return ru.anchors.UnmarshalBinary(rest)
+	}
+	return nil
+}

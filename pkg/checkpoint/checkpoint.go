@@ -1,0 +1,294 @@
+// Package checkpoint stores partitions' checkpoints in a JetStream KV bucket.
+// A partition's record names the stream position and the data keys holding
+// its state; it is written last, with a compare-and-set on its revision, so a
+// commit is one atomic write and a stale owner can never overwrite a newer
+// checkpoint (the record is the fence). Data keys carry the owner's epoch and
+// alternate between two slots, so that a commit in progress never touches
+// what the committed record references.
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Version is the record format.
+const Version = 1
+
+// ChunkBytes bounds one KV value: the server's default max_payload is 1 MiB.
+const ChunkBytes = 512 << 10
+
+// Errors.
+var (
+	// ErrFenced: another owner committed since this one's last commit (or
+	// created the record first); this owner must stop.
+	ErrFenced = errors.New("checkpoint fenced: another owner committed")
+	// ErrNotFound: the partition has no checkpoint yet.
+	ErrNotFound = errors.New("no checkpoint")
+)
+
+// Record is one partition's committed checkpoint.
+type Record struct {
+	Version       int       `json:"v"`
+	Stream        string    `json:"stream"`
+	StreamCreated time.Time `json:"stream_created"`
+	Group         string    `json:"group"`
+	Partition     int       `json:"partition"`
+	Partitions    int       `json:"partitions"`
+	Filter        []string  `json:"filter"`
+	// Owner and Epoch identify the owner; Epoch grows with every change of
+	// owner, Commit with every commit within an epoch.
+	Owner    string `json:"owner"`
+	Epoch    uint64 `json:"epoch"`
+	Commit   uint64 `json:"commit"`
+	Released bool   `json:"released,omitempty"`
+	// Seq is the last stream sequence the state includes; LostUpTo the
+	// sequence up to which removed messages were counted as lost.
+	Seq         uint64         `json:"seq"`
+	LostUpTo    uint64         `json:"lost_up_to"`
+	CommittedAt time.Time      `json:"committed_at"`
+	Counters    Ref            `json:"counters"`
+	Rules       Ref            `json:"rules"`
+	Days        map[string]Ref `json:"days,omitempty"` // YYYY-MM-DD → its rows
+}
+
+// Ref names a value stored in chunks under Key.c0, Key.c1, ...
+type Ref struct {
+	Key    string `json:"key,omitempty"`
+	Chunks int    `json:"chunks,omitempty"`
+	Size   int    `json:"size,omitempty"`
+	Hash   string `json:"xxh64,omitempty"`
+}
+
+// Store reads and writes the checkpoints of one stream and group.
+type Store struct {
+	kv            jetstream.KeyValue
+	stream, group string
+}
+
+// BucketOptions configure the checkpoint bucket when it is created.
+type BucketOptions struct {
+	Bucket   string
+	Replicas int
+	Create   bool // create the bucket when missing
+}
+
+// OpenBucket binds (or creates) the checkpoint bucket.
+func OpenBucket(ctx context.Context, js jetstream.JetStream, o BucketOptions) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, o.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) && o.Create {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      o.Bucket,
+			Description: "FaceID exporter: partition checkpoints (stream position, counters, ledger)",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(o.Replicas, 1),
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, o.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint bucket %s: %w", o.Bucket, err)
+	}
+	return kv, nil
+}
+
+// NewStore returns the store of a stream's and group's checkpoints.
+func NewStore(kv jetstream.KeyValue, stream, group string) *Store {
+	return &Store{kv: kv, stream: stream, group: group}
+}
+
+// RecordKey returns the key of a partition's record.
+func (s *Store) RecordKey(p int) string { return s.stream + "." + s.group + ".p" + strconv.Itoa(p) }
+
+// RecordsPattern matches every partition record of the group.
+func (s *Store) RecordsPattern() string { return s.stream + "." + s.group + ".*" }
+
+// MemberKey returns the heartbeat key of a replica.
+func (s *Store) MemberKey(instance string) string { return s.stream + "." + s.group + ".m." + instance }
+
+// MembersPattern matches every member key of the group.
+func (s *Store) MembersPattern() string { return s.stream + "." + s.group + ".m.*" }
+
+// PartitionOf returns the partition a record key names.
+func (s *Store) PartitionOf(key string) (int, bool) {
+	rest, ok := strings.CutPrefix(key, s.stream+"."+s.group+".p")
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.Atoi(rest)
+	return p, err == nil && p >= 0
+}
+
+// KV returns the bucket.
+func (s *Store) KV() jetstream.KeyValue { return s.kv }
+
+// Load returns a partition's record and its revision.
+func (s *Store) Load(ctx context.Context, p int) (*Record, uint64, error) {
+	e, err := s.kv.Get(ctx, s.RecordKey(p))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("load checkpoint %s: %w", s.RecordKey(p), err)
+	}
+	rec, err := Decode(e.Value())
+	if err != nil {
+		return nil, 0, fmt.Errorf("checkpoint %s: %w", s.RecordKey(p), err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// Decode parses a record.
+func Decode(data []byte) (*Record, error) {
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("decode record: %w", err)
+	}
+	if rec.Version != Version {
+		return nil, fmt.Errorf("record version %d, this exporter reads %d", rec.Version, Version)
+	}
+	return &rec, nil
+}
+
+// Create writes a partition's first record; ErrFenced when one exists.
+func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("encode record: %w", err)
+	}
+	rev, err := s.kv.Create(ctx, s.RecordKey(rec.Partition), data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrFenced
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create checkpoint %s: %w", s.RecordKey(rec.Partition), err)
+	}
+	return rev, nil
+}
+
+// Commit writes rec over revision rev; ErrFenced when the record changed
+// since rev.
+func (s *Store) Commit(ctx context.Context, rec *Record, rev uint64) (uint64, error) {
+	rec.Version = Version
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("encode record: %w", err)
+	}
+	nrev, err := s.kv.Update(ctx, s.RecordKey(rec.Partition), data, rev)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrFenced
+	}
+	if err != nil {
+		return 0, fmt.Errorf("commit checkpoint %s: %w", s.RecordKey(rec.Partition), err)
+	}
+	return nrev, nil
+}
+
+// DataKey returns the base key of a partition's value of a kind (counters,
+// rules, dayYYYYMMDD) in an epoch's slot.
+func (s *Store) DataKey(p int, epoch uint64, kind string, slot int) string {
+	return fmt.Sprintf("%s.%s.d.p%d.e%d.%s.s%d", s.stream, s.group, p, epoch, kind, slot)
+}
+
+// Put stores data under base in chunks and returns its Ref.
+func (s *Store) Put(ctx context.Context, base string, data []byte) (Ref, int, error) {
+	ref := Ref{Key: base, Size: len(data), Hash: strconv.FormatUint(xxhash.Sum64(data), 16)}
+	written := 0
+	for off := 0; off < len(data) || ref.Chunks == 0; off += ChunkBytes {
+		chunk := data[off:min(off+ChunkBytes, len(data))]
+		if _, err := s.kv.Put(ctx, base+".c"+strconv.Itoa(ref.Chunks), chunk); err != nil {
+			return Ref{}, written, fmt.Errorf("write %s: %w", base, err)
+		}
+		written += len(chunk)
+		ref.Chunks++
+		if len(data) == 0 {
+			break
+		}
+	}
+	return ref, written, nil
+}
+
+// Get reads what ref names and checks its hash.
+func (s *Store) Get(ctx context.Context, ref Ref) ([]byte, error) {
+	if ref.Key == "" {
+		return nil, nil
+	}
+	data := make([]byte, 0, ref.Size)
+	for i := 0; i < ref.Chunks; i++ {
+		e, err := s.kv.Get(ctx, ref.Key+".c"+strconv.Itoa(i))
+		if err != nil {
+			return nil, fmt.Errorf("read %s.c%d: %w", ref.Key, i, err)
+		}
+		data = append(data, e.Value()...)
+	}
+	if len(data) != ref.Size || strconv.FormatUint(xxhash.Sum64(data), 16) != ref.Hash {
+		return nil, fmt.Errorf("read %s: %d bytes with hash %x, the record says %d bytes with hash %s", ref.Key, len(data), xxhash.Sum64(data), ref.Size, ref.Hash)
+	}
+	return data, nil
+}
+
+// Delete removes the chunks of refs (obsolete after a commit), ignoring
+// those already gone.
+func (s *Store) Delete(ctx context.Context, refs ...Ref) error {
+	var errs []error
+	for _, ref := range refs {
+		for i := 0; i < ref.Chunks; i++ {
+			if err := s.kv.Purge(ctx, ref.Key+".c"+strconv.Itoa(i)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Records returns every partition record of the group.
+func (s *Store) Records(ctx context.Context) (map[int]*Record, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, s.RecordsPattern())
+	if err != nil {
+		return nil, fmt.Errorf("list checkpoints: %w", err)
+	}
+	out := map[int]*Record{}
+	for key := range lister.Keys() {
+		p, ok := s.PartitionOf(key)
+		if !ok {
+			continue
+		}
+		rec, _, err := s.Load(ctx, p)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[p] = rec
+	}
+	return out, nil
+}
+
+// DayKind returns the data kind of a ledger day (YYYY-MM-DD).
+func DayKind(day string) string { return "day" + strings.ReplaceAll(day, "-", "") }
+
+// NextSlot returns the slot for the next write of a value whose committed
+// Ref is ref, in epoch: the other slot of this epoch, or 0 when ref is from
+// another epoch (or none).
+func NextSlot(ref Ref, epochKey string) int {
+	if strings.HasPrefix(ref.Key, epochKey) && strings.HasSuffix(ref.Key, ".s0") {
+		return 1
+	}
+	return 0
+}
+
+// EpochPrefix returns the prefix of every data key of a partition's epoch.
+func (s *Store) EpochPrefix(p int, epoch uint64) string {
+	return fmt.Sprintf("%s.%s.d.p%d.e%d.", s.stream, s.group, p, epoch)
+}

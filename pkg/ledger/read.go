@@ -1,0 +1,62 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
+)
+
+// DayFile is the stored form of one ledger day of one partition.
+type DayFile struct {
+	Day  string `json:"day"`
+	Rows []Row  `json:"rows"`
+}
+
+// ErrNoBooks: the group has no committed checkpoint on this bucket.
+var ErrNoBooks = errors.New("no checkpoint")
+
+// Read returns the committed rows of days from..to of every partition of a
+// stream's consumer group, summed, from its checkpoint bucket.
+func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from, to Day) ([]Row, error) {
+	st := checkpoint.NewStore(kv, stream, group)
+	recs, err := st.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("%w for stream %s and group %s in bucket %s", ErrNoBooks, stream, group, kv.Bucket())
+	}
+	sum := Books{}
+	for p, rec := range recs {
+		for d, ref := range rec.Days {
+			day, err := ParseDay(d)
+			if err != nil {
+				return nil, fmt.Errorf("partition %d: %w", p, err)
+			}
+			if day < from || day > to {
+				continue
+			}
+			data, err := st.Get(ctx, ref)
+			if err != nil {
+				return nil, fmt.Errorf("partition %d: %w", p, err)
+			}
+			var f DayFile
+			if err := json.Unmarshal(data, &f); err != nil {
+				return nil, fmt.Errorf("partition %d: day %s: %w", p, d, err)
+			}
+			for _, r := range f.Rows {
+				sum.Add(Key{Day: day, Channel: r.Channel, Code: r.Code, Billable: r.Billable, RuleID: r.RuleID}, r.Count)
+			}
+		}
+	}
+	rows := sum.Rows(from, to)
+	if rows == nil {
+		rows = []Row{}
+	}
+	return rows, nil
+}

@@ -1,0 +1,542 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
+)
+
+// Hooks are the process-local views a partition feeds besides its books (live
+// event rings, delay histograms, logs). They are called with the partition's
+// books locked, from its consuming goroutine.
+type Hooks interface {
+	Received()
+	Counted(r *classify.Result, received int64)
+	Rejected(subject string, rej *classify.RejectError, size int)
+	// Processed records the time one sampled message took (one in
+	// ProcessingSampleEvery).
+	Processed(d time.Duration)
+}
+
+// ProcessingSampleEvery is how many messages a partition handles per sample
+// passed to Hooks.Processed.
+const ProcessingSampleEvery = 32
+
+// GroupObserver receives a group's checkpoint statistics.
+type GroupObserver interface {
+	CheckpointDone(d time.Duration, bytes int)
+	CheckpointFailed(fenced bool)
+	Takeover()
+	DeadLetterError()
+}
+
+// PartitionStatus is what an owned partition reports.
+type PartitionStatus struct {
+	Partition   int
+	Seq         uint64    // last committed stream sequence
+	CommittedAt time.Time // last successful commit
+	Lag         uint64    // messages of the partition not yet processed
+	Replay      uint64    // messages after the checkpoint when acquired
+	Bytes       int       // written by the last commit
+}
+
+// partition runs one owned partition: it reads its messages through an
+// ack-free ordered consumer from the committed sequence on, applies them to
+// its books, and commits books and sequence together every interval. It is
+// the one owner of the books and of the I/O that persists them.
+type partition struct {
+	g     *Group
+	p     int
+	log   *slog.Logger
+	books *books.Books
+	cls   *classify.Classifier
+	r     classify.Result
+	n     uint32 // messages handled, for sampling
+
+	// Guarded by the books' lock.
+	seq      uint64 // last processed stream sequence
+	lostUpTo uint64
+	exact    bool // every sequence of the stream is the partition's: a gap is a loss
+	futures  []jetstream.PubAckFuture
+	created  time.Time // the stream's creation time
+	dlErr    error
+
+	rec *checkpoint.Record // committed; only the commit loop changes it
+	rev uint64
+
+	lastOK   atomic.Int64 // monotonic ns of the last successful commit
+	status   atomic.Pointer[PartitionStatus]
+	fenced   atomic.Bool
+	stopping atomic.Bool
+	cc       jetstream.ConsumeContext
+	cons     jetstream.Consumer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	failed   chan error
+	stopOnce sync.Once
+}
+
+func (pt *partition) key() string { return strconv.Itoa(pt.p) }
+
+// start restores the books from the acquired record and starts consuming.
+func (pt *partition) start(ctx context.Context) error {
+	g := pt.g
+	rec := pt.rec
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	counters, err := g.store.Get(actx, rec.Counters)
+	if err != nil {
+		return err
+	}
+	rules, err := g.store.Get(actx, rec.Rules)
+	if err != nil {
+		return err
+	}
+	days := map[ledger.Day][]byte{}
+	for d, ref := range rec.Days {
+		day, err := ledger.ParseDay(d)
+		if err != nil {
+			return fmt.Errorf("checkpoint day %q: %w", d, err)
+		}
+		if days[day], err = g.store.Get(actx, ref); err != nil {
+			return err
+		}
+	}
+	if err := pt.books.Restore(counters, rules, days); err != nil {
+		return fmt.Errorf("restore partition %d: %w", pt.p, err)
+	}
+	stream, err := g.js.Stream(actx, g.o.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", g.o.Stream, err)
+	}
+	info := stream.CachedInfo()
+	pt.seq, pt.lostUpTo, pt.created = rec.Seq, rec.LostUpTo, info.Created
+	filters := g.o.Filters[pt.p]
+	pt.exact = len(filters) == 1 && len(info.Config.Subjects) == 1 && info.Config.Subjects[0] == filters[0]
+	switch {
+	case rec.StreamCreated.IsZero():
+		// A new group starts where the stream starts now (an empty stream
+		// reports a first sequence of 0).
+		pt.lostUpTo = max(info.State.FirstSeq, 1) - 1
+		if pt.lostUpTo > 0 {
+			pt.log.Info("new group: the stream's earlier messages are gone already and not counted", "first_seq", info.State.FirstSeq)
+		}
+	case !rec.StreamCreated.Equal(info.Created):
+		pt.books.StreamReset()
+		pt.log.Error("the stream was re-created since the checkpoint: its unread messages are lost to the books", "checkpoint_stream_created", rec.StreamCreated, "stream_created", info.Created, "checkpoint_seq", rec.Seq)
+		pt.seq, pt.lostUpTo = 0, 0
+	}
+	pt.noteFirstSeq(info.State.FirstSeq)
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if pt.seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pt.seq+1
+	}
+	cons, err := stream.OrderedConsumer(actx, cfg)
+	if err != nil {
+		return fmt.Errorf("ordered consumer on %v: %w", filters, err)
+	}
+	pt.cons = cons
+	replay := uint64(0)
+	if ci, err := cons.Info(actx); err == nil {
+		replay = ci.NumPending
+	}
+	pt.status.Store(&PartitionStatus{Partition: pt.p, Seq: rec.Seq, CommittedAt: rec.CommittedAt, Lag: replay, Replay: replay})
+	pt.lastOK.Store(monoNow())
+	cc, err := cons.Consume(pt.handle,
+		jetstream.PullMaxMessages(g.o.PullMaxMessages),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			pt.log.Debug("ordered consumer", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("consume partition %d: %w", pt.p, err)
+	}
+	pt.cc = cc
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	pt.cancel = lcancel
+	go pt.loop(lctx)
+	pt.log.Info("partition acquired", "seq", pt.seq, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
+	return nil
+}
+
+// noteFirstSeq counts as lost the messages below the stream's first sequence
+// that the partition had not read. The caller holds the books' lock (or owns
+// the partition before it starts).
+func (pt *partition) noteFirstSeq(first uint64) {
+	if first > 0 {
+		pt.noteGap(max(pt.seq, pt.lostUpTo)+1, first-1)
+	}
+}
+
+func (pt *partition) noteGap(from, to uint64) {
+	from = max(from, pt.lostUpTo+1, 1)
+	if to < from {
+		return
+	}
+	n := to - from + 1
+	pt.books.AddLost(n)
+	pt.lostUpTo = to
+	pt.log.Error("stream messages were removed before they were read: the books miss them", "from_seq", from, "to_seq", to, "messages", n)
+}
+
+func (pt *partition) handle(m jetstream.Msg) {
+	seq, stamp, ok := ackPosition(m.Reply())
+	if !ok {
+		md, err := m.Metadata()
+		if err != nil {
+			pt.log.Warn("message without jetstream metadata", "err", err)
+			return
+		}
+		seq, stamp = md.Sequence.Stream, md.Timestamp
+	}
+	pt.n++
+	if pt.n%ProcessingSampleEvery == 0 {
+		start := time.Now()
+		defer func() { pt.g.o.Hooks.Processed(time.Since(start)) }()
+	}
+	b := pt.books
+	b.Lock()
+	defer b.Unlock()
+	if pt.fenced.Load() || pt.stopping.Load() || seq <= pt.seq {
+		return
+	}
+	if pt.exact && seq > pt.seq+1 {
+		pt.noteGap(pt.seq+1, seq-1)
+	}
+	pt.seq = seq
+	h := pt.g.o.Hooks
+	h.Received()
+	data, subject := m.Data(), m.Subject()
+	r := &pt.r
+	if err := pt.cls.Classify(data, FallbackChannel(subject), stamp, r); err != nil {
+		var rej *classify.RejectError
+		if !errors.As(err, &rej) {
+			rej = &classify.RejectError{Reason: classify.ReasonInvalidJSON, Detail: err.Error()}
+		}
+		b.Reject(rej.Reason)
+		h.Rejected(subject, rej, len(data))
+		pt.deadLetter(data, subject, rej, seq)
+		return
+	}
+	if !b.Apply(r) {
+		h.Counted(r, stamp.UnixNano())
+	}
+}
+
+// deadLetter republishes a rejected message, once: its Nats-Msg-Id names the
+// stream, its creation and the sequence, so a replay after a crash is dropped
+// by the dead-letter stream's duplicate window. The commit waits for the
+// acknowledgement.
+func (pt *partition) deadLetter(data []byte, subject string, rej *classify.RejectError, seq uint64) {
+	g := pt.g
+	msg := g.o.DeadLetter.message(data, subject, rej)
+	id := g.o.Stream + ":" + strconv.FormatInt(pt.created.UnixNano(), 10) + ":" + strconv.FormatUint(seq, 10)
+	if g.o.DeadLetterJetStream {
+		f, err := g.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+		if err != nil {
+			pt.dlErr = fmt.Errorf("dead-letter stream sequence %d: %w", seq, err)
+			return
+		}
+		pt.futures = append(pt.futures, f)
+	} else {
+		msg.Header.Set(nats.MsgIdHdr, id)
+		if err := g.nc.PublishMsg(msg); err != nil {
+			pt.dlErr = fmt.Errorf("dead-letter stream sequence %d: %w", seq, err)
+			return
+		}
+	}
+	pt.books.DeadLettered(rej.Reason)
+}
+
+// loop commits every interval until the partition stops.
+func (pt *partition) loop(ctx context.Context) {
+	defer close(pt.done)
+	g := pt.g
+	t := time.NewTicker(g.o.CheckpointInterval)
+	defer t.Stop()
+	poll := time.NewTicker(g.o.PollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			pt.poll(ctx)
+		case <-t.C:
+			if err := pt.commit(ctx, false); err != nil {
+				if errors.Is(err, checkpoint.ErrFenced) {
+					return
+				}
+				var fatal *partitionError
+				if errors.As(err, &fatal) {
+					pt.fail(err)
+					return
+				}
+			}
+		}
+	}
+}
+
+// partitionError is a failure after which the partition must restart from its
+// last checkpoint (a dead letter that could not be stored, a re-created stream).
+type partitionError struct{ err error }
+
+func (e *partitionError) Error() string { return e.err.Error() }
+func (e *partitionError) Unwrap() error { return e.err }
+
+func (pt *partition) fail(err error) {
+	pt.log.Error("partition stops and restarts from its last checkpoint", "err", err)
+	select {
+	case pt.failed <- err:
+	default:
+	}
+}
+
+// poll updates the lag and looks for lost input and a re-created stream.
+func (pt *partition) poll(ctx context.Context) {
+	g := pt.g
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if ci, err := pt.cons.Info(pctx); err == nil {
+		st := *pt.status.Load()
+		st.Lag = ci.NumPending
+		pt.status.Store(&st)
+	}
+	stream, err := g.js.Stream(pctx, g.o.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			pt.fail(&partitionError{fmt.Errorf("stream %s is gone", g.o.Stream)})
+		}
+		return
+	}
+	info := stream.CachedInfo()
+	if pt.p == 0 && len(g.o.Filters) > 1 {
+		pt.measureUnpartitioned(pctx, stream)
+	}
+	b := pt.books
+	b.Lock()
+	created := pt.created
+	if created.Equal(info.Created) {
+		pt.noteFirstSeq(info.State.FirstSeq)
+	}
+	b.Unlock()
+	if !created.Equal(info.Created) {
+		pt.fail(&partitionError{fmt.Errorf("stream %s was re-created", g.o.Stream)})
+	}
+}
+
+// measureUnpartitioned counts the stream's messages on subjects of the
+// group's subject that no partition's filter names (a producer publishing to
+// prefix.<not a catalog channel>): no partition reads them.
+func (pt *partition) measureUnpartitioned(ctx context.Context, s jetstream.Stream) {
+	g := pt.g
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(g.o.Subject))
+	if err != nil {
+		pt.log.Debug("stream subjects", "err", err)
+		return
+	}
+	covered := map[string]bool{}
+	for _, fs := range g.o.Filters {
+		for _, f := range fs {
+			covered[f] = true
+		}
+	}
+	var n uint64
+	for subj, count := range info.State.Subjects {
+		if !covered[subj] {
+			n += count
+		}
+	}
+	if old := g.unpartitioned.Swap(int64(n)); n > 0 && uint64(max(old, 0)) != n {
+		pt.log.Error("stream messages on subjects no partition reads: they are not counted (publish to prefix.<catalog channel>, or run one partition)", "messages", n, "subject", g.o.Subject)
+	}
+}
+
+// commit writes the books and the position. With release, the record is
+// marked released so that another replica may take the partition at once.
+func (pt *partition) commit(ctx context.Context, release bool) error {
+	g := pt.g
+	start := time.Now()
+	b := pt.books
+	b.Lock()
+	snap, err := b.Snapshot()
+	seq, lostUpTo, futures, dlErr, created := pt.seq, pt.lostUpTo, pt.futures, pt.dlErr, pt.created
+	pt.futures = nil
+	b.Unlock()
+	if err != nil {
+		return pt.commitFailed(err)
+	}
+	if dlErr != nil {
+		return pt.commitFailed(&partitionError{dlErr})
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.o.TakeoverTimeout)
+	defer cancel()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			g.o.Observer.DeadLetterError()
+			return pt.commitFailed(&partitionError{fmt.Errorf("dead letter not stored: %w", err)})
+		case <-cctx.Done():
+			return pt.commitFailed(&partitionError{fmt.Errorf("dead letter not acknowledged: %w", cctx.Err())})
+		}
+	}
+	old := pt.rec
+	next := *old
+	next.Days = maps.Clone(old.Days)
+	if next.Days == nil {
+		next.Days = map[string]checkpoint.Ref{}
+	}
+	next.Commit++
+	next.Seq, next.LostUpTo, next.StreamCreated = seq, lostUpTo, created
+	next.Released, next.CommittedAt = release, time.Now().UTC()
+	if release {
+		next.Owner = ""
+	}
+	epoch := g.store.EpochPrefix(pt.p, next.Epoch)
+	written := 0
+	put := func(kind string, ref checkpoint.Ref, data []byte) (checkpoint.Ref, error) {
+		nref, n, err := g.store.Put(cctx, g.store.DataKey(pt.p, next.Epoch, kind, checkpoint.NextSlot(ref, epoch)), data)
+		written += n
+		return nref, err
+	}
+	if next.Counters, err = put("counters", old.Counters, snap.Counters); err != nil {
+		return pt.commitFailed(err)
+	}
+	if next.Rules, err = put("rules", old.Rules, snap.Rules); err != nil {
+		return pt.commitFailed(err)
+	}
+	for d, data := range snap.Days {
+		day := d.String()
+		if data == nil {
+			delete(next.Days, day)
+			continue
+		}
+		if next.Days[day], err = put(checkpoint.DayKind(day), old.Days[day], data); err != nil {
+			return pt.commitFailed(err)
+		}
+	}
+	rev, err := g.store.Commit(cctx, &next, pt.rev)
+	if err != nil {
+		return pt.commitFailed(err)
+	}
+	// Committed.
+	pt.rec, pt.rev = &next, rev
+	b.Lock()
+	b.Committed(snap)
+	b.Unlock()
+	pt.lastOK.Store(monoNow())
+	st := *pt.status.Load()
+	st.Seq, st.CommittedAt, st.Bytes = seq, next.CommittedAt, written
+	pt.status.Store(&st)
+	g.o.Observer.CheckpointDone(time.Since(start), written)
+	// Values of earlier epochs that the new record no longer references.
+	var obsolete []checkpoint.Ref
+	for _, pair := range [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}} {
+		if pair[0].Key != pair[1].Key && !hasPrefix(pair[0].Key, epoch) {
+			obsolete = append(obsolete, pair[0])
+		}
+	}
+	for d, ref := range old.Days {
+		if nr, ok := next.Days[d]; (!ok || nr.Key != ref.Key) && (!hasPrefix(ref.Key, epoch) || !ok) {
+			obsolete = append(obsolete, ref)
+		}
+	}
+	if len(obsolete) > 0 {
+		if err := g.store.Delete(cctx, obsolete...); err != nil {
+			pt.log.Warn("could not delete obsolete checkpoint values", "err", err)
+		}
+	}
+	return nil
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func (pt *partition) commitFailed(err error) error {
+	fenced := errors.Is(err, checkpoint.ErrFenced)
+	pt.g.o.Observer.CheckpointFailed(fenced)
+	if fenced {
+		pt.fence("commit refused: another owner committed")
+		return err
+	}
+	pt.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+	return err
+}
+
+// fence stops the partition at once without committing: another owner has it.
+func (pt *partition) fence(why string) {
+	if pt.fenced.Swap(true) {
+		return
+	}
+	pt.log.Error("partition lost to another owner: dropping its series", "reason", why, "epoch", pt.rec.Epoch)
+	pt.halt()
+}
+
+func (pt *partition) halt() {
+	pt.stopOnce.Do(func() {
+		pt.stopping.Store(true)
+		if pt.cc != nil {
+			pt.cc.Stop()
+		}
+		if pt.cancel != nil {
+			pt.cancel()
+		}
+	})
+}
+
+// live reports whether the partition may expose its series: it is neither
+// fenced nor past the takeover timeout since its last successful commit (after
+// that another replica may own it, even if this one does not know yet).
+func (pt *partition) live() bool {
+	return !pt.fenced.Load() && !pt.stopping.Load() && monoNow()-pt.lastOK.Load() < int64(pt.g.o.TakeoverTimeout)
+}
+
+// stop stops consuming, commits what was processed and releases the partition.
+func (pt *partition) stop(ctx context.Context) error {
+	if pt.fenced.Load() {
+		return nil
+	}
+	if pt.cc != nil {
+		pt.cc.Stop()
+	}
+	if pt.cancel != nil {
+		pt.cancel()
+		<-pt.done
+	}
+	b := pt.books
+	b.Lock()
+	pt.stopping.Store(true) // no message after the final commit's snapshot
+	b.Unlock()
+	err := pt.commit(ctx, true)
+	pt.halt()
+	return err
+}
+
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// FallbackChannel returns the subject's last token as bytes, without copying:
+// the channel of an event that names none.
+func FallbackChannel(subject string) []byte {
+	t := subject[strings.LastIndexByte(subject, '.')+1:]
+	if t == "" || t == ">" || t == "*" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(t), len(t))
+}
