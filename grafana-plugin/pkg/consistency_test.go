@@ -133,21 +133,21 @@ func TestPluginIDAgrees(t *testing.T) {
 	if err := json.Unmarshal(read(t, dashboardJSON), &dash); err != nil {
 		t.Fatal(err)
 	}
-	vars := 0
+	var dsVars []string
 	for _, v := range dash.Templating.List {
 		if v.Type == "datasource" {
-			vars++
+			dsVars = append(dsVars, v.Name)
 			if v.Query != plugin.ID {
 				t.Errorf("dashboard datasource variable %s selects %q, want %s", v.Name, v.Query, plugin.ID)
 			}
 		}
 	}
-	if vars != 1 {
-		t.Errorf("dashboard has %d datasource variables, want 1", vars)
+	if len(dsVars) != 1 {
+		t.Fatalf("dashboard has datasource variables %v, want one", dsVars)
 	}
 	for _, tg := range dashboardTargets(t) {
-		if tg.Datasource.Type != plugin.ID || tg.Datasource.UID != "${faceid}" {
-			t.Errorf("panel %q target %s: datasource %+v, want type %s uid ${faceid}", tg.Panel, tg.RefID, tg.Datasource, plugin.ID)
+		if want := "${" + dsVars[0] + "}"; tg.Datasource.Type != plugin.ID || tg.Datasource.UID != want {
+			t.Errorf("panel %q target %s: datasource %+v, want type %s uid %s", tg.Panel, tg.RefID, tg.Datasource, plugin.ID, want)
 		}
 	}
 	for _, q := range alertQueries(t) {

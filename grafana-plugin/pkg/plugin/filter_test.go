@@ -72,8 +72,9 @@ func TestFilterChecks(t *testing.T) {
 			err: `event kind "nope" is not one of all, billable_failure, high_risk, unknown_code`},
 		{name: "live with two kinds", model: `{"queryType":"live","kind":"high_risk,unknown_code"}`,
 			err: `a live query follows one kind of event, not high_risk,unknown_code`},
-		{name: "live with two channels", model: `{"queryType":"live","channel":"app_sdk,eid"}`,
-			err: `a live query follows one channel or all of them, not app_sdk,eid`},
+		{name: "live with two channels", model: `{"queryType":"live","channel":"app_sdk,eid"}`},
+		{name: "live with a bad channel", model: `{"queryType":"live","channel":"app_sdk,App-SDK"}`,
+			err: `channel "App-SDK" is not a channel name`},
 		{name: "ledger format", model: `{"queryType":"ledger","format":"csv"}`,
 			err: `format "csv" is not one of table, timeseries`},
 	} {

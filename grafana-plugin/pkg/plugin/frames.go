@@ -314,12 +314,12 @@ func contradicts(g *summaryGroup, m Query) bool {
 }
 
 // StreamPath is the Grafana Live path of the event stream of kind, limited
-// to one channel when channel is not empty.
-func StreamPath(kind, channel string) string {
-	if channel == "" {
+// to the channels when there are any.
+func StreamPath(kind string, channels []string) string {
+	if len(channels) == 0 {
 		return "events/" + kind
 	}
-	return "events/" + kind + "/" + channel
+	return "events/" + kind + "/" + strings.Join(channels, channelSeparator)
 }
 
 func (d *Datasource) queryLive(pc backend.PluginContext, m Query) (data.Frames, error) {
@@ -330,11 +330,7 @@ func (d *Datasource) queryLive(pc backend.PluginContext, m Query) (data.Frames, 
 	if pc.DataSourceInstanceSettings != nil && pc.DataSourceInstanceSettings.UID != "" {
 		uid = pc.DataSourceInstanceSettings.UID
 	}
-	var channel string
-	if len(m.Channel) == 1 {
-		channel = m.Channel[0]
-	}
-	ch := live.Channel{Scope: live.ScopeDatasource, Namespace: uid, Path: StreamPath(m.Kind[0], channel)}
+	ch := live.Channel{Scope: live.ScopeDatasource, Namespace: uid, Path: StreamPath(m.Kind[0], m.Channel)}
 	if !ch.IsValid() {
 		return nil, badQuery("cannot build a live channel for datasource %q and path %q", uid, ch.Path)
 	}

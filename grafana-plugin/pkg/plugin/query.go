@@ -69,6 +69,7 @@ type Query struct {
 	Search string `json:"search"`
 
 	// events, annotations: kinds of events ("all" = every kind); live: exactly one kind
+	// (live follows any number of channels)
 	Kind Filter `json:"kind"`
 	// events, annotations: how many of each kind (0 = the exporter's default, 100 or its ring size)
 	Limit int `json:"limit"`
@@ -155,11 +156,10 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 		if !exporterapi.ValidStreamKind(m.Kind[0]) {
 			return m, badQuery("event kind %q is not one of %s", m.Kind[0], strings.Join(exporterapi.StreamKinds(), ", "))
 		}
-		if len(m.Channel) > 1 {
-			return m, badQuery("a live query follows one channel or all of them, not %s", m.Channel)
-		}
-		if len(m.Channel) == 1 && !channelPathPart.MatchString(m.Channel[0]) {
-			return m, badQuery("channel %q is not a channel name", m.Channel[0])
+		for _, ch := range m.Channel {
+			if !channelPathPart.MatchString(ch) {
+				return m, badQuery("channel %q is not a channel name", ch)
+			}
 		}
 	case QuerySummary:
 		if m.Format == "" {

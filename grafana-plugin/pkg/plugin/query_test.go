@@ -294,6 +294,8 @@ func TestLiveQuery(t *testing.T) {
 		{model: map[string]any{"kind": "all"}, channel: "ds/" + testUID + "/events/all"},
 		{model: map[string]any{}, channel: "ds/" + testUID + "/events/billable_failure"},
 		{model: map[string]any{"kind": "high_risk", "channel": "app_sdk"}, channel: "ds/" + testUID + "/events/high_risk/app_sdk"},
+		{model: map[string]any{"kind": "all", "channel": "app_sdk,wechat_h5"}, channel: "ds/" + testUID + "/events/all/app_sdk.wechat_h5"},
+		{model: map[string]any{"kind": "*", "channel": "*"}, channel: "ds/" + testUID + "/events/all"},
 	} {
 		t.Run(tc.channel, func(t *testing.T) {
 			tc.model["queryType"] = "live"
@@ -421,7 +423,7 @@ func FuzzParseQuery(f *testing.F) {
 			if len(m.Kind) != 1 || !exporterapi.ValidStreamKind(m.Kind[0]) {
 				t.Fatalf("accepted %+v", m)
 			}
-			if _, _, err := ParseStreamPath(StreamPath(m.Kind[0], m.Channel.String())); err != nil {
+			if _, _, err := ParseStreamPath(StreamPath(m.Kind[0], m.Channel)); err != nil {
 				t.Fatalf("accepted a live query whose stream path is refused: %v", err)
 			}
 		case QuerySummary:

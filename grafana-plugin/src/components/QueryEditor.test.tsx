@@ -107,7 +107,7 @@ describe('QueryEditor: what each query type shows', () => {
     expect(within(fieldOf('Format')).getByText('table')).toBeInTheDocument();
   });
 
-  test('live: one kind (default billable_failure) and one channel', async () => {
+  test('live: one kind (default billable_failure) and channels', async () => {
     await renderEditor({ refId: 'A', queryType: 'live' });
     expect(fieldLabels()).toEqual(['Query type', ...typeLabels, 'Kind', 'Channel']);
     expect(within(fieldOf('Kind')).getByText('billable_failure')).toBeInTheDocument();
@@ -244,13 +244,14 @@ describe('QueryEditor: what the saved query becomes', () => {
     expect(last()).toEqual({ refId: 'A', queryType: 'ledger', channel: 'wechat_h5', format: 'timeseries' });
   });
 
-  test('live: one kind and one channel', async () => {
+  test('live: one kind and channels', async () => {
     const { user, last } = await renderEditor({ refId: 'A', queryType: 'live' });
     const menu = await openMenu(user, 'Kind');
     expect(optionLabels(menu)).toEqual(['all', 'billable_failure', 'high_risk', 'unknown_code']);
     await user.click(within(menu).getByText('all', { selector: 'span' }));
     await choose(user, 'Channel', 'pc_h5');
-    expect(last()).toEqual({ refId: 'A', queryType: 'live', kind: 'all', channel: 'pc_h5' });
+    await choose(user, 'Channel', 'eid');
+    expect(last()).toEqual({ refId: 'A', queryType: 'live', kind: 'all', channel: 'pc_h5,eid' });
   });
 
   test('switching to live drops a list of kinds a live query cannot follow', async () => {

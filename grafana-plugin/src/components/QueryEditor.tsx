@@ -259,16 +259,7 @@ export function QueryEditor(props: Props) {
             allowCustomValue
             onChange={(kind) => change({ kind })}
           />
-          <SingleField
-            id={id('channel')}
-            label="Channel"
-            value={query.channel}
-            options={[...channels, ...variableOptions()]}
-            placeholder="any channel"
-            allowCustomValue
-            isClearable
-            onChange={(channel) => change({ channel })}
-          />
+          {channelField}
         </>
       );
       break;
