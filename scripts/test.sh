@@ -14,6 +14,7 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
@@ -49,14 +50,32 @@ go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pk
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/checkpoint
 go test -run '^$' -fuzz '^FuzzRestore$' -fuzztime "${FUZZTIME_DECODERS:-5s}" ./pkg/books
 
-echo "== grafana-plugin: gofmt, vet, tests (own module; builds and runs ../cmd/exporter)"
-(cd grafana-plugin && test -z "$(gofmt -l .)" && go vet ./... && go test -count=1 -timeout 15m ./...)
-
 echo "== deploy/compose: the compose file through the compose-spec loader (own module; builds ./cmd/exporter)"
 (cd deploy/compose && test -z "$(gofmt -l .)" && go vet ./... && go mod tidy -diff && go test -count=1 ./...)
 
-echo "== grafana-plugin: frontend (node --test)"
-node --test grafana-plugin/test/module.test.js
+# The plugin: the frontend with @grafana/create-plugin's toolchain, the
+# backend with the SDK's mage build, then the Go tests, whose dist/ loader
+# test reads what the two builds made. npm ci reads the npm cache first, and
+# is skipped when grafana-plugin/node_modules (gitignored) was installed from
+# the same package-lock.json by the same Node.
+echo "== grafana-plugin: frontend (npm ci, typecheck, eslint, jest on the real @grafana/ui, webpack build)"
+(
+  cd grafana-plugin
+  stamp="$(sha256sum package-lock.json | cut -d' ' -f1) node $(node --version)"
+  if [ -f node_modules/.faceid-installed ] && [ "$(cat node_modules/.faceid-installed)" = "$stamp" ]; then
+    echo "node_modules is installed from this package-lock.json; npm ci skipped"
+  else
+    npm ci --prefer-offline --no-audit --no-fund
+    echo "$stamp" > node_modules/.faceid-installed
+  fi
+  npm run typecheck
+  npm run lint
+  npm run test
+  npm run build
+)
 
-echo "== grafana-plugin: build dist/ for every platform Grafana runs on"
-grafana-plugin/build.sh
+echo "== grafana-plugin: backend build (SDK build.BuildAll: gpx_faceid_<os>_<arch> for every platform)"
+grafana-plugin/build.sh backend
+
+echo "== grafana-plugin: gofmt, vet, tests (own module, ./pkg/...: node_modules holds Go files too; builds and runs ../cmd/exporter; checks dist/)"
+(cd grafana-plugin && test -z "$(gofmt -l pkg Magefile.go)" && go vet ./pkg/... && go test -count=1 -timeout 15m ./pkg/...)

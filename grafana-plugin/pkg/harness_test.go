@@ -151,7 +151,7 @@ func TestGRPCHarness(t *testing.T) {
 			frames = map[string][]*data.Frame{}
 			for ref, r := range resp.Responses {
 				if ref == "bad" {
-					if r.Error != `event kind "nope" is not one of billable_failure, high_risk, unknown_code` || r.Status != 400 || len(r.Frames) != 0 {
+					if r.Error != `event kind "nope" is not one of all, billable_failure, high_risk, unknown_code` || r.Status != 400 || len(r.Frames) != 0 || r.ErrorSource != "downstream" {
 						t.Fatalf("bad query: %q %d", r.Error, r.Status)
 					}
 					continue

@@ -122,35 +122,44 @@ func (c *Client) newRequest(ctx context.Context, path string, q url.Values) (*ht
 	return req, nil
 }
 
-// get calls an /api/v1 endpoint and decodes its data into dst.
-func (c *Client) get(ctx context.Context, path string, q url.Values, dst any) error {
+// fetch calls an endpoint and returns the status and the body.
+func (c *Client) fetch(ctx context.Context, path string, q url.Values) (int, []byte, error) {
 	req, err := c.newRequest(ctx, path, q)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return 0, nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return fmt.Errorf("GET %s: read body: %w", path, err)
+		return 0, nil, fmt.Errorf("GET %s: read body: %w", path, err)
 	}
 	if len(body) > maxBody {
-		return fmt.Errorf("GET %s: response larger than %d bytes", path, maxBody)
+		return 0, nil, fmt.Errorf("GET %s: response larger than %d bytes", path, maxBody)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// get calls an /api/v1 endpoint and decodes its data into dst.
+func (c *Client) get(ctx context.Context, path string, q url.Values, dst any) error {
+	status, body, err := c.fetch(ctx, path, q)
+	if err != nil {
+		return err
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil || (env.Status != "success" && env.Status != "error") {
-		return &APIError{Path: path, StatusCode: resp.StatusCode, Message: excerpt(body), NotAPI: true}
+		return &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
 	}
-	if env.Status == "error" || resp.StatusCode/100 != 2 {
+	if env.Status == "error" || status/100 != 2 {
 		msg := env.Error
 		if msg == "" {
-			msg = http.StatusText(resp.StatusCode)
+			msg = http.StatusText(status)
 		}
-		return &APIError{Path: path, StatusCode: resp.StatusCode, Message: msg}
+		return &APIError{Path: path, StatusCode: status, Message: msg}
 	}
 	if err := json.Unmarshal(env.Data, dst); err != nil {
 		return fmt.Errorf("GET %s: decode data: %w", path, err)
@@ -194,6 +203,53 @@ func (c *Client) Catalog(ctx context.Context) (*Catalog, error) {
 	}
 	if len(out.Families) == 0 {
 		return nil, &APIError{Path: "/api/v1/catalog", StatusCode: http.StatusOK, Message: "catalog has no families", NotAPI: true}
+	}
+	return &out, nil
+}
+
+// Ledger returns the exporter's exact books of the Beijing days from..to
+// (YYYY-MM-DD, inclusive). The document is accepted bare, as the exporter's
+// ledger command writes it, or in the API's status/data envelope; errors
+// are read from the envelope or, failing that, from a plain-text body.
+func (c *Client) Ledger(ctx context.Context, from, to string) (*Ledger, error) {
+	const path = "/api/v1/ledger"
+	status, body, err := c.fetch(ctx, path, url.Values{"from": {from}, "to": {to}, "format": {"json"}})
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		Status *string         `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+		Rows   json.RawMessage `json:"rows"`
+	}
+	isJSON := json.Unmarshal(body, &head) == nil
+	if status/100 != 2 {
+		msg := head.Error
+		if !isJSON || msg == "" {
+			msg = strings.TrimSpace(string(body))
+			if len(msg) > 200 {
+				msg = msg[:200] + "…"
+			}
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		return nil, &APIError{Path: path, StatusCode: status, Message: msg}
+	}
+	doc := body
+	switch {
+	case isJSON && head.Status != nil && *head.Status == "success":
+		doc = head.Data
+	case !isJSON || head.Status != nil || head.Rows == nil:
+		return nil, &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
+	}
+	var out Ledger
+	if err := json.Unmarshal(doc, &out); err != nil {
+		return nil, fmt.Errorf("GET %s: decode ledger: %w", path, err)
+	}
+	if out.Rows == nil {
+		return nil, &APIError{Path: path, StatusCode: status, Message: "ledger without rows: " + excerpt(doc), NotAPI: true}
 	}
 	return &out, nil
 }

@@ -397,3 +397,71 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLedger reads /api/v1/ledger as the contract describes it: a bare JSON
+// document (or the API envelope), errors in the envelope or as plain text.
+func TestLedger(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		rows   int
+		err    string
+	}{
+		{name: "bare document", status: 200, body: `{"stream":"S","group":"G","from":"2026-11-24","to":"2026-11-24","rows":[{"day":"2026-11-24","channel":"app_sdk","code":"0","billable":"true","rule_id":"","count":3}]}`, rows: 1},
+		{name: "no rows", status: 200, body: `{"stream":"S","group":"G","from":"2026-11-24","to":"2026-11-24","rows":[]}`, rows: 0},
+		{name: "envelope", status: 200, body: `{"status":"success","data":{"from":"2026-11-24","to":"2026-11-24","rows":[]}}`, rows: 0},
+		{name: "envelope error", status: 400, body: `{"status":"error","error":"from: day \"2026-13-01\" is not YYYY-MM-DD"}`,
+			err: `GET /api/v1/ledger: HTTP 400: from: day "2026-13-01" is not YYYY-MM-DD`},
+		{name: "plain text error", status: 501, body: "the ledger needs --jetstream.stream\n",
+			err: "GET /api/v1/ledger: HTTP 501: the ledger needs --jetstream.stream"},
+		{name: "empty error", status: 404, body: "", err: "GET /api/v1/ledger: HTTP 404: Not Found"},
+		{name: "not a ledger", status: 200, body: `{"hello":"world"}`,
+			err: `GET /api/v1/ledger: HTTP 200: not a FaceID exporter API response: "{\"hello\":\"world\"}"`},
+		{name: "not JSON", status: 200, body: `<html>`, err: `GET /api/v1/ledger: HTTP 200: not a FaceID exporter API response: "<html>"`},
+		{name: "bad row", status: 200, body: `{"rows":[{"count":"x"}]}`,
+			err: "GET /api/v1/ledger: decode ledger: json: cannot unmarshal string into Go struct field LedgerRow.rows.count of type uint64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var query string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				query = r.URL.Path + "?" + r.URL.RawQuery
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			l, err := newClient(t, srv.URL, exporterapi.Auth{}).Ledger(context.Background(), "2026-11-24", "2026-11-24")
+			if query != "/api/v1/ledger?format=json&from=2026-11-24&to=2026-11-24" {
+				t.Errorf("request %s", query)
+			}
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error = %v\nwant    %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(l.Rows) != tc.rows {
+				t.Fatalf("%v %+v", err, l)
+			}
+		})
+	}
+}
+
+func TestEventKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		e    exporterapi.Event
+		want string
+	}{
+		{name: "billed failure", e: exporterapi.Event{Known: true, Outcome: "failure", Billable: "true"}, want: "billable_failure"},
+		{name: "unbilled failure", e: exporterapi.Event{Known: true, Outcome: "failure", Billable: "false"}, want: ""},
+		{name: "high risk success", e: exporterapi.Event{Known: true, Outcome: "success", Billable: "true", Risk: exporterapi.Risk{Level: "high"}}, want: "high_risk"},
+		{name: "all three", e: exporterapi.Event{Outcome: "failure", Billable: "true", Risk: exporterapi.Risk{Level: "high"}}, want: "billable_failure,high_risk,unknown_code"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(tc.e.Kinds(), ","); got != tc.want {
+				t.Fatalf("kinds %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

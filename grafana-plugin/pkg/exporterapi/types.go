@@ -1,5 +1,6 @@
 // Package exporterapi is a client for the FaceID exporter's HTTP API
-// (/api/v1/events, /api/v1/catalog, /api/v1/summary, /api/v1/stream, /-/ready).
+// (/api/v1/events, /api/v1/catalog, /api/v1/summary, /api/v1/ledger,
+// /api/v1/stream, /-/ready).
 package exporterapi
 
 import (
@@ -75,6 +76,22 @@ type Risk struct {
 	IdentityTags []string `json:"identity_tags"`
 }
 
+// Kinds returns the kinds of event e is: billable_failure (billed and
+// failed), high_risk (risk level high), unknown_code (not in the catalog).
+func (e Event) Kinds() []string {
+	var out []string
+	if e.Billable == "true" && e.Outcome == "failure" {
+		out = append(out, KindBillableFailure)
+	}
+	if e.Risk.Level == "high" {
+		out = append(out, KindHighRisk)
+	}
+	if !e.Known {
+		out = append(out, KindUnknownCode)
+	}
+	return out
+}
+
 // Events is the data of GET /api/v1/events.
 type Events struct {
 	Kind   string  `json:"kind"`
@@ -93,6 +110,27 @@ type SummaryRow struct {
 	Outcome  string  `json:"outcome"`
 	Billable string  `json:"billable"`
 	Count    float64 `json:"count"`
+}
+
+// Ledger is GET /api/v1/ledger: the committed books of the exporter's
+// JetStream group for the Beijing days From..To.
+type Ledger struct {
+	Stream string      `json:"stream"`
+	Group  string      `json:"group"`
+	From   string      `json:"from"`
+	To     string      `json:"to"`
+	Rows   []LedgerRow `json:"rows"`
+}
+
+// LedgerRow counts the verifications of one Beijing day, channel, return
+// code, billable value and rule id.
+type LedgerRow struct {
+	Day      string `json:"day"` // YYYY-MM-DD, Beijing
+	Channel  string `json:"channel"`
+	Code     string `json:"code"`     // catalog code, or "unknown"
+	Billable string `json:"billable"` // "true", "false" or "unknown"
+	RuleID   string `json:"rule_id"`
+	Count    uint64 `json:"count"`
 }
 
 // Catalog is the part of GET /api/v1/catalog the plugin uses: families with

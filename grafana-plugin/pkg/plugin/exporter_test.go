@@ -296,3 +296,213 @@ func TestRealExporterBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRealExporterVariablesAndAnnotations proves the query variables and the
+// annotations against the exporter built from this repository: the channels
+// variable lists the catalog's channels, and an annotation query over a
+// simulated billable-failure spike returns exactly those events at their
+// own times.
+func TestRealExporterVariablesAndAnnotations(t *testing.T) {
+	exp := exportertest.Start(t, exportertest.Options{})
+	d := newDS(t, backend.DataSourceInstanceSettings{URL: exp.URL})
+
+	var cat struct {
+		Data struct {
+			Families []struct {
+				Name     string   `json:"name"`
+				Channels []string `json:"channels"`
+			} `json:"families"`
+			Codes []struct {
+				Family  string `json:"family"`
+				Code    string `json:"code"`
+				Meaning string `json:"meaning"`
+			} `json:"codes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(exp.Get(t, "/api/v1/catalog"), &cat); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("the channels variable lists the catalog's channels", func(t *testing.T) {
+		var want []string
+		for _, f := range cat.Data.Families {
+			want = append(want, f.Channels...)
+		}
+		status, body := callResource(t, d, "GET", "channels")
+		if got := values(t, body); status != 200 || got != strings.Join(want, ",") || len(want) != 9 {
+			t.Fatalf("%d channels %s\nwant %s", status, got, strings.Join(want, ","))
+		}
+	})
+	t.Run("the codes variable of a channel lists its family's codes with their meanings", func(t *testing.T) {
+		status, body := callResourceURL(t, d, "codes?channel=app_sdk")
+		var opts []Option
+		if err := json.Unmarshal(body, &opts); err != nil || status != 200 {
+			t.Fatalf("%d %s %v", status, body, err)
+		}
+		var want []string
+		for _, c := range cat.Data.Codes {
+			if c.Family == "sdk" {
+				want = append(want, c.Code+" "+c.Meaning)
+			}
+		}
+		var got []string
+		for _, o := range opts {
+			got = append(got, o.Label)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(want) == 0 {
+			t.Fatalf("labels %v\nwant   %v", got, want)
+		}
+	})
+
+	start := time.Now()
+	report := exp.Simulate(t, "billable-failure-spike", 300, time.Second, 5)
+	end := time.Now()
+	wantPerChannel := map[string]int{}
+	want := 0
+	for _, b := range report.By {
+		if b.Outcome == "failure" && b.Billable == "true" {
+			wantPerChannel[b.Channel] += b.Count
+			want += b.Count
+		}
+	}
+	if want < 20 || want > 1000 {
+		t.Fatalf("the spike sent %d billable failures; the test needs 20 to 1000 (the exporter's ring)", want)
+	}
+	t.Logf("the spike sent %d billable failures on %d channels", want, len(wantPerChannel))
+	// The exporter's own record of the events, once it has classified them all.
+	var ring struct {
+		Data struct {
+			Events []struct {
+				ID string    `json:"id"`
+				TS time.Time `json:"ts"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	waitFor(t, "the exporter kept every billable failure", func() bool {
+		if err := json.Unmarshal(exp.Get(t, "/api/v1/events?kind=billable_failure&limit=1000"), &ring); err != nil {
+			t.Fatal(err)
+		}
+		return len(ring.Data.Events) >= want
+	})
+	wantTimes := map[string]time.Time{}
+	for _, e := range ring.Data.Events {
+		wantTimes[e.ID] = e.TS
+	}
+	dashboard := backend.TimeRange{From: start.Add(-time.Minute), To: end.Add(time.Minute)}
+
+	t.Run("an annotation query returns the spike's billable failures at their times", func(t *testing.T) {
+		r := query(t, d, map[string]any{"queryType": "annotations", "kind": "billable_failure", "limit": 1000}, dashboard)
+		if r.Error != nil {
+			t.Fatal(r.Error)
+		}
+		f := r.Frames[0]
+		ids, titles, texts, tags := column(t, f, "id"), column(t, f, "title"), column(t, f, "text"), column(t, f, "tags")
+		if len(ids) != want {
+			t.Fatalf("%d annotations, the simulator sent %d billable failures", len(ids), want)
+		}
+		timeField, _ := f.FieldByName("time")
+		perChannel := map[string]int{}
+		for i, id := range ids {
+			ts := timeField.At(i).(time.Time)
+			wt, ok := wantTimes[id]
+			if !ok || !ts.Equal(wt) {
+				t.Fatalf("annotation %s at %v; the exporter has it at %v (known %v)", id, ts, wt, ok)
+			}
+			// Events are stamped a little before they are sent (at most 10 s).
+			if ts.Before(start.Add(-11*time.Second)) || ts.After(end.Add(time.Second)) {
+				t.Fatalf("annotation %s at %v, outside the spike %v..%v", id, ts, start, end)
+			}
+			channel := column(t, f, "channel")[i]
+			perChannel[channel]++
+			if !strings.HasPrefix(titles[i], "Billable failure") || !strings.HasSuffix(titles[i], " on "+channel) ||
+				!strings.Contains(texts[i], ", failure, billable true); risk ") || !strings.HasPrefix(tags[i], "billable_failure,") {
+				t.Fatalf("annotation %s: title %q text %q tags %q", id, titles[i], texts[i], tags[i])
+			}
+		}
+		for ch, n := range wantPerChannel {
+			if perChannel[ch] != n {
+				t.Errorf("channel %s: %d annotations, the simulator sent %d billable failures", ch, perChannel[ch], n)
+			}
+		}
+	})
+	t.Run("filtered by a channel list, as a multi-value variable leaves it", func(t *testing.T) {
+		var chans []string
+		expected := 0
+		for ch, n := range wantPerChannel {
+			if len(chans) < 2 {
+				chans = append(chans, ch)
+				expected += n
+			}
+		}
+		r := query(t, d, map[string]any{"queryType": "annotations", "kind": "billable_failure", "channel": strings.Join(chans, ","), "limit": 1000}, dashboard)
+		if got := column(t, r.Frames[0], "channel"); len(got) != expected {
+			t.Fatalf("%d annotations of %v, want %d", len(got), chans, expected)
+		}
+	})
+	t.Run("a dashboard range before the spike shows none of it", func(t *testing.T) {
+		// Every kind: the limit applies to each, and the unknown-code ring holds 200.
+		r := query(t, d, map[string]any{"queryType": "annotations", "limit": 200}, backend.TimeRange{From: start.Add(-time.Hour), To: start.Add(-11 * time.Second)})
+		if r.Error != nil {
+			t.Fatal(r.Error)
+		}
+		if n, _ := r.Frames[0].RowLen(); n != 0 {
+			t.Fatalf("%d annotations", n)
+		}
+	})
+}
+
+// TestRealExporterLedger runs the ledger query against the exporter's exact
+// books in JetStream mode: the billed verifications per channel equal what
+// the simulator sent; an exporter in core NATS mode says it keeps no books.
+func TestRealExporterLedger(t *testing.T) {
+	exp := exportertest.Start(t, exportertest.Options{JetStreamStream: "FACEID_PLUGIN_TEST"})
+	d := newDS(t, backend.DataSourceInstanceSettings{URL: exp.URL})
+	report := exp.Simulate(t, "baseline", 300, time.Second, 9)
+	want := map[string]int64{}
+	var total int64
+	for _, b := range report.By {
+		if b.Billable == "true" {
+			want[b.Channel] += int64(b.Count)
+			total += int64(b.Count)
+		}
+	}
+	if total == 0 {
+		t.Fatal("the simulator sent no billable verifications")
+	}
+	// Today and yesterday in Beijing: events are stamped up to 10 s before they are sent.
+	tr := backend.TimeRange{From: time.Now().Add(-24 * time.Hour), To: time.Now().Add(time.Minute)}
+	got := map[string]int64{}
+	var sum int64
+	waitFor(t, "the exporter's books hold every billable verification", func() bool {
+		r := query(t, d, map[string]any{"queryType": "ledger"}, tr)
+		if r.Error != nil {
+			if strings.Contains(r.Error.Error(), "HTTP 503") { // no checkpoint committed yet
+				return false
+			}
+			t.Fatal(r.Error)
+		}
+		got, sum = map[string]int64{}, 0
+		ch, billed := column(t, r.Frames[0], "channel"), column(t, r.Frames[0], "billed")
+		for i := range ch {
+			n, _ := strconv.ParseInt(billed[i], 10, 64)
+			got[ch[i]] += n
+			sum += n
+		}
+		return sum >= total
+	})
+	for ch, n := range want {
+		if got[ch] != n {
+			t.Errorf("channel %s: the ledger billed %d, the simulator sent %d billable verifications", ch, got[ch], n)
+		}
+	}
+	if sum != total {
+		t.Errorf("the ledger billed %d in all, the simulator sent %d", sum, total)
+	}
+	t.Logf("ledger: %d billed verifications on %d channels", sum, len(got))
+
+	core := exportertest.Start(t, exportertest.Options{})
+	r := query(t, newDS(t, backend.DataSourceInstanceSettings{URL: core.URL}), map[string]any{"queryType": "ledger"}, tr)
+	if r.Error == nil || r.Error.Error() != "GET /api/v1/ledger: HTTP 501: the ledger needs --jetstream.stream" || r.ErrorSource != backend.ErrorSourceDownstream {
+		t.Fatalf("core mode: %v (%s)", r.Error, r.ErrorSource)
+	}
+}

@@ -18,30 +18,38 @@ func (d *Datasource) queryCatalog(ctx context.Context, m Query) (data.Frames, er
 	if err != nil {
 		return nil, err
 	}
-	if m.Channel != "" && cat.FamilyOf(m.Channel) == "" {
-		return nil, badQuery("channel %q is not in the exporter's catalog (channels: %s)", m.Channel, strings.Join(cat.Channels(), ", "))
+	if err := knownChannels(cat, m.Channel); err != nil {
+		return nil, err
 	}
 	return data.Frames{CatalogFrame(cat, m)}, nil
 }
 
+// knownChannels checks that every channel of a filter is in the catalog.
+func knownChannels(cat *exporterapi.Catalog, channels Filter) error {
+	for _, ch := range channels.Values() {
+		if cat.FamilyOf(ch) == "" {
+			return badQuery("channel %q is not in the exporter's catalog (channels: %s)", ch, strings.Join(cat.Channels(), ", "))
+		}
+	}
+	return nil
+}
+
 // CatalogFrame is the catalog as a table, one row per channel and code of
 // the channel's family, filtered by the query's family, channel, category,
-// billable and search (substring of the code or its meaning, any case).
+// billable, code and search (substring of the code or its meaning, any case).
 func CatalogFrame(cat *exporterapi.Catalog, m Query) *data.Frame {
 	var family, channel, code, meaning, category, billable, billing []string
 	search := strings.ToLower(m.Search)
 	for _, f := range cat.Families {
-		if m.Family != "" && f.Name != m.Family {
+		if !m.Family.Allows(f.Name) {
 			continue
 		}
 		for _, ch := range f.Channels {
-			if m.Channel != "" && ch != m.Channel {
+			if !m.Channel.Allows(ch) {
 				continue
 			}
 			for _, c := range cat.Codes {
-				if c.Family != f.Name ||
-					(m.Category != "" && c.Category != m.Category) ||
-					(m.Billable != "" && string(c.Billable) != m.Billable) ||
+				if c.Family != f.Name || !m.Category.Allows(c.Category) || !m.Billable.Allows(string(c.Billable)) || !m.Code.Allows(c.Code) ||
 					(search != "" && !strings.Contains(strings.ToLower(c.Code), search) && !strings.Contains(strings.ToLower(c.Meaning), search)) {
 					continue
 				}
@@ -69,29 +77,48 @@ func CatalogFrame(cat *exporterapi.Catalog, m Query) *data.Frame {
 }
 
 func (d *Datasource) queryEvents(ctx context.Context, m Query, tr backend.TimeRange) (data.Frames, error) {
+	kept, err := d.events(ctx, m, tr, !m.IgnoreTimeRange)
+	if err != nil {
+		return nil, err
+	}
+	name := "events"
+	if len(m.Kind) == 1 {
+		name += "_" + m.Kind[0]
+	}
+	frame := EventsFrame(name, kept)
+	frame.Meta.PreferredVisualization = data.VisTypeTable
+	return data.Frames{frame}, nil
+}
+
+// events fetches the recent events of every kind of the query, each event
+// once, keeps those that pass the channel and code filters (and, when
+// inRange, lie in the time range) and sorts them newest first.
+func (d *Datasource) events(ctx context.Context, m Query, tr backend.TimeRange, inRange bool) ([]exporterapi.Event, error) {
 	c, err := d.ready()
 	if err != nil {
 		return nil, err
 	}
-	evs, err := c.Events(ctx, m.Kind, m.Limit)
-	if err != nil {
-		return nil, err
-	}
-	kept := evs.Events[:0:0]
-	for _, e := range evs.Events {
-		if m.Channel != "" && e.Channel != m.Channel {
-			continue
+	var kept []exporterapi.Event
+	seen := map[string]bool{}
+	for _, kind := range m.Kind {
+		evs, err := c.Events(ctx, kind, m.Limit)
+		if err != nil {
+			return nil, err
 		}
-		if !m.IgnoreTimeRange && !tr.From.IsZero() && (e.TS.Before(tr.From) || e.TS.After(tr.To)) {
-			continue
+		for _, e := range evs.Events {
+			if seen[e.ID] || !m.Channel.Allows(e.Channel) || !(m.Code.Allows(e.Code) || (e.RawCode != "" && m.Code.Allows(e.RawCode))) {
+				continue
+			}
+			if inRange && !tr.From.IsZero() && (e.TS.Before(tr.From) || e.TS.After(tr.To)) {
+				continue
+			}
+			seen[e.ID] = true
+			kept = append(kept, e)
 		}
-		kept = append(kept, e)
 	}
 	// Newest first by the time field; the exporter's order (receipt) breaks ties.
 	sort.SliceStable(kept, func(i, j int) bool { return kept[i].TS.After(kept[j].TS) })
-	frame := EventsFrame("events_"+m.Kind, kept)
-	frame.Meta.PreferredVisualization = data.VisTypeTable
-	return data.Frames{frame}, nil
+	return kept, nil
 }
 
 // EventsFrame turns events into a frame whose first field, "time", is the
@@ -199,7 +226,7 @@ func SummaryFrame(s *exporterapi.Summary, m Query, now time.Time) *data.Frame {
 	groups := map[string]*summaryGroup{}
 	var order []string
 	for _, r := range s.Rows {
-		if m.Channel != "" && r.Channel != m.Channel {
+		if !m.Channel.Allows(r.Channel) {
 			continue
 		}
 		key := make([]string, len(m.GroupBy))
@@ -213,11 +240,11 @@ func SummaryFrame(s *exporterapi.Summary, m Query, now time.Time) *data.Frame {
 			groups[k] = g
 			order = append(order, k)
 		}
-		if m.Billable != "" && r.Billable != m.Billable {
+		if !m.Billable.Allows(r.Billable) {
 			continue
 		}
 		g.all += r.Count
-		if m.Outcome == "" || r.Outcome == m.Outcome {
+		if m.Outcome.Allows(r.Outcome) {
 			g.count += r.Count
 		}
 	}
@@ -278,8 +305,8 @@ func SummaryFrame(s *exporterapi.Summary, m Query, now time.Time) *data.Frame {
 // it out under the query's filters.
 func contradicts(g *summaryGroup, m Query) bool {
 	for i, dim := range m.GroupBy {
-		if (dim == "outcome" && m.Outcome != "" && g.key[i] != m.Outcome) ||
-			(dim == "billable" && m.Billable != "" && g.key[i] != m.Billable) {
+		if (dim == "outcome" && !m.Outcome.Allows(g.key[i])) ||
+			(dim == "billable" && !m.Billable.Allows(g.key[i])) {
 			return true
 		}
 	}
@@ -287,12 +314,12 @@ func contradicts(g *summaryGroup, m Query) bool {
 }
 
 // StreamPath is the Grafana Live path of the event stream of kind, limited
-// to one channel when channel is not empty.
-func StreamPath(kind, channel string) string {
-	if channel == "" {
+// to the channels when there are any.
+func StreamPath(kind string, channels []string) string {
+	if len(channels) == 0 {
 		return "events/" + kind
 	}
-	return "events/" + kind + "/" + channel
+	return "events/" + kind + "/" + strings.Join(channels, channelSeparator)
 }
 
 func (d *Datasource) queryLive(pc backend.PluginContext, m Query) (data.Frames, error) {
@@ -303,11 +330,11 @@ func (d *Datasource) queryLive(pc backend.PluginContext, m Query) (data.Frames, 
 	if pc.DataSourceInstanceSettings != nil && pc.DataSourceInstanceSettings.UID != "" {
 		uid = pc.DataSourceInstanceSettings.UID
 	}
-	ch := live.Channel{Scope: live.ScopeDatasource, Namespace: uid, Path: StreamPath(m.Kind, m.Channel)}
+	ch := live.Channel{Scope: live.ScopeDatasource, Namespace: uid, Path: StreamPath(m.Kind[0], m.Channel)}
 	if !ch.IsValid() {
 		return nil, badQuery("cannot build a live channel for datasource %q and path %q", uid, ch.Path)
 	}
-	frame := EventsFrame("live_"+m.Kind, nil)
+	frame := EventsFrame("live_"+m.Kind[0], nil)
 	frame.Meta.Channel = ch.String()
 	return data.Frames{frame}, nil
 }

@@ -17,16 +17,20 @@ import (
 
 // Query types.
 const (
-	QueryCatalog = "catalog"
-	QueryEvents  = "events"
-	QuerySummary = "summary"
-	QueryLive    = "live"
+	QueryCatalog     = "catalog"
+	QueryEvents      = "events"
+	QuerySummary     = "summary"
+	QueryLive        = "live"
+	QueryAnnotations = "annotations"
+	QueryLedger      = "ledger"
 )
 
 // QueryTypes lists the query types in editor order.
-func QueryTypes() []string { return []string{QueryCatalog, QueryEvents, QuerySummary, QueryLive} }
+func QueryTypes() []string {
+	return []string{QueryCatalog, QueryEvents, QuerySummary, QueryLive, QueryAnnotations, QueryLedger}
+}
 
-// Summary formats and values.
+// Summary and ledger formats, summary values.
 const (
 	FormatTable      = "table"
 	FormatTimeSeries = "timeseries"
@@ -41,28 +45,38 @@ var summaryDims = []string{"channel", "outcome", "billable"}
 // hold fewer events (its ring size) and then answers with an error.
 const maxEventLimit = 10000
 
+// Values of the billable and outcome filters.
+var (
+	billableValues = []string{"true", "false", "unknown"}
+	outcomeValues  = []string{"success", "failure"}
+)
+
 // Query is the model the query editor writes; each query type reads its own
-// fields and ignores the others.
+// fields and ignores the others. Filters hold one value, several (a
+// multi-value or All variable) or none (everything).
 type Query struct {
 	QueryType string `json:"queryType"`
 
-	// catalog, events, summary, live: filters ("" = all)
-	Channel  string `json:"channel"`
-	Family   string `json:"family"`
-	Category string `json:"category"`
-	Billable string `json:"billable"`
-	Outcome  string `json:"outcome"`
+	// catalog, events, summary, live, annotations, ledger: filters
+	Channel  Filter `json:"channel"`
+	Family   Filter `json:"family"`
+	Category Filter `json:"category"`
+	Billable Filter `json:"billable"`
+	Outcome  Filter `json:"outcome"`
+	// catalog, events, annotations: return codes (an unknown code matches its raw code)
+	Code Filter `json:"code"`
 	// catalog: substring of the code or its meaning
 	Search string `json:"search"`
 
-	// events, live: which events
-	Kind string `json:"kind"`
-	// events: how many (0 = the exporter's default, 100 or its ring size)
+	// events, annotations: kinds of events ("all" = every kind); live: exactly one kind
+	// (live follows any number of channels)
+	Kind Filter `json:"kind"`
+	// events, annotations: how many of each kind (0 = the exporter's default, 100 or its ring size)
 	Limit int `json:"limit"`
 	// events: keep events outside the dashboard's time range
 	IgnoreTimeRange bool `json:"ignoreTimeRange"`
 
-	// summary: table (numeric long) or timeseries (wide, one point at query time)
+	// summary, ledger: table (numeric or time series long) or timeseries (wide)
 	Format string `json:"format"`
 	// summary: dimensions kept (default all three)
 	GroupBy []string `json:"groupBy"`
@@ -81,7 +95,9 @@ func badQuery(format string, args ...any) error {
 }
 
 // ParseQuery decodes and checks one query; the query type comes from the
-// DataQuery when set there, else from the JSON.
+// DataQuery when set there, else from the JSON. Defaults are filled in: kind
+// billable_failure for events and live, every kind for annotations, format
+// table, value count and every dimension for summary, format table for ledger.
 func ParseQuery(q backend.DataQuery) (Query, error) {
 	var m Query
 	if len(q.JSON) > 0 {
@@ -92,27 +108,58 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 	if q.QueryType != "" {
 		m.QueryType = q.QueryType
 	}
-	switch m.QueryType {
-	case QueryCatalog:
-		if err := oneOf("billable", m.Billable, "", "true", "false", "unknown"); err != nil {
+	for _, f := range []struct {
+		name    string
+		filter  Filter
+		allowed []string
+	}{
+		{"channel", m.Channel, nil}, {"family", m.Family, nil}, {"category", m.Category, nil},
+		{"code", m.Code, nil}, {"billable", m.Billable, billableValues}, {"outcome", m.Outcome, outcomeValues},
+	} {
+		if err := f.filter.check(f.name, f.allowed...); err != nil {
 			return m, err
 		}
-	case QueryEvents, QueryLive:
-		if m.Kind == "" {
-			m.Kind = exporterapi.KindBillableFailure
+	}
+	switch m.QueryType {
+	case QueryCatalog, QueryLedger:
+		if m.QueryType == QueryLedger {
+			if m.Format == "" {
+				m.Format = FormatTable
+			}
+			if err := oneOf("format", m.Format, FormatTable, FormatTimeSeries); err != nil {
+				return m, err
+			}
 		}
-		ok := exporterapi.ValidEventKind(m.Kind)
-		if m.QueryType == QueryLive {
-			ok = exporterapi.ValidStreamKind(m.Kind)
+	case QueryEvents, QueryAnnotations:
+		kinds, err := eventKinds(m.QueryType, m.Kind)
+		if err != nil {
+			return m, err
 		}
-		if !ok {
-			return m, badQuery("event kind %q is not one of %s", m.Kind, strings.Join(kindsFor(m.QueryType), ", "))
-		}
+		m.Kind = kinds
 		if m.Limit < 0 || m.Limit > maxEventLimit {
 			return m, badQuery("limit %d is not between 0 and %d", m.Limit, maxEventLimit)
 		}
-		if m.QueryType == QueryLive && m.Channel != "" && !channelPathPart.MatchString(m.Channel) {
-			return m, badQuery("channel %q is not a channel name", m.Channel)
+	case QueryLive:
+		switch {
+		case m.Kind.IsAny():
+			m.Kind = Filter{exporterapi.KindAll}
+		case len(m.Kind) == 0:
+			m.Kind = Filter{exporterapi.KindBillableFailure}
+		}
+		m.Channel = m.Channel.Values()
+		if len(m.Kind) > 1 {
+			return m, badQuery("a live query follows one kind of event, not %s", m.Kind)
+		}
+		if err := m.Kind.check("event kind"); err != nil {
+			return m, err
+		}
+		if !exporterapi.ValidStreamKind(m.Kind[0]) {
+			return m, badQuery("event kind %q is not one of %s", m.Kind[0], strings.Join(exporterapi.StreamKinds(), ", "))
+		}
+		for _, ch := range m.Channel {
+			if !channelPathPart.MatchString(ch) {
+				return m, badQuery("channel %q is not a channel name", ch)
+			}
 		}
 	case QuerySummary:
 		if m.Format == "" {
@@ -128,12 +175,6 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 			return m, err
 		}
 		if err := oneOf("value", m.Value, ValueCount, ValueRatio); err != nil {
-			return m, err
-		}
-		if err := oneOf("outcome", m.Outcome, "", "success", "failure"); err != nil {
-			return m, err
-		}
-		if err := oneOf("billable", m.Billable, "", "true", "false", "unknown"); err != nil {
 			return m, err
 		}
 		seen := map[string]bool{}
@@ -154,11 +195,32 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 	return m, nil
 }
 
-func kindsFor(queryType string) []string {
-	if queryType == QueryLive {
-		return exporterapi.StreamKinds()
+// eventKinds checks the kinds of an events or annotations query and expands
+// "all"; events default to billable failures, annotations to every kind.
+func eventKinds(queryType string, kinds Filter) (Filter, error) {
+	if kinds.IsAny() {
+		return exporterapi.EventKinds(), nil
 	}
-	return exporterapi.EventKinds()
+	if len(kinds) == 0 {
+		if queryType == QueryAnnotations {
+			return exporterapi.EventKinds(), nil
+		}
+		return Filter{exporterapi.KindBillableFailure}, nil
+	}
+	if err := kinds.check("event kind"); err != nil {
+		return nil, err
+	}
+	var out Filter
+	for _, k := range kinds {
+		if k == exporterapi.KindAll {
+			return exporterapi.EventKinds(), nil
+		}
+		if !exporterapi.ValidEventKind(k) {
+			return nil, badQuery("event kind %q is not one of %s", k, strings.Join(exporterapi.StreamKinds(), ", "))
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 func oneOf(field, v string, allowed ...string) error {
@@ -187,7 +249,7 @@ func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataReques
 func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, q backend.DataQuery) backend.DataResponse {
 	m, err := ParseQuery(q)
 	if err != nil {
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
+		return errorResponse(err)
 	}
 	var frames data.Frames
 	switch m.QueryType {
@@ -199,6 +261,10 @@ func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, q back
 		frames, err = d.querySummary(ctx, m)
 	case QueryLive:
 		frames, err = d.queryLive(pc, m)
+	case QueryAnnotations:
+		frames, err = d.queryAnnotations(ctx, m, q.TimeRange)
+	case QueryLedger:
+		frames, err = d.queryLedger(ctx, m, q.TimeRange)
 	}
 	if err != nil {
 		return errorResponse(err)
@@ -206,14 +272,16 @@ func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, q back
 	return backend.DataResponse{Frames: frames}
 }
 
-// errorResponse maps an error to a response status and source.
+// errorResponse maps an error to a response status and source. Mistakes in
+// the query or the datasource settings are the user's to fix: like the
+// exporter's own failures they are downstream errors, not the plugin's.
 func errorResponse(err error) backend.DataResponse {
 	var qe *queryError
 	var se *settingsError
 	var ae *exporterapi.APIError
 	switch {
 	case errors.As(err, &qe), errors.As(err, &se):
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourcePlugin, err.Error())
+		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
 	case errors.As(err, &ae):
 		status := backend.StatusBadGateway
 		switch ae.StatusCode {

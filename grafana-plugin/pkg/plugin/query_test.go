@@ -294,6 +294,8 @@ func TestLiveQuery(t *testing.T) {
 		{model: map[string]any{"kind": "all"}, channel: "ds/" + testUID + "/events/all"},
 		{model: map[string]any{}, channel: "ds/" + testUID + "/events/billable_failure"},
 		{model: map[string]any{"kind": "high_risk", "channel": "app_sdk"}, channel: "ds/" + testUID + "/events/high_risk/app_sdk"},
+		{model: map[string]any{"kind": "all", "channel": "app_sdk,wechat_h5"}, channel: "ds/" + testUID + "/events/all/app_sdk.wechat_h5"},
+		{model: map[string]any{"kind": "*", "channel": "*"}, channel: "ds/" + testUID + "/events/all"},
 	} {
 		t.Run(tc.channel, func(t *testing.T) {
 			tc.model["queryType"] = "live"
@@ -341,9 +343,9 @@ func TestQueryErrorsArePerRefID(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr := map[string]string{
-		"badkind": `event kind "everything" is not one of billable_failure, high_risk, unknown_code`,
-		"notype":  `query type is empty: choose one of catalog, events, summary, live`,
-		"badtype": `query type "metrics" is not one of catalog, events, summary, live`,
+		"badkind": `event kind "everything" is not one of all, billable_failure, high_risk, unknown_code`,
+		"notype":  `query type is empty: choose one of catalog, events, summary, live, annotations, ledger`,
+		"badtype": `query type "metrics" is not one of catalog, events, summary, live, annotations, ledger`,
 		"badjson": `query JSON: json: cannot unmarshal string into Go struct field Query.groupBy of type []string`,
 		"limit":   `limit -1 is not between 0 and 10000`,
 	}
@@ -351,6 +353,9 @@ func TestQueryErrorsArePerRefID(t *testing.T) {
 		if want, bad := wantErr[ref]; bad {
 			if r.Error == nil || r.Error.Error() != want || r.Status != backend.StatusBadRequest {
 				t.Errorf("%s: error %v (%v), want %s", ref, r.Error, r.Status, want)
+			}
+			if r.ErrorSource != backend.ErrorSourceDownstream {
+				t.Errorf("%s: error source %q, want downstream (the user's mistake)", ref, r.ErrorSource)
 			}
 			continue
 		}
@@ -382,6 +387,9 @@ func FuzzParseQuery(f *testing.F) {
 		`{"queryType":"summary","groupBy":["channel"],"value":"ratio","outcome":"failure","billable":"true","format":"timeseries"}`,
 		`{"queryType":"catalog","billable":"unknown","search":"成功"}`,
 		`{"queryType":"live","kind":"all","channel":"app_sdk"}`,
+		`{"queryType":"annotations","kind":"high_risk,unknown_code","channel":["app_sdk","*"],"code":"2006"}`,
+		`{"queryType":"ledger","format":"timeseries","channel":"app_sdk,eid"}`,
+		`{"queryType":"events","kind":"all","billable":"true,$x"}`,
 		`{"queryType":"summary","groupBy":"channel"}`,
 		`null`, `[]`, `{"limit":1e99}`,
 	} {
@@ -398,15 +406,24 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		switch m.QueryType {
 		case QueryCatalog:
-		case QueryEvents:
-			if !exporterapi.ValidEventKind(m.Kind) || m.Limit < 0 || m.Limit > maxEventLimit {
+		case QueryEvents, QueryAnnotations:
+			if len(m.Kind) == 0 || m.Limit < 0 || m.Limit > maxEventLimit {
+				t.Fatalf("accepted %+v", m)
+			}
+			for _, k := range m.Kind {
+				if !exporterapi.ValidEventKind(k) {
+					t.Fatalf("accepted kind %q in %+v", k, m)
+				}
+			}
+		case QueryLedger:
+			if m.Format != FormatTable && m.Format != FormatTimeSeries {
 				t.Fatalf("accepted %+v", m)
 			}
 		case QueryLive:
-			if !exporterapi.ValidStreamKind(m.Kind) {
+			if len(m.Kind) != 1 || !exporterapi.ValidStreamKind(m.Kind[0]) {
 				t.Fatalf("accepted %+v", m)
 			}
-			if _, _, err := ParseStreamPath(StreamPath(m.Kind, m.Channel)); err != nil {
+			if _, _, err := ParseStreamPath(StreamPath(m.Kind[0], m.Channel)); err != nil {
 				t.Fatalf("accepted a live query whose stream path is refused: %v", err)
 			}
 		case QuerySummary:
@@ -417,4 +434,86 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("accepted query type %q", m.QueryType)
 		}
 	})
+}
+
+// TestListFilters runs the filters with several values, as a multi-value or
+// All variable leaves them after the frontend's interpolation.
+func TestListFilters(t *testing.T) {
+	srv := fixture.New(fixture.Options{})
+	defer srv.Close()
+	d := newDS(t, backend.DataSourceInstanceSettings{URL: srv.URL})
+	for _, tc := range []struct {
+		name   string
+		model  map[string]any
+		column string
+		want   string
+	}{
+		{name: "catalog channels", model: map[string]any{"queryType": "catalog", "channel": "eid,willingness", "billable": "false,unknown"},
+			column: "code", want: "2007,0"},
+		{name: "catalog channels as an array", model: map[string]any{"queryType": "catalog", "channel": []string{"eid", "willingness"}, "billable": "false,unknown"},
+			column: "code", want: "2007,0"},
+		{name: "catalog codes", model: map[string]any{"queryType": "catalog", "code": "2006,66666006"},
+			column: "channel", want: "wechat_h5,wechat_miniprogram,eid,willingness"},
+		{name: "catalog families and categories", model: map[string]any{"queryType": "catalog", "family": "nfc_server,nfc_terminal", "category": "nfc_terminal"},
+			column: "channel", want: "nfc_terminal"},
+		{name: "catalog custom all value", model: map[string]any{"queryType": "catalog", "channel": "*", "family": "willingness"},
+			column: "code", want: "66666006,0"},
+		{name: "events of two kinds, each event once", model: map[string]any{"queryType": "events", "kind": "billable_failure,high_risk"},
+			column: "id", want: "evt-bf-3,evt-bf-2,evt-hr-1,evt-bf-1"},
+		{name: "events of all kinds", model: map[string]any{"queryType": "events", "kind": "all"},
+			column: "id", want: "evt-bf-3,evt-bf-2,evt-hr-1,evt-uc-1,evt-bf-1"},
+		{name: "events by channel list", model: map[string]any{"queryType": "events", "kind": "all", "channel": "app_sdk,pc_h5"},
+			column: "id", want: "evt-bf-3,evt-hr-1,evt-uc-1"},
+		{name: "events by code, unknown codes by their raw code", model: map[string]any{"queryType": "events", "kind": "*", "code": "99999999,2006"},
+			column: "id", want: "evt-bf-2,evt-uc-1"},
+		{name: "summary channel list", model: map[string]any{"queryType": "summary", "outcome": "failure", "billable": "true", "groupBy": []string{"channel"}, "channel": "app_sdk,wechat_h5"},
+			column: "count", want: "20,60"},
+		{name: "summary billable list", model: map[string]any{"queryType": "summary", "outcome": "failure", "billable": "true,false", "groupBy": []string{"channel"}, "channel": "app_sdk"},
+			column: "count", want: "100"},
+		{name: "summary outcome list keeps both", model: map[string]any{"queryType": "summary", "outcome": "success,failure", "billable": "true", "groupBy": []string{"channel"}, "channel": "app_sdk"},
+			column: "count", want: "960"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := query(t, d, tc.model, allTime)
+			if r.Error != nil {
+				t.Fatal(r.Error)
+			}
+			if got := strings.Join(column(t, r.Frames[0], tc.column), ","); got != tc.want {
+				t.Fatalf("%s = %s\nwant %s", tc.column, got, tc.want)
+			}
+		})
+	}
+	t.Run("unknown channel in a list", func(t *testing.T) {
+		r := query(t, d, map[string]any{"queryType": "catalog", "channel": "eid,fax"}, allTime)
+		if r.Error == nil || !strings.HasPrefix(r.Error.Error(), `channel "fax" is not in the exporter's catalog`) || r.ErrorSource != backend.ErrorSourceDownstream {
+			t.Fatalf("%v (%s)", r.Error, r.ErrorSource)
+		}
+	})
+	t.Run("events frame named after its one kind", func(t *testing.T) {
+		for kind, name := range map[string]string{"high_risk": "events_high_risk", "high_risk,unknown_code": "events"} {
+			r := query(t, d, map[string]any{"queryType": "events", "kind": kind}, allTime)
+			if r.Frames[0].Name != name {
+				t.Errorf("kind %s: frame %q, want %q", kind, r.Frames[0].Name, name)
+			}
+		}
+	})
+}
+
+// TestSettingsErrorsAreDownstream: a query on a datasource whose settings
+// are unusable fails with the settings' message, as the user's error.
+func TestSettingsErrorsAreDownstream(t *testing.T) {
+	d := newDS(t, backend.DataSourceInstanceSettings{URL: "http://e:1", JSONData: []byte(`{"authType":"oauth"}`)})
+	for _, qt := range QueryTypes() {
+		t.Run(qt, func(t *testing.T) {
+			r := query(t, d, map[string]any{"queryType": qt}, backend.TimeRange{From: time.Now().Add(-time.Hour), To: time.Now()})
+			if r.Error == nil || r.Error.Error() != `datasource settings: auth type "oauth" is not none, basic or bearer` ||
+				r.Status != backend.StatusBadRequest || r.ErrorSource != backend.ErrorSourceDownstream {
+				t.Fatalf("%v %v %q", r.Error, r.Status, r.ErrorSource)
+			}
+		})
+	}
+	err := d.RunStream(context.Background(), &backend.RunStreamRequest{Path: "events/all"}, nil)
+	if !backend.IsDownstreamError(err) {
+		t.Errorf("RunStream: %v is not a downstream error", err)
+	}
 }

@@ -20,9 +20,25 @@ type Option struct {
 	Description string `json:"description,omitempty"`
 }
 
-// CallResource serves the query editor's dropdowns from the exporter's
-// catalog: GET channels, families, categories, kinds and codes
-// (?channel= or ?family= narrows the codes).
+// kindDescriptions explain the event kinds in the editors.
+var kindDescriptions = map[string]string{
+	exporterapi.KindAll:             "every kind (live: every classified verification)",
+	exporterapi.KindBillableFailure: "billed verifications that failed",
+	exporterapi.KindHighRisk:        "verifications with risk level high",
+	exporterapi.KindUnknownCode:     "return codes the catalog does not know",
+}
+
+// billableOptions are the values of the billable filter.
+var billableOptions = []Option{
+	{Value: "true", Label: "true", Description: "Tencent charges for the verification"},
+	{Value: "false", Label: "false", Description: "Tencent does not charge for it"},
+	{Value: "unknown", Label: "unknown", Description: "the catalog cannot say (unknown code, or undocumented billing)"},
+}
+
+// CallResource serves the editors' dropdowns and the query variables from
+// the exporter's catalog: GET channels, families, categories, codes
+// (?channel= or ?family= narrows the codes; either takes a comma-separated
+// list), and the fixed kinds and billable.
 func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
 	if req.Method != http.MethodGet {
 		return sendJSON(sender, http.StatusMethodNotAllowed, map[string]string{"error": "only GET is supported"})
@@ -35,12 +51,15 @@ func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResource
 	if path == "kinds" {
 		var opts []Option
 		for _, k := range exporterapi.StreamKinds() {
-			opts = append(opts, Option{Value: k, Label: k})
+			opts = append(opts, Option{Value: k, Label: k, Description: kindDescriptions[k]})
 		}
 		return sendJSON(sender, http.StatusOK, opts)
 	}
+	if path == "billable" {
+		return sendJSON(sender, http.StatusOK, billableOptions)
+	}
 	if path != "channels" && path != "families" && path != "categories" && path != "codes" {
-		return sendJSON(sender, http.StatusNotFound, map[string]string{"error": "unknown resource " + strings.TrimSpace(req.Path) + "; use channels, families, categories, kinds or codes"})
+		return sendJSON(sender, http.StatusNotFound, map[string]string{"error": "unknown resource " + strings.TrimSpace(req.Path) + "; use channels, families, categories, codes, kinds or billable"})
 	}
 	cat, err := d.getCatalog(ctx)
 	if err != nil {
@@ -74,15 +93,19 @@ func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResource
 		}
 		sort.Slice(opts, func(i, j int) bool { return opts[i].Value < opts[j].Value })
 	case "codes":
-		family := q.Get("family")
-		if ch := q.Get("channel"); ch != "" {
-			family = cat.FamilyOf(ch)
-			if family == "" {
-				return sendJSON(sender, http.StatusNotFound, map[string]string{"error": "channel " + ch + " is not in the exporter's catalog"})
+		families := ParseFilter(q.Get("family"))
+		if channels := ParseFilter(q.Get("channel")).Values(); len(channels) > 0 {
+			families = nil
+			for _, ch := range channels {
+				f := cat.FamilyOf(ch)
+				if f == "" {
+					return sendJSON(sender, http.StatusNotFound, map[string]string{"error": "channel " + ch + " is not in the exporter's catalog"})
+				}
+				families = append(families, f)
 			}
 		}
 		for _, c := range cat.Codes {
-			if family != "" && c.Family != family {
+			if !families.Allows(c.Family) {
 				continue
 			}
 			opts = append(opts, Option{Value: c.Code, Label: c.Code + " " + c.Meaning, Description: c.Family + ", " + c.Category + ", billable " + string(c.Billable)})

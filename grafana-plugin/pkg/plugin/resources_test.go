@@ -52,6 +52,10 @@ func TestCallResource(t *testing.T) {
 		{path: "codes?channel=pc_h5", want: "0,66660004,66660010"},
 		{path: "codes?family=willingness", want: "66666006,0"},
 		{path: "/codes?channel=eid", want: "0,2006,2007,2016"},
+		{path: "codes?channel=eid,willingness", want: "0,2006,2007,2016,66666006,0"},
+		{path: "codes?family=nfc_server,nfc_terminal", want: "0,0"},
+		{path: "codes?channel=*", want: "0,2006,2007,2016,0,66660004,66660010,66666006,0,0,0"},
+		{path: "billable", want: "true,false,unknown"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			path, _, _ := strings.Cut(tc.path, "?")
@@ -77,7 +81,7 @@ func TestCallResource(t *testing.T) {
 		status       int
 		msg          string
 	}{
-		{method: "GET", path: "metrics", status: 404, msg: "unknown resource metrics; use channels, families, categories, kinds or codes"},
+		{method: "GET", path: "metrics", status: 404, msg: "unknown resource metrics; use channels, families, categories, codes, kinds or billable"},
 		{method: "POST", path: "channels", status: 405, msg: "only GET is supported"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -105,4 +109,17 @@ func TestCallResource(t *testing.T) {
 			t.Fatalf("%d %s", status, body)
 		}
 	})
+}
+
+// callResourceURL sends GET path?query and returns the status and body.
+func callResourceURL(t *testing.T, d *Datasource, url string) (int, []byte) {
+	t.Helper()
+	path, _, _ := strings.Cut(url, "?")
+	var got *backend.CallResourceResponse
+	err := d.CallResource(context.Background(), &backend.CallResourceRequest{Method: "GET", Path: path, URL: url},
+		backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error { got = r; return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status, got.Body
 }

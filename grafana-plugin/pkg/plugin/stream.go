@@ -27,37 +27,48 @@ const (
 // channelPathPart is what a channel name in a stream path may look like.
 var channelPathPart = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 
-// ParseStreamPath splits "events/<kind>" or "events/<kind>/<channel>".
-func ParseStreamPath(path string) (kind, channel string, err error) {
+// channelSeparator joins the channels of a stream path (Grafana Live paths
+// allow no comma).
+const channelSeparator = "."
+
+// ParseStreamPath splits "events/<kind>" or "events/<kind>/<channels>", where
+// channels are one or more channel names joined by ".".
+func ParseStreamPath(path string) (kind string, channels []string, err error) {
 	parts := strings.Split(path, "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != "events" {
-		return "", "", fmt.Errorf("stream path %q is not events/<kind> or events/<kind>/<channel>", path)
+		return "", nil, fmt.Errorf("stream path %q is not events/<kind> or events/<kind>/<channel>[.<channel>...]", path)
 	}
 	kind = parts[1]
 	if !exporterapi.ValidStreamKind(kind) {
-		return "", "", fmt.Errorf("stream path %q: kind %q is not one of %s", path, kind, strings.Join(exporterapi.StreamKinds(), ", "))
+		return "", nil, fmt.Errorf("stream path %q: kind %q is not one of %s", path, kind, strings.Join(exporterapi.StreamKinds(), ", "))
 	}
 	if len(parts) == 3 {
-		channel = parts[2]
-		if !channelPathPart.MatchString(channel) {
-			return "", "", fmt.Errorf("stream path %q: %q is not a channel name", path, channel)
+		for ch := range strings.SplitSeq(parts[2], channelSeparator) {
+			if !channelPathPart.MatchString(ch) {
+				return "", nil, fmt.Errorf("stream path %q: %q is not a channel name", path, ch)
+			}
+			channels = append(channels, ch)
 		}
 	}
-	return kind, channel, nil
+	return kind, channels, nil
 }
 
 // SubscribeStream allows the paths ParseStreamPath accepts; a channel must be
 // in the exporter's catalog when the catalog can be read.
 func (d *Datasource) SubscribeStream(ctx context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
-	_, channel, err := ParseStreamPath(req.Path)
+	_, channels, err := ParseStreamPath(req.Path)
 	if err != nil {
 		d.logger.Warn("Subscription refused", "path", req.Path, "error", err)
 		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
 	}
-	if channel != "" {
-		if cat, err := d.getCatalog(ctx); err == nil && cat.FamilyOf(channel) == "" {
-			d.logger.Warn("Subscription refused: unknown channel", "path", req.Path)
-			return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
+	if len(channels) > 0 {
+		if cat, err := d.getCatalog(ctx); err == nil {
+			for _, ch := range channels {
+				if cat.FamilyOf(ch) == "" {
+					d.logger.Warn("Subscription refused: unknown channel", "path", req.Path, "channel", ch)
+					return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
+				}
+			}
 		}
 	}
 	return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK}, nil
@@ -72,15 +83,16 @@ func (d *Datasource) PublishStream(context.Context, *backend.PublishStreamReques
 // Grafana in frames of up to maxBatch rows, at most every flushInterval. It
 // reconnects after transport errors with a capped backoff, returns nil as soon
 // as ctx is cancelled, and an error when the exporter refuses the stream or
-// the instance is disposed.
+// the instance is disposed. A bad path or unusable settings are downstream
+// errors: the user's to fix.
 func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
-	kind, channel, err := ParseStreamPath(req.Path)
+	kind, channels, err := ParseStreamPath(req.Path)
 	if err != nil {
-		return err
+		return backend.DownstreamError(err)
 	}
 	c, err := d.ready()
 	if err != nil {
-		return err
+		return backend.DownstreamError(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(d.ctx, cancel)
@@ -92,7 +104,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		followErr <- d.follow(runCtx, c, kind, channel, events)
+		followErr <- d.follow(runCtx, c, kind, Filter(channels), events)
 	}()
 	defer wg.Wait()
 	defer cancel()
@@ -147,7 +159,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 // follow reads the exporter's stream into events until ctx ends, reconnecting
 // after transport errors; it returns nil when ctx ends and an error when the
 // exporter refuses the stream (4xx other than 429).
-func (d *Datasource) follow(ctx context.Context, c *exporterapi.Client, kind, channel string, events chan<- exporterapi.Event) error {
+func (d *Datasource) follow(ctx context.Context, c *exporterapi.Client, kind string, channels Filter, events chan<- exporterapi.Event) error {
 	backoff := initialBackoff
 	for {
 		got, opened := false, false
@@ -158,7 +170,7 @@ func (d *Datasource) follow(ctx context.Context, c *exporterapi.Client, kind, ch
 			},
 			Event: func(e exporterapi.Event) error {
 				got = true
-				if channel != "" && e.Channel != channel {
+				if !channels.Allows(e.Channel) {
 					return nil
 				}
 				select {

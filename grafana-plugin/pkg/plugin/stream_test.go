@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,14 +59,17 @@ func TestParseStreamPath(t *testing.T) {
 	for _, tc := range []struct{ path, kind, channel, err string }{
 		{path: "events/all", kind: "all"},
 		{path: "events/high_risk/app_sdk", kind: "high_risk", channel: "app_sdk"},
-		{path: "events", err: `stream path "events" is not events/<kind> or events/<kind>/<channel>`},
-		{path: "metrics/all", err: `stream path "metrics/all" is not events/<kind> or events/<kind>/<channel>`},
-		{path: "events/all/a/b", err: `stream path "events/all/a/b" is not events/<kind> or events/<kind>/<channel>`},
+		{path: "events/high_risk/app_sdk.wechat_h5", kind: "high_risk", channel: "app_sdk,wechat_h5"},
+		{path: "events", err: `stream path "events" is not events/<kind> or events/<kind>/<channel>[.<channel>...]`},
+		{path: "metrics/all", err: `stream path "metrics/all" is not events/<kind> or events/<kind>/<channel>[.<channel>...]`},
+		{path: "events/all/a/b", err: `stream path "events/all/a/b" is not events/<kind> or events/<kind>/<channel>[.<channel>...]`},
+		{path: "events/all/app_sdk.", err: `stream path "events/all/app_sdk.": "" is not a channel name`},
 		{path: "events/everything", err: `stream path "events/everything": kind "everything" is not one of all, billable_failure, high_risk, unknown_code`},
 		{path: "events/all/App-SDK", err: `stream path "events/all/App-SDK": "App-SDK" is not a channel name`},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			kind, channel, err := ParseStreamPath(tc.path)
+			kind, channels, err := ParseStreamPath(tc.path)
+			channel := strings.Join(channels, ",")
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("error %v, want %s", err, tc.err)
@@ -87,6 +91,8 @@ func TestSubscribeAndPublish(t *testing.T) {
 		"events/all":                        backend.SubscribeStreamStatusOK,
 		"events/billable_failure/wechat_h5": backend.SubscribeStreamStatusOK,
 		"events/all/fax":                    backend.SubscribeStreamStatusNotFound,
+		"events/all/eid.pc_h5":              backend.SubscribeStreamStatusOK,
+		"events/all/eid.fax":                backend.SubscribeStreamStatusNotFound,
 		"events/nope":                       backend.SubscribeStreamStatusNotFound,
 		"other":                             backend.SubscribeStreamStatusNotFound,
 	} {
@@ -157,6 +163,23 @@ func TestRunStream(t *testing.T) {
 		waitFor(t, "event", func() bool { return len(sink.ids()) >= 1 })
 		time.Sleep(2 * flushInterval) // nothing else may come
 		if got := strings.Join(sink.ids(), ","); got != "evt-bf-2" {
+			t.Fatalf("ids = %s", got)
+		}
+		cancel()
+		returnsWithin(t, done, 2*time.Second)
+	})
+	t.Run("several channels, as a multi-value variable selects them", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		sink := &frameSink{}
+		before := srv.Connects.Load()
+		done := run(ctx, d, "events/all/pc_h5.wechat_h5", sink)
+		waitFor(t, "connection", func() bool { return srv.Connects.Load() == before+1 })
+		// An eid event, then a pc_h5 one: once the second arrives, the first was dropped.
+		srv.Push([]byte(`{"id":"live-eid","ts":"2026-11-26T03:00:00.000Z","received":"2026-11-26T03:00:00.001Z","channel":"eid","family":"wechat","code":"0","known":true,"outcome":"success","billable":"true","risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
+		srv.Push([]byte(`{"id":"live-pc","ts":"2026-11-26T03:00:01.000Z","received":"2026-11-26T03:00:01.001Z","channel":"pc_h5","family":"sdk","code":"0","known":true,"outcome":"success","billable":"true","risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
+		waitFor(t, "the pc_h5 event", func() bool { return slices.Contains(sink.ids(), "live-pc") })
+		if got := strings.Join(sink.ids(), ","); got != "evt-uc-1,evt-bf-2,live-pc" {
 			t.Fatalf("ids = %s", got)
 		}
 		cancel()

@@ -106,6 +106,11 @@ type Options struct {
 	WebConfig string
 	// Ring sizes are set through a --config.file when BillableFailureRing > 0.
 	BillableFailureRing int
+	// JetStreamStream, when set, runs the checkpointed JetStream mode on this
+	// stream (--jetstream.stream), which keeps the exact books /api/v1/ledger
+	// serves; the stream is created on the exporter's subjects, so Simulate's
+	// traffic lands in it.
+	JetStreamStream string
 }
 
 // Exporter is a running exporter process.
@@ -141,6 +146,9 @@ func Start(t testing.TB, o Options) *Exporter {
 		if o.DemoRate > 0 {
 			args = append(args, "--demo.rate", strconv.FormatFloat(o.DemoRate, 'f', -1, 64))
 		}
+	}
+	if o.JetStreamStream != "" {
+		args = append(args, "--jetstream.stream", o.JetStreamStream)
 	}
 	if o.WebConfig != "" {
 		p := filepath.Join(dir, "web.yml")
