@@ -26,6 +26,9 @@ const (
 
 // Options configure the optional metrics.
 type Options struct {
+	// Partitions is the consumer group's number of partitions, whose
+	// takeover series are created at zero (at least one).
+	Partitions int
 	// Pricing, when set, exports the pricing gauges and the month-to-date cost.
 	Pricing *Pricing
 }
@@ -128,6 +131,9 @@ func New(reg prometheus.Registerer, cat *classify.Catalog, opts Options) *Metric
 		Namespace: Namespace, Subsystem: "exporter", Name: "takeovers_total",
 		Help: "Partitions this process took over from an owner that had gone silent for the takeover timeout, by partition.",
 	}, []string{"partition"})
+	for p := 0; p < max(opts.Partitions, 1); p++ {
+		m.takeovers.WithLabelValues(strconv.Itoa(p))
+	}
 	lastEvent := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Subsystem: "exporter", Name: "last_event_timestamp_seconds",
 		Help: "Unix time of receipt of the last counted event (0 before the first).",

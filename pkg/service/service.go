@@ -161,7 +161,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	if p := c.File.Pricing; p != nil {
 		pricing = &metrics.Pricing{Currency: p.Currency, MonthlyBudget: p.MonthlyBudget, HasBudget: p.HasBudget, UnitPrice: p.UnitPrice}
 	}
-	m := metrics.New(reg, cat, metrics.Options{Pricing: pricing})
+	m := metrics.New(reg, cat, metrics.Options{Pricing: pricing, Partitions: c.JetStream.Partitions})
 	var lopts books.LayoutOptions
 	if b := c.File.Business; b.Enabled() {
 		lopts.AppIDs, lopts.RuleIDs = b.AppID, b.RuleID
