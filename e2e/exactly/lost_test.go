@@ -121,9 +121,7 @@ func TestLostInput(t *testing.T) {
 		cfg := streamConfig(1)
 		cfg.MaxMsgs, cfg.Discard = 50, jetstream.DiscardOld
 		r := newLostRig(t, cfg, 1)
-		r.publish(events("a", 20, "wechat_h5", "0", now))
-		r.total = 20
-		r.settle()
+		r.countFirst(20, "wechat_h5", now)
 		r.stop()
 		// 100 more while stopped: the stream keeps the last 50 (71..120), so
 		// 21..70 age out unread.
@@ -147,9 +145,7 @@ func TestLostInput(t *testing.T) {
 	})
 	t.Run("purge", func(t *testing.T) {
 		r := newLostRig(t, streamConfig(1), 1)
-		r.publish(events("a", 20, "eid", "0", now))
-		r.total = 20
-		r.settle()
+		r.countFirst(20, "eid", now)
 		r.stop()
 		r.publish(events("b", 30, "eid", "0", now))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -178,9 +174,7 @@ func TestLostInput(t *testing.T) {
 	})
 	t.Run("re-created stream", func(t *testing.T) {
 		r := newLostRig(t, streamConfig(1), 1)
-		r.publish(events("a", 20, "app_sdk", "0", now))
-		r.total = 20
-		r.settle()
+		r.countFirst(20, "app_sdk", now)
 		r.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -205,9 +199,7 @@ func TestLostInput(t *testing.T) {
 	})
 	t.Run("re-created stream while running", func(t *testing.T) {
 		r := newLostRig(t, streamConfig(1), 1)
-		r.publish(events("a", 20, "pc_h5", "0", now))
-		r.total = 20
-		r.settle()
+		r.countFirst(20, "pc_h5", now)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := r.js.DeleteStream(ctx, streamName); err != nil {
@@ -440,4 +432,12 @@ func parseTS(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("ts %s: %w", s, err)
 	}
 	return time.UnixMilli(ms), nil
+}
+
+// countFirst publishes n events of channel ("a" ids) and waits until the
+// group has counted and committed them.
+func (r *lostRig) countFirst(n int, channel string, now time.Time) {
+	r.publish(events("a", n, channel, "0", now))
+	r.total = n
+	r.settle()
 }

@@ -111,8 +111,10 @@ func (p *Pipeline) Process(data []byte, subject string) error {
 	return nil
 }
 
-// coreObserver is the core consumer's Observer: the process metrics, and dead
-// letters counted in the books.
+// CoreObserver is the core consumer's Observer: the process metrics, with
+// dead letters counted in the books.
+func CoreObserver(m *metrics.Metrics, b *books.Books) stream.Observer { return coreObserver{m, b} }
+
 type coreObserver struct {
 	*metrics.Metrics
 	b *books.Books

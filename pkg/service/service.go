@@ -305,7 +305,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	defer nc.Close()
-	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, coreObserver{m, coreBooks})
+	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, CoreObserver(m, coreBooks))
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

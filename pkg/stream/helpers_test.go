@@ -82,21 +82,8 @@ func newRig(t testing.TB, cat *classify.Catalog, dedupe any) *rig {
 	return &rig{reg: reg, m: m, b: b, pipe: service.NewPipeline(b, service.NewHooks(m, nil, false, testLogger(t)), m, nil)}
 }
 
-// deadLetterObserver counts dead letters into the rig's books.
-func (r *rig) deadLetterObserver() stream.Observer { return rigObserver{r} }
-
-type rigObserver struct{ r *rig }
-
-func (o rigObserver) SetConnected(up bool) { o.r.m.SetConnected(up) }
-func (o rigObserver) Reconnected()         { o.r.m.Reconnected() }
-func (o rigObserver) Disconnected()        { o.r.m.Disconnected() }
-func (o rigObserver) Dropped(n int)        { o.r.m.Dropped(n) }
-func (o rigObserver) DeadLetterError()     { o.r.m.DeadLetterError() }
-func (o rigObserver) DeadLettered(reason classify.Reason) {
-	o.r.b.Lock()
-	o.r.b.DeadLettered(reason)
-	o.r.b.Unlock()
-}
+// deadLetterObserver counts dead letters into the rig's books, as serve does.
+func (r *rig) deadLetterObserver() stream.Observer { return service.CoreObserver(r.m, r.b) }
 
 // family gathers one metric family as label-string → value.
 func family(t testing.TB, g prometheus.Gatherer, name string) map[string]float64 {
