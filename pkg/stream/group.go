@@ -399,6 +399,15 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		// takeover timeout. A revision it has not seen yet is a live owner.
 		stale := s != nil && s.rev == rev && time.Since(s.changed) >= g.o.TakeoverTimeout
 		if !rec.Released && rec.Owner != g.o.Instance && !stale {
+			if s == nil || s.rev != rev {
+				// A revision the watch has not shown (the watch may have
+				// stopped across a server restart): the owner's silence is
+				// measured from this read on, so a takeover never waits on the
+				// watch.
+				g.mu.Lock()
+				g.seen[p] = &seenRecord{rec: rec, rev: rev, changed: time.Now()}
+				g.mu.Unlock()
+			}
 			return false
 		}
 		takeover = !rec.Released && rec.Owner != g.o.Instance
