@@ -3,6 +3,7 @@
 package natstest
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -15,12 +16,25 @@ import (
 // options. The server is shut down when the test ends.
 func RunServer(t testing.TB, mods ...func(*server.Options)) *server.Server {
 	t.Helper()
+	return Start(t, Options(t, mods...))
+}
+
+// Options returns RunServer's options: 127.0.0.1 at a free port, JetStream
+// stored under t.TempDir(), then each non-nil mod applied.
+func Options(t testing.TB, mods ...func(*server.Options)) *server.Options {
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
 	for _, mod := range mods {
 		if mod != nil {
 			mod(opts)
 		}
 	}
+	return opts
+}
+
+// Start starts an in-process NATS server with opts, shut down when the test
+// ends.
+func Start(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +45,18 @@ func RunServer(t testing.TB, mods ...func(*server.Options)) *server.Server {
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
+}
+
+// Restart shuts s, started with opts, down and starts a server with the same
+// options on the port s listened on and the same store, as an operator's
+// restart does; clients reconnect to it.
+func Restart(t testing.TB, s *server.Server, opts *server.Options) *server.Server {
+	t.Helper()
+	again := opts.Clone()
+	again.Port = s.Addr().(*net.TCPAddr).Port
+	s.Shutdown()
+	s.WaitForShutdown()
+	return Start(t, again)
 }
 
 // CoreOnly is a RunServer option that turns JetStream off.

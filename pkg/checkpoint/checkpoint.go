@@ -251,13 +251,50 @@ func (s *Store) Delete(ctx context.Context, refs ...Ref) error {
 	return errors.Join(errs...)
 }
 
-// Records returns every partition record of the group.
+// Records returns every partition record of the group. Each is read by its
+// key: a KV key listing can end before it has shown every key while the
+// bucket is written to (nats-server#4824), so a listing only finds the
+// number of partitions, which every record names.
 func (s *Store) Records(ctx context.Context) (map[int]*Record, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, s.RecordsPattern())
-	if err != nil {
-		return nil, fmt.Errorf("list checkpoints: %w", err)
+	first, _, err := s.Load(ctx, 0)
+	n := 0
+	switch {
+	case err == nil:
+		n = max(first.Partitions, 1)
+	case errors.Is(err, ErrNotFound):
+		// Partition 0 was never acquired: any other record names the count.
+		if n, err = s.listedPartitions(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
 	}
 	out := map[int]*Record{}
+	for p := 0; p < n; p++ {
+		rec, _, err := s.Load(ctx, p)
+		if errors.Is(err, ErrNotFound) {
+			continue // never acquired: nothing committed
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec.Partitions != n {
+			return nil, fmt.Errorf("checkpoint %s names %d partitions, another record %d", s.RecordKey(p), rec.Partitions, n)
+		}
+		out[p] = rec
+	}
+	return out, nil
+}
+
+// listedPartitions returns the largest partition count named by the records
+// a key listing shows (0: none).
+func (s *Store) listedPartitions(ctx context.Context) (int, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, s.RecordsPattern())
+	if err != nil {
+		return 0, fmt.Errorf("list checkpoints: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	n := 0
 	for key := range lister.Keys() {
 		p, ok := s.PartitionOf(key)
 		if !ok {
@@ -268,11 +305,14 @@ func (s *Store) Records(ctx context.Context) (map[int]*Record, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		out[p] = rec
+		n = max(n, rec.Partitions, p+1)
 	}
-	return out, nil
+	if err := ctx.Err(); err != nil { // the lister stops early, silently, when ctx ends
+		return 0, err
+	}
+	return n, nil
 }
 
 // DayKind returns the data kind of a ledger day (YYYY-MM-DD).

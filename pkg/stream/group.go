@@ -73,6 +73,12 @@ type Group struct {
 	done     chan struct{}
 	watchers []jetstream.KeyWatcher
 
+	// The watch is alive while it delivers this replica's own heartbeats.
+	watchGen   atomic.Uint64 // the current watch; an older one's end is not news
+	watchEnded atomic.Bool   // the current watch's updates channel closed
+	selfSeen   atomic.Int64  // unix ns: the watch last delivered this replica's heartbeat
+	watchedAt  time.Time     // when the current watch started (run goroutine only)
+
 	unpartitioned atomic.Int64   // -1: not measured
 	resumeAt      map[int]uint64 // partitions this process restarts: the sequence they had reached
 }
@@ -180,7 +186,7 @@ func (g *Group) setProblem(s string) {
 func (g *Group) run(ctx context.Context) {
 	defer close(g.done)
 	for attempt := 1; ctx.Err() == nil; attempt++ {
-		err := g.watch(ctx)
+		err := g.watch(ctx, 30*time.Second)
 		if err == nil {
 			break
 		}
@@ -205,8 +211,13 @@ func (g *Group) run(ctx context.Context) {
 	}
 }
 
-// watch starts the watchers of records and members.
-func (g *Group) watch(ctx context.Context) error {
+// watch starts the watchers of records and members, replacing any earlier
+// ones, and waits up to wait for their initial values.
+func (g *Group) watch(ctx context.Context, wait time.Duration) error {
+	g.stopWatch()
+	gen := g.watchGen.Add(1)
+	g.watchEnded.Store(false)
+	g.watchedAt = time.Now()
 	kv := g.store.KV()
 	recs, err := kv.Watch(ctx, g.store.RecordsPattern())
 	if err != nil {
@@ -218,8 +229,15 @@ func (g *Group) watch(ctx context.Context) error {
 		return fmt.Errorf("watch members: %w", err)
 	}
 	g.watchers = []jetstream.KeyWatcher{recs, mems}
+	ended := func() {
+		if g.watchGen.Load() == gen {
+			g.watchEnded.Store(true)
+		}
+	}
+	self := g.store.MemberKey(g.o.Instance)
 	ready := make(chan struct{}, 2)
 	go func() {
+		defer ended()
 		first := true
 		for e := range recs.Updates() {
 			if e == nil {
@@ -233,6 +251,7 @@ func (g *Group) watch(ctx context.Context) error {
 		}
 	}()
 	go func() {
+		defer ended()
 		first := true
 		for e := range mems.Updates() {
 			if e == nil {
@@ -241,6 +260,9 @@ func (g *Group) watch(ctx context.Context) error {
 					ready <- struct{}{}
 				}
 				continue
+			}
+			if e.Key() == self {
+				g.selfSeen.Store(time.Now().UnixNano())
 			}
 			g.mu.Lock()
 			if e.Operation() == jetstream.KeyValuePut {
@@ -256,11 +278,37 @@ func (g *Group) watch(ctx context.Context) error {
 		case <-ready:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(30 * time.Second):
-			return errors.New("watching the group's checkpoints: no initial values within 30s")
+		case <-time.After(wait):
+			return fmt.Errorf("watching the group's checkpoints: no initial values within %s", wait)
 		}
 	}
 	return nil
+}
+
+// stopWatch stops the current watchers, if any.
+func (g *Group) stopWatch() {
+	g.watchGen.Add(1)
+	for _, w := range g.watchers {
+		_ = w.Stop()
+	}
+	g.watchers = nil
+}
+
+// watchStalled reports why the watch must be restarted: its updates ended
+// (a server restart can close them), or it has not delivered this replica's
+// own heartbeats for a while although they were written.
+func (g *Group) watchStalled(now time.Time, beat bool) string {
+	if g.watchEnded.Load() {
+		return "the watch ended"
+	}
+	since := g.watchedAt
+	if seen := time.Unix(0, g.selfSeen.Load()); seen.After(since) {
+		since = seen
+	}
+	if limit := max(3*g.o.CheckpointInterval, 3*time.Second); beat && now.Sub(since) > limit {
+		return fmt.Sprintf("the watch has shown none of this replica's heartbeats for %s", now.Sub(since).Round(time.Second))
+	}
+	return ""
 }
 
 func (g *Group) onRecord(e jetstream.KeyValueEntry) {
@@ -280,7 +328,7 @@ func (g *Group) onRecord(e jetstream.KeyValueEntry) {
 		return
 	}
 	g.seen[p] = &seenRecord{rec: rec, rev: e.Revision(), changed: time.Now()}
-	if pt := g.parts[p]; pt != nil && (rec.Owner != g.o.Instance || rec.Epoch != pt.rec.Epoch) && e.Revision() > pt.rev {
+	if pt := g.parts[p]; pt != nil && (rec.Owner != g.o.Instance || rec.Epoch != pt.epoch) && e.Revision() > pt.seeRev.Load() {
 		go pt.fence(fmt.Sprintf("record now owned by %q, epoch %d", rec.Owner, rec.Epoch))
 	}
 }
@@ -291,10 +339,21 @@ func (g *Group) tick(ctx context.Context) {
 	hb, _ := json.Marshal(map[string]any{"instance": g.o.Instance, "at": time.Now().UTC()})
 	hctx, cancel := context.WithTimeout(ctx, g.o.TakeoverTimeout)
 	defer cancel()
-	if _, err := g.store.KV().Put(hctx, g.store.MemberKey(g.o.Instance), hb); err != nil {
+	_, err := g.store.KV().Put(hctx, g.store.MemberKey(g.o.Instance), hb)
+	if err != nil {
 		g.log.Debug("member heartbeat", "err", err)
 	}
 	now := time.Now()
+	if why := g.watchStalled(now, err == nil); why != "" {
+		// The group's watch feeds the member count (the fair share) and the
+		// early fence on a foreign commit; restart it. Takeovers do not wait
+		// on it (acquire reads the records itself).
+		g.log.Warn("restarting the watch of the group's checkpoints and members", "reason", why)
+		if err := g.watch(ctx, max(g.o.TakeoverTimeout/2, time.Second)); err != nil {
+			g.log.Warn("cannot watch the group's checkpoints; retrying at the next tick", "err", err)
+		}
+		now = time.Now()
+	}
 	g.mu.Lock()
 	g.joined = true
 	for p, pt := range g.parts {
@@ -444,11 +503,13 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 
 func (g *Group) newPartition(p int, rec *checkpoint.Record, rev uint64) *partition {
 	b := books.New(g.o.Layout, g.o.Rules)
-	return &partition{
+	pt := &partition{
 		g: g, p: p, log: g.log.With("partition", p), books: b,
 		cls: classify.New(g.o.Catalog, classify.Options{Prefetch: b.Rules().Prefetcher()}),
-		rec: rec, rev: rev, done: make(chan struct{}), failed: make(chan error, 1),
+		rec: rec, rev: rev, epoch: rec.Epoch, done: make(chan struct{}), failed: make(chan error, 1),
 	}
+	pt.seeRev.Store(rev)
+	return pt
 }
 
 // Stop stops every partition, commits it released, and leaves the group.
@@ -459,9 +520,7 @@ func (g *Group) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, w := range g.watchers {
-		_ = w.Stop()
-	}
+	g.stopWatch()
 	g.mu.Lock()
 	parts := g.parts
 	g.parts = map[int]*partition{}

@@ -81,6 +81,11 @@ type partition struct {
 	rev       uint64
 	uncertain bool // the outcome of the last record write is unknown
 
+	// For other goroutines (the group's watch): the epoch, fixed at acquire,
+	// and the revision of the last record this owner wrote.
+	epoch  uint64
+	seeRev atomic.Uint64
+
 	processed atomic.Uint64 // pt.seq, for live()
 	// hideUntil, for a partition this process restarts from its checkpoint,
 	// is the sequence it had processed before: its series stay hidden until
@@ -167,6 +172,7 @@ func (pt *partition) start(ctx context.Context) error {
 	}
 	pt.status.Store(&PartitionStatus{Partition: pt.p, Seq: rec.Seq, CommittedAt: rec.CommittedAt, Lag: replay, Replay: replay})
 	pt.lastOK.Store(monoNow())
+	from := pt.seq // read before Consume: from then on handle owns pt.seq
 	cc, err := cons.Consume(pt.handle,
 		jetstream.PullMaxMessages(g.o.PullMaxMessages),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -179,7 +185,7 @@ func (pt *partition) start(ctx context.Context) error {
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	pt.cancel = lcancel
 	go pt.loop(lctx)
-	pt.log.Info("partition acquired", "seq", pt.seq, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
+	pt.log.Info("partition acquired", "seq", from, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
 	return nil
 }
 
@@ -468,6 +474,7 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	// Committed.
 	pt.rec, pt.rev = &next, rev
+	pt.seeRev.Store(rev)
 	b.Lock()
 	b.Committed(snap)
 	b.Unlock()
@@ -511,7 +518,7 @@ func (pt *partition) resolve(ctx context.Context) error {
 		return fmt.Errorf("resolve checkpoint: %w", err)
 	}
 	pt.uncertain = false
-	if rec.Owner != pt.g.o.Instance || rec.Epoch != pt.rec.Epoch {
+	if rec.Owner != pt.g.o.Instance || rec.Epoch != pt.epoch {
 		pt.g.o.Observer.CheckpointFailed(true)
 		pt.fence(fmt.Sprintf("commit refused: the record is owned by %q, epoch %d", rec.Owner, rec.Epoch))
 		return checkpoint.ErrFenced
@@ -519,6 +526,7 @@ func (pt *partition) resolve(ctx context.Context) error {
 	if rev != pt.rev {
 		pt.log.Info("a commit whose answer was lost had been applied: adopting it", "commit", rec.Commit, "seq", rec.Seq)
 		pt.rec, pt.rev = rec, rev
+		pt.seeRev.Store(rev)
 	}
 	return nil
 }
@@ -539,7 +547,7 @@ func (pt *partition) fence(why string) {
 	if pt.fenced.Swap(true) {
 		return
 	}
-	pt.log.Error("partition lost to another owner: dropping its series", "reason", why, "epoch", pt.rec.Epoch)
+	pt.log.Error("partition lost to another owner: dropping its series", "reason", why, "epoch", pt.epoch)
 	pt.halt()
 }
 
