@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -81,6 +82,9 @@ func runMain(args []string, e env) int {
 // runContext is runMain with the context given: tests cancel it to stop a
 // long-running subcommand.
 func runContext(ctx context.Context, args []string, e env) int {
+	// The logger and a subcommand's own output (simulate's progress) write
+	// stderr from different goroutines: one lock keeps their lines whole.
+	e.stderr = &lockedWriter{w: e.stderr}
 	stdout, stderr := e.stdout, e.stderr
 	app := kingpin.New("exporter", "FaceID (慧眼人脸核身) verification-result exporter: NATS in, Prometheus and OpenTelemetry out.")
 	app.Version(version.Print("faceid_exporter"))
@@ -113,4 +117,16 @@ func runContext(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	return 0
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

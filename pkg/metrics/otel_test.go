@@ -132,7 +132,9 @@ func TestOTLP(t *testing.T) {
 				if err := c.Classify([]byte(`{"channel":"app_sdk","code":"66660004"}`), nil, time.Now(), &r); err != nil {
 					t.Fatal(err)
 				}
+				b.Lock()
 				b.Apply(&r)
+				b.Unlock()
 			}
 			count()
 			ctx := context.Background()

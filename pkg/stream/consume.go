@@ -131,6 +131,13 @@ func SubscribeCore(nc *nats.Conn, o CoreOptions, p Processor, dl *DeadLetter, ob
 			return nil, fmt.Errorf("subscription limits: %w", err)
 		}
 	}
+	// A round trip: the server has the subscription before the caller
+	// reports ready (core NATS drops what is published before it).
+	if nc.IsConnected() {
+		if err := nc.FlushTimeout(10 * time.Second); err != nil {
+			logger.Warn("subscription not yet confirmed by the server", "subject", o.Subject, "err", err)
+		}
+	}
 	return c, nil
 }
 
