@@ -35,6 +35,9 @@ echo "== helm lint --strict"
 echo "== go test ./... (exporter module)"
 go test -count=1 ./...
 
+echo "== go test -race: the concurrent packages (partitions, group, books, checkpoints, collectors, pipeline)"
+go test -race -count=1 ./pkg/stream ./pkg/books ./pkg/dedupe ./pkg/checkpoint ./pkg/metrics ./pkg/service
+
 # Fuzz budgets are execution counts (-fuzztime Nx), not durations: with a
 # duration, Go 1.26's fuzz coordinator can report a spurious "context deadline
 # exceeded" failure when the time runs out while a worker is mid-call
