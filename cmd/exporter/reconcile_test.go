@@ -185,23 +185,7 @@ func TestReconcileLive(t *testing.T) {
 	if !reflect.DeepEqual(seen, want) {
 		t.Errorf("requests %q, want %q", seen, want)
 	}
-	entries, err := os.ReadDir(save)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-		b, err := os.ReadFile(filepath.Join(save, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range personalData {
-			if bytes.Contains(b, []byte(p)) {
-				t.Errorf("saved %s holds %q", e.Name(), p)
-			}
-		}
-	}
+	names := tencenttest.SavedPages(t, save, personalData)
 	if want := []string{"2024-02-29.1.json", "2024-03-01.1.json", "2024-03-02.1.json", "2024-03-02.2.json"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("saved %q, want %q", names, want)
 	}

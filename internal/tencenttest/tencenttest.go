@@ -16,6 +16,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,4 +280,29 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// SavedPages returns the names of the bill pages saved in dir, sorted, and
+// fails t for every page that holds one of personal (the masked Idcard and
+// Name the decoder must drop before anything is saved).
+func SavedPages(t testing.TB, dir string, personal []string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range personal {
+			if bytes.Contains(b, []byte(p)) {
+				t.Errorf("saved %s holds %q", e.Name(), p)
+			}
+		}
+	}
+	return names
 }

@@ -3,12 +3,13 @@ package classify
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/faceid-observability/faceid-exporter/internal/fixtures"
 )
 
 func TestOverridesValid(t *testing.T) {
@@ -79,38 +80,20 @@ func TestOverridesInvalid(t *testing.T) {
 		"not_yaml":             `not_yaml.yaml: invalid YAML: yaml: line 2: did not find expected node content`,
 		"two_documents":        `two_documents.yaml:2: a catalog file holds one YAML document`,
 	}
-	files, err := filepath.Glob("testdata/overrides/invalid/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".yaml"))
-	}
-	sort.Strings(names)
-	if len(names) != len(want) {
-		t.Errorf("%d fixtures, %d expectations: every fixture needs its error and every error its fixture", len(names), len(want))
-	}
 	base := mustDefault(t)
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			exp, ok := want[name]
-			if !ok {
-				t.Fatalf("no expected error for fixture %s", name)
-			}
-			data, err := os.ReadFile("testdata/overrides/invalid/" + name + ".yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = base.WithOverrides(name+".yaml", data)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if err.Error() != exp {
-				t.Fatalf("error:\n got: %s\nwant: %s", err, exp)
-			}
-		})
-	}
+	fixtures.Each(t, "testdata/overrides/invalid", ".yaml", want, func(t *testing.T, path, exp string) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = base.WithOverrides(filepath.Base(path), data)
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		if err.Error() != exp {
+			t.Fatalf("error:\n got: %s\nwant: %s", err, exp)
+		}
+	})
 }
 
 func TestEmbeddedCatalogIsStrict(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceid-observability/faceid-exporter/internal/fixtures"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
@@ -120,25 +121,15 @@ func TestInvalid(t *testing.T) {
 		"unknown_top_field":         "testdata/invalid/unknown_top_field.yaml:3: field \"retention\": unknown field in config (known: catalog, dedupe, business_dimensions, events, pricing)",
 		"window_too_long":           "testdata/invalid/window_too_long.yaml:2: field \"window\": 48h0m0s is out of range 0s..24h0m0s",
 	}
-	files, err := filepath.Glob("testdata/invalid/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d fixtures, %d expected errors: every fixture needs its error and every error its fixture", len(files), len(want))
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			_, err := LoadFile(f, cat)
-			if err == nil {
-				t.Fatalf("no error, want %q", want[name])
-			}
-			if err.Error() != want[name] {
-				t.Errorf("error\n got %q\nwant %q", err.Error(), want[name])
-			}
-		})
-	}
+	fixtures.Each(t, "testdata/invalid", ".yaml", want, func(t *testing.T, f, want string) {
+		_, err := LoadFile(f, cat)
+		if err == nil {
+			t.Fatalf("no error, want %q", want)
+		}
+		if err.Error() != want {
+			t.Errorf("error\n got %q\nwant %q", err.Error(), want)
+		}
+	})
 }
 
 func TestMissingFile(t *testing.T) {

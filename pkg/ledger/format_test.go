@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/faceid-observability/faceid-exporter/internal/fixtures"
 	"github.com/faceid-observability/faceid-exporter/internal/golden"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
@@ -180,39 +180,20 @@ var invalidCSV = map[string]string{
 }
 
 func TestReadCSVInvalid(t *testing.T) {
-	files, err := filepath.Glob("testdata/readcsv/invalid/*.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".csv"))
-	}
-	for name := range invalidCSV {
-		if !slices.Contains(names, name) {
-			t.Errorf("no fixture testdata/readcsv/invalid/%s.csv", name)
+	fixtures.Each(t, "testdata/readcsv/invalid", ".csv", invalidCSV, func(t *testing.T, path, want string) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			want, ok := invalidCSV[name]
-			if !ok {
-				t.Fatalf("fixture %s.csv has no expected error in invalidCSV", name)
-			}
-			f, err := os.Open(filepath.Join("testdata/readcsv/invalid", name+".csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			rows, err := ledger.ReadCSV(f)
-			if err == nil {
-				t.Fatalf("read %d rows, want error %s", len(rows), want)
-			}
-			if err.Error() != want {
-				t.Errorf("error:\n%s\nwant:\n%s", err, want)
-			}
-		})
-	}
+		defer f.Close()
+		rows, err := ledger.ReadCSV(f)
+		if err == nil {
+			t.Fatalf("read %d rows, want error %s", len(rows), want)
+		}
+		if err.Error() != want {
+			t.Errorf("error:\n%s\nwant:\n%s", err, want)
+		}
+	})
 }
 
 func TestReadCSVValid(t *testing.T) {

@@ -5,10 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
-	"strings"
 	"testing"
 
+	"github.com/faceid-observability/faceid-exporter/internal/fixtures"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
@@ -41,34 +40,15 @@ func TestLedgerCSVInvalid(t *testing.T) {
 		"duplicate_row":     ":3: row: repeats line 2 (same day, channel, code, billable and rule_id)",
 		"bare_quote":        `: parse error on line 2, column 32: bare " in non-quoted-field`,
 	}
-	files, err := filepath.Glob("testdata/ledger/invalid/*.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".csv"))
-	}
-	sort.Strings(names)
-	if len(names) != len(tests) {
-		t.Errorf("%d fixtures, %d cases: one fixture per case", len(names), len(tests))
-	}
-	for _, n := range names {
-		t.Run(n, func(t *testing.T) {
-			want, ok := tests[n]
-			if !ok {
-				t.Fatalf("fixture %s.csv has no case", n)
-			}
-			name := filepath.Join("testdata", "ledger", "invalid", n+".csv")
-			f, err := os.Open(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			_, err = ReadLedgerCSV(name, f)
-			if err == nil || err.Error() != name+want {
-				t.Errorf("error\n%v\nwant\n%s", err, name+want)
-			}
-		})
-	}
+	fixtures.Each(t, filepath.Join("testdata", "ledger", "invalid"), ".csv", tests, func(t *testing.T, name, want string) {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		_, err = ReadLedgerCSV(name, f)
+		if err == nil || err.Error() != name+want {
+			t.Errorf("error\n%v\nwant\n%s", err, name+want)
+		}
+	})
 }

@@ -5,9 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/faceid-observability/faceid-exporter/internal/fixtures"
 )
 
 func TestDecodeValid(t *testing.T) {
@@ -88,45 +89,26 @@ func TestDecodeInvalid(t *testing.T) {
 		"idcard_number":           d + ".Idcard: want a string, got a number",
 		"name_object":             d + ".Name: want a string, got an object",
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "decode", "invalid", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".json"))
-	}
-	sort.Strings(names)
-	if len(names) != len(tests) {
-		t.Errorf("%d fixtures, %d cases: one fixture per case", len(names), len(tests))
-	}
-	for _, n := range names {
-		t.Run(n, func(t *testing.T) {
-			want, ok := tests[n]
-			if !ok {
-				t.Fatalf("fixture %s.json has no case", n)
+	fixtures.Each(t, filepath.Join("testdata", "decode", "invalid"), ".json", tests, func(t *testing.T, name, want string) {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Decode(name, body)
+		if err == nil {
+			t.Fatal("decoded without error")
+		}
+		if got, wantFull := err.Error(), name+": "+want; got != wantFull && !(strings.HasPrefix(want, ":") && got == name+want) {
+			t.Errorf("error\n%s\nwant\n%s", got, wantFull)
+		}
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			t.Errorf("error %T is not a *DecodeError", err)
+		}
+		for _, secret := range []string{"110101199003071234", "张三"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error shows personal data %q", secret)
 			}
-			name := filepath.Join("testdata", "decode", "invalid", n+".json")
-			body, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Decode(name, body)
-			if err == nil {
-				t.Fatal("decoded without error")
-			}
-			if got, wantFull := err.Error(), name+": "+want; got != wantFull && !(strings.HasPrefix(want, ":") && got == name+want) {
-				t.Errorf("error\n%s\nwant\n%s", got, wantFull)
-			}
-			var de *DecodeError
-			if !errors.As(err, &de) {
-				t.Errorf("error %T is not a *DecodeError", err)
-			}
-			for _, secret := range []string{"110101199003071234", "张三"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("the error shows personal data %q", secret)
-				}
-			}
-		})
-	}
+		}
+	})
 }
