@@ -26,18 +26,48 @@ const (
 	runbookDir = "../docs/runbooks"
 )
 
+type rule struct {
+	Alert       string            `yaml:"alert"`
+	Record      string            `yaml:"record"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
 type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
-		Rules []struct {
-			Alert       string            `yaml:"alert"`
-			Record      string            `yaml:"record"`
-			Expr        string            `yaml:"expr"`
-			For         string            `yaml:"for"`
-			Labels      map[string]string `yaml:"labels"`
-			Annotations map[string]string `yaml:"annotations"`
-		} `yaml:"rules"`
+		Rules []rule `yaml:"rules"`
 	} `yaml:"groups"`
+}
+
+// eachRule calls f with every rule of the rule files alerts/*.yml and the
+// file that holds it.
+func eachRule(t *testing.T, f func(file string, r rule)) {
+	t.Helper()
+	files, err := filepath.Glob("*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no rule files in alerts/")
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf ruleFile
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				f(file, r)
+			}
+		}
+	}
 }
 
 type alertInfo struct {
@@ -47,31 +77,12 @@ type alertInfo struct {
 
 func loadAlerts(t *testing.T) []alertInfo {
 	t.Helper()
-	files, err := filepath.Glob("*.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no rule files in alerts/")
-	}
 	var out []alertInfo
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	eachRule(t, func(f string, r rule) {
+		if r.Alert != "" {
+			out = append(out, alertInfo{name: r.Alert, file: f, forDur: r.For, labels: r.Labels, annots: r.Annotations})
 		}
-		var rf ruleFile
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Alert != "" {
-					out = append(out, alertInfo{name: r.Alert, file: f, forDur: r.For, labels: r.Labels, annots: r.Annotations})
-				}
-			}
-		}
-	}
+	})
 	return out
 }
 
@@ -239,30 +250,17 @@ func TestPartitionsSummed(t *testing.T) {
 			exact[name] = true
 		}
 	}
-	files, _ := filepath.Glob("*.yml")
 	checked := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
+	eachRule(t, func(f string, r rule) {
+		kept, err := dashboards.PartitionKept(r.Expr, exact)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %s%s: %v", f, r.Record, r.Alert, err)
 		}
-		var rf ruleFile
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
+		for _, k := range kept {
+			t.Errorf("%s: %s%s: %s is not summed over partitions", f, r.Record, r.Alert, k)
 		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				kept, err := dashboards.PartitionKept(r.Expr, exact)
-				if err != nil {
-					t.Fatalf("%s: %s%s: %v", f, r.Record, r.Alert, err)
-				}
-				for _, k := range kept {
-					t.Errorf("%s: %s%s: %s is not summed over partitions", f, r.Record, r.Alert, k)
-				}
-				checked++
-			}
-		}
-	}
+		checked++
+	})
 	if checked == 0 || len(exact) < 14 {
 		t.Fatalf("checked %d rules against %d exact counters", checked, len(exact))
 	}
