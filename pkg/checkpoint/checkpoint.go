@@ -286,15 +286,14 @@ func (s *Store) Records(ctx context.Context) (map[int]*Record, error) {
 	return out, nil
 }
 
-// listedPartitions returns the largest partition count named by the records
-// a key listing shows (0: none).
+// listedPartitions returns the partition count named by the first record a
+// key listing shows (0: none).
 func (s *Store) listedPartitions(ctx context.Context) (int, error) {
 	lister, err := s.kv.ListKeysFiltered(ctx, s.RecordsPattern())
 	if err != nil {
 		return 0, fmt.Errorf("list checkpoints: %w", err)
 	}
 	defer func() { _ = lister.Stop() }()
-	n := 0
 	for key := range lister.Keys() {
 		p, ok := s.PartitionOf(key)
 		if !ok {
@@ -307,12 +306,12 @@ func (s *Store) listedPartitions(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n = max(n, rec.Partitions, p+1)
+		return max(rec.Partitions, p+1), nil // Records reads and checks every one
 	}
 	if err := ctx.Err(); err != nil { // the lister stops early, silently, when ctx ends
 		return 0, err
 	}
-	return n, nil
+	return 0, nil
 }
 
 // DayKind returns the data kind of a ledger day (YYYY-MM-DD).

@@ -72,3 +72,31 @@ func keys(m map[int]*checkpoint.Record) []int {
 	}
 	return out
 }
+
+// TestRecordsWithoutPartitionZero: a group whose partition 0 was never
+// acquired still has its other records read.
+func TestRecordsWithoutPartitionZero(t *testing.T) {
+	s := natstest.RunServer(t)
+	js, err := jetstream.New(natstest.Connect(t, s.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := checkpoint.OpenBucket(t.Context(), js, checkpoint.BucketOptions{Bucket: "ckpt", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := checkpoint.NewStore(kv, "FACEID", "g")
+	for _, p := range []int{1, 2} {
+		rec := checkpoint.Record{Version: checkpoint.Version, Stream: "FACEID", Group: "g", Partition: p, Partitions: 3, Owner: "a", Epoch: 1}
+		if _, err := st.Create(t.Context(), &rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Records(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1] == nil || got[2] == nil {
+		t.Fatalf("records of partitions %v, want 1 and 2", keys(got))
+	}
+}
