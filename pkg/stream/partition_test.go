@@ -186,4 +186,3 @@ func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
 		t.Error("stop reported no error although its final commit could not be made")
 	}
 }
-
