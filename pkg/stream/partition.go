@@ -764,6 +764,13 @@ func (pt *partition) stop(ctx context.Context) error {
 		pt.cancel()
 		<-pt.done
 	}
+	if !pt.exact && pt.cons != nil {
+		// A last look at how far the consumer has read, so that the record
+		// bounds what a later start may count as lost (noteFirstSeq).
+		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+		pt.poll(pctx)
+		cancel()
+	}
 	b := pt.books
 	b.Lock()
 	pt.stopping.Store(true) // no message after the final commit's snapshot
