@@ -257,6 +257,7 @@ func (p *stallProxy) serve(t *testing.T) {
 func TestStartBoundedAndReleased(t *testing.T) {
 	r := newInternalRig(t, 30)
 	rec := r.commitAll(t, "b", 30)
+	r.o.TakeoverTimeout = 6 * time.Second           // margins for a loaded machine
 	step := max(r.o.TakeoverTimeout/3, time.Second) // partition.stepTimeout
 	// The server's answers stop when a asks for the counters, for a little
 	// longer than one read may wait: a's read times out, its release goes
@@ -292,5 +293,56 @@ func TestStartBoundedAndReleased(t *testing.T) {
 	c := r.idleGroup(t, r.url, "c")
 	if !c.acquire(t.Context(), 0) {
 		t.Fatalf("c could not take the released partition:\n%s", r.logs)
+	}
+}
+
+// TestUnacknowledgedDeadLetterNeverCommitted (defect 4): a dead letter whose
+// publication failed is never committed as stored. The periodic commit that
+// finds the failure stops the partition; a stop (SIGTERM, a release) that
+// comes before the group's next tick has dropped it must not commit past the
+// dead letter either. The group here runs no ticks, so the stop always
+// comes first.
+func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
+	r := newInternalRig(t, 10)
+	// The dead-letter stream is full and refuses new messages.
+	if _, err := r.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "DL", Subjects: []string{"faceid.deadletter"}, MaxMsgs: 1, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.js.Publish(t.Context(), "faceid.deadletter", []byte("full")); err != nil {
+		t.Fatal(err)
+	}
+	const bad = 11
+	if _, err := r.js.Publish(t.Context(), "faceid.results.eid", []byte(`{"channel":`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"after%d","channel":"eid","code":"0"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.o.DeadLetterJetStream = true
+	a := r.idleGroup(t, r.url, "a")
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition:\n%s", r.logs)
+	}
+	pt := a.parts[0]
+	select {
+	case err := <-pt.failed:
+		t.Logf("the partition stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the refused dead letter did not stop the partition:\n%s", r.logs)
+	}
+	delete(a.parts, 0)
+	err := pt.stop(t.Context())
+	t.Logf("stop: %v", err)
+	rec, _, lerr := r.store.Load(t.Context(), 0)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if rec.Seq >= bad {
+		t.Errorf("the record was committed at sequence %d (released %v), past the dead letter at %d that was never stored", rec.Seq, rec.Released, bad)
+	}
+	if err == nil {
+		t.Error("stop reported no error although its final commit could not be made")
 	}
 }

@@ -1,7 +1,6 @@
 package stream_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,10 +98,21 @@ func TestQuietPartitionLosesNothing(t *testing.T) {
 	cat := catalog(t)
 	s := natstest.RunServer(t)
 	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{MaxMsgs: 20, Discard: jetstream.DiscardOld})
-	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", partitions: 2})
+	// A takeover timeout long enough for a loaded machine: nothing here may
+	// restart a partition (a restart from the checkpoint would really lose
+	// messages from so short a stream).
+	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", partitions: 2, takeover: 10 * time.Second})
 	natstest.WaitFor(t, 20*time.Second, "a owns both partitions", func() bool { return len(a.g.Owned()) == 2 })
 	for i := range 3 {
 		publishEvents(t, js, fmt.Sprintf("burst%d", i), 20, "wechat_h5")
+		natstest.WaitFor(t, 20*time.Second, "the burst committed", func() bool {
+			for _, r := range must(a.store.Records(t.Context())) {
+				if r.Seq == uint64(20*(i+1)) {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	state := ""
 	t.Cleanup(func() {
@@ -142,47 +152,9 @@ func TestQuietPartitionLosesNothing(t *testing.T) {
 	a.stop()
 }
 
-// TestUnacknowledgedDeadLetterNeverCommitted (defect 4): a dead letter whose
-// publication failed is never committed as stored: after the periodic
-// commit that found the failure, a stop (SIGTERM, release) that comes before
-// the group's next tick must not commit past it either.
-func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
-	cat := catalog(t)
-	s := natstest.RunServer(t)
-	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
-	// The dead-letter stream is full and refuses new messages.
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "DL", Subjects: []string{"faceid.deadletter"}, MaxMsgs: 1, Discard: jetstream.DiscardNew}); err != nil {
-		t.Fatal(err)
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
 	}
-	if _, err := js.Publish(t.Context(), "faceid.deadletter", []byte("full")); err != nil {
-		t.Fatal(err)
-	}
-	publishEvents(t, js, "before", 10, "eid")
-	if _, err := js.Publish(t.Context(), "faceid.results.eid", []byte(`{"channel":`)); err != nil {
-		t.Fatal(err)
-	}
-	const bad = 11
-	publishEvents(t, js, "after", 10, "eid")
-	// The group ticks every interval from its start, the partition commits
-	// every interval from its acquisition (just after): the commit that
-	// finds the refused dead letter comes just after a tick, and the group
-	// sees the failure only at the next one, an interval later.
-	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", interval: 4 * time.Second, takeover: 20 * time.Second, deadLetterJS: true})
-	natstest.WaitFor(t, 20*time.Second, "the commit finds the dead letter refused", func() bool {
-		return gatherCounter(t, a.reg, "faceid_exporter_dead_letter_errors_total", "") > 0
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := a.g.Stop(ctx)
-	t.Logf("stop: %v", err)
-	rec, _, lerr := a.store.Load(t.Context(), 0)
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	if rec.Seq >= bad {
-		t.Errorf("the record was committed at sequence %d (released %v), past the dead letter at %d that was never stored", rec.Seq, rec.Released, bad)
-	}
-	if err == nil {
-		t.Error("stop reported no error although its final commit could not be made")
-	}
+	return v
 }
