@@ -333,7 +333,16 @@ func (pt *partition) sameStream() bool {
 	g := pt.g
 	ctx, cancel := context.WithTimeout(context.Background(), pt.stepTimeout())
 	defer cancel()
+	// A reset often follows a server restart or a leader change: retry
+	// within the bound before restarting the partition.
 	s, err := g.js.Stream(ctx, g.o.Stream)
+	for err != nil && ctx.Err() == nil && !pt.stopping.Load() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+			s, err = g.js.Stream(ctx, g.o.Stream)
+		}
+	}
 	switch {
 	case err != nil:
 		err = fmt.Errorf("check stream %s before counting a new consumer's messages: %w", g.o.Stream, err)
