@@ -766,19 +766,20 @@ func (pt *partition) stop(ctx context.Context) error {
 	if pt.fenced.Load() {
 		return nil
 	}
+	if !pt.exact && pt.cons != nil {
+		// A last look at how far the consumer has read (while it still
+		// runs), so that the record bounds what a later start may count as
+		// lost (noteFirstSeq).
+		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+		pt.poll(pctx)
+		cancel()
+	}
 	if pt.cc != nil {
 		pt.cc.Stop()
 	}
 	if pt.cancel != nil {
 		pt.cancel()
 		<-pt.done
-	}
-	if !pt.exact && pt.cons != nil {
-		// A last look at how far the consumer has read, so that the record
-		// bounds what a later start may count as lost (noteFirstSeq).
-		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
-		pt.poll(pctx)
-		cancel()
 	}
 	b := pt.books
 	b.Lock()
