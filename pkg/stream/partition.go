@@ -297,31 +297,55 @@ func (pt *partition) noteGap(from, to uint64) {
 
 // notePartialFirstSeq is noteFirstSeq for a running partition that is not
 // exact (it shares the stream with other partitions' subjects): the removed
-// sequences it had not read may be anyone's. It counts as lost at most the
-// messages of its own that its consumer reported unread at the previous poll
-// and that it has not read since (never other partitions' messages, so a
-// quiet partition reports nothing); its own messages that arrive and are
-// removed between two polls, unread, are not counted. Then everything its
-// consumer has looked at, when all it delivered was handled, is accounted.
-// ci may be nil (no consumer info). The caller holds the books' lock.
+// sequences it had not read may be anyone's. It counts as lost:
+//   - while its consumer is behind (it reports messages of the partition not
+//     yet delivered), the removed sequences the consumer has not reached:
+//     an upper bound, they may be other partitions' messages;
+//   - of the removed sequences it had reached, at most its own messages that
+//     its consumer reported unread at the previous poll and that it has not
+//     read since.
+//
+// A partition that keeps up counts nothing of the others' (a quiet one reports
+// nothing); its own messages that arrive and are removed unread between two
+// polls while its consumer catches up are not counted. Then everything its
+// consumer has delivered, when all of it was handled, is accounted. ci may be
+// nil (no consumer info). The caller holds the books' lock.
 func (pt *partition) notePartialFirstSeq(first, last uint64, ci *jetstream.ConsumerInfo) {
-	if from := max(pt.seq, pt.lostUpTo) + 1; first > from {
-		if n := min(first-from, pt.pending); n > 0 {
-			pt.books.AddLost(n)
-			pt.pending -= n
-			pt.log.Error("stream messages were removed before they were read: the books miss them (at most this partition's unread messages)",
-				"from_seq", from, "to_seq", first-1, "messages", n)
-		}
-		pt.lostUpTo = first - 1
+	if first == 0 {
+		return
 	}
+	reached := first - 1
+	if ci != nil && ci.NumPending > 0 {
+		reached = min(reached, ci.Delivered.Stream)
+		if from := max(pt.seq, pt.lostUpTo, reached) + 1; first > from {
+			pt.noteLost(from, first-1, first-from, "behind")
+		}
+	}
+	// Up to pendingFrom the consumer had delivered or passed over every
+	// sequence at the previous poll: its own messages there are not lost.
+	if from := max(pt.seq, pt.lostUpTo, pt.pendingFrom) + 1; reached >= from {
+		if n := min(reached-from+1, pt.pending); n > 0 {
+			pt.noteLost(from, reached, n, "unread")
+			pt.pending -= n
+		}
+	}
+	pt.lostUpTo = max(pt.lostUpTo, first-1)
 	if ci == nil {
-		pt.pending = 0
+		pt.pending, pt.pendingFrom = 0, 0
 		return
 	}
 	if c := pt.consumer.Load(); ci.Delivered.Consumer == 0 || (c != nil && *c == ci.Name && pt.cseq >= ci.Delivered.Consumer) {
 		pt.lostUpTo = max(pt.lostUpTo, ci.Delivered.Stream)
 	}
 	pt.pending, pt.pendingFrom, pt.pendingTo = ci.NumPending, ci.Delivered.Stream, last
+}
+
+// noteLost counts n removed messages of from..to for a partition that is
+// not exact; how says which bound (notePartialFirstSeq).
+func (pt *partition) noteLost(from, to, n uint64, how string) {
+	pt.books.AddLost(n)
+	pt.log.Error("stream messages were removed before they were read: the books miss them (other partitions' subjects share the stream: a bound)",
+		"from_seq", from, "to_seq", to, "messages", n, "bound", how)
 }
 
 // sameStream checks, before the first message of a new server-side consumer

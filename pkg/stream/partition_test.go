@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
 // publishEvents publishes n valid, distinct events of channel ch (ids
@@ -157,4 +159,76 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// slowHooks make a partition slow: every counted message takes d.
+type slowHooks struct {
+	nopHooks
+	d time.Duration
+}
+
+func (h slowHooks) Counted(*classify.Result, int64) { time.Sleep(h.d) }
+
+// TestLaggingPartitionCountsItsLoss (defect 3, under churn): with two
+// partitions, while one lags behind a burst of its own messages that the
+// stream's limit removes unread, it counts them as lost, never more than it
+// really missed, and the other partition counts none of them.
+func TestLaggingPartitionCountsItsLoss(t *testing.T) {
+	cat := catalog(t)
+	s := natstest.RunServer(t)
+	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{MaxMsgs: 500, Discard: jetstream.DiscardOld})
+	a := startGroupHooks(t, s.ClientURL(), cat, groupOpts{instance: "a", partitions: 2, takeover: 20 * time.Second}, slowHooks{d: time.Millisecond})
+	natstest.WaitFor(t, 20*time.Second, "a owns both partitions", func() bool { return len(a.g.Owned()) == 2 })
+	const published = 4000
+	for i := range published / 500 {
+		publishEvents(t, js, fmt.Sprintf("lag%d", i), 500, "wechat_h5")
+	}
+	last := lastSeq(t, js)
+	var lost map[int]uint64
+	var counted uint64
+	natstest.WaitFor(t, 60*time.Second, "the lagging partition reaches the end", func() bool {
+		recs, err := a.store.Records(t.Context())
+		if err != nil || len(recs) != 2 {
+			return false
+		}
+		done := false
+		lost = map[int]uint64{}
+		for p, r := range recs {
+			if r.Seq == last {
+				done = true
+			}
+			if r.Counters.Key == "" {
+				return false
+			}
+			data, err := a.store.Get(t.Context(), r.Counters)
+			if err != nil {
+				return false
+			}
+			var m map[string]uint64
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			lost[p] = m["faceid_exporter_jetstream_lost_messages_total{}"]
+		}
+		counted = verified(committedCounters(t, a.store))
+		return done
+	})
+	var total uint64
+	for _, n := range lost {
+		total += n
+	}
+	t.Logf("published %d, counted %d, really missed %d, counted lost by partition %v", published, counted, published-counted, lost)
+	if counted == published {
+		t.Skip("the partition kept up: nothing was removed unread (the machine was too fast for this test)")
+	}
+	if total == 0 {
+		t.Errorf("%d messages were removed before they were read, none counted as lost", published-counted)
+	}
+	if counted+total > published {
+		t.Errorf("%d counted and %d lost, more than the %d published", counted, total, published)
+	}
+	if min(lost[0], lost[1]) != 0 {
+		t.Errorf("both partitions count lost messages (%v); every message was one partition's", lost)
+	}
+	a.stop()
 }
