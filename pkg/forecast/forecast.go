@@ -354,3 +354,5 @@ func (e prepared) remaining(todaySoFar float64) float64 {
 	}
 	return rest
 }
+
+func beijing() *time.Location { return ledger.Beijing }

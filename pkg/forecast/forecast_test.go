@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,41 @@ func TestFromRowsHistory(t *testing.T) {
 	}
 	if _, err := FromRows(nil, Options{Now: now, Days: MaxDays + 1}); err == nil {
 		t.Error("too many days accepted")
+	}
+}
+
+func TestParseCalendar(t *testing.T) {
+	cal, err := ParseCalendar("cal.yml", []byte("public_holidays: true\ndays:\n  - day: 2026-11-11\n    factor: 2\n  - day: 2026-03-03\n    kind: ignore\n  - {day: 2026-12-31, kind: holiday}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		day  string
+		kind Kind
+		f    float64
+	}{{"2026-11-11", Regular, 2}, {"2026-03-03", Ignore, 1}, {"2026-12-31", Holiday, 1}, {"2026-10-01", Holiday, 1}} {
+		if k, f := cal.Day(day(t, tc.day)); k != tc.kind || f != tc.f {
+			t.Errorf("%s: %s ×%g, want %s ×%g", tc.day, k, f, tc.kind, tc.f)
+		}
+	}
+	if cal, err := ParseCalendar("empty.yml", nil); err != nil || cal.LastPublishedYear() == 0 {
+		t.Errorf("empty file: %v, %v", cal, err)
+	}
+	for name, tc := range map[string]struct{ in, want string }{
+		"unknown field":    {"holidays: []\n", `bad.yml:1: field "holidays": unknown field in calendar`},
+		"bad day":          {"days:\n  - day: 2026-13-01\n", `bad.yml:2: field "day"`},
+		"day twice":        {"days:\n  - day: 2026-01-05\n  - day: 2026-01-05\n", "also on line 2"},
+		"bad kind":         {"days:\n  - {day: 2026-01-05, kind: promo}\n", `field "kind": day kind "promo"`},
+		"zero factor":      {"days:\n  - {day: 2026-01-05, factor: 0}\n", `field "factor": "0": want a number above 0`},
+		"factor on ignore": {"days:\n  - {day: 2026-01-05, kind: ignore, factor: 2}\n", "an ignored day has no factor"},
+		"public not bool":  {"public_holidays: yes please\n", "want true or false"},
+		"days not list":    {"days: 2026-01-05\n", "must be a list"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCalendar("bad.yml", []byte(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
 	}
 }
