@@ -59,8 +59,8 @@ func TestForecastEndpoint(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, query string
-		want       int
-		msg        string
+		want        int
+		msg         string
 	}{
 		{"days zero", "days=0", 400, `days \"0\"`},
 		{"days too many", "days=401", 400, "from 1 to 400"},
