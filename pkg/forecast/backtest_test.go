@@ -396,7 +396,27 @@ func TestBacktestHolidayWeek(t *testing.T) {
 						seed, a[i].dom, d, a[i].mine, b[i].mine, half)
 				}
 			}
-			t.Logf("seed %d: %s; largest move by the holiday week: %.2f of the 80 %% half width", seed, with, worst)
+			// For contrast (logged): the same model without the holiday calendar.
+			blind, _ := NewCalendar(false, nil)
+			c := backtestMonth(with, infoFor(blind, first, len(info)), nov, 24)
+			worstBlind := 0.0
+			for i := range c {
+				worstBlind = max(worstBlind, math.Abs(c[i].mine-b[i].mine)/((a[i].high80-a[i].low80)/2))
+			}
+			t.Logf("seed %d: without the holiday calendar the holiday week would move it by up to %.2f of the 80 %% half width", seed, worstBlind)
+			var in95 []bool
+			var ape []float64
+			for _, o := range a {
+				in95, ape = append(in95, o.in95), append(ape, o.ape)
+			}
+			if c := share(in95); c < 0.9 {
+				t.Errorf("seed %d: after the holiday week the 95 %% interval covers %.0f %% of November's forecasts, want at least 90 %%", seed, 100*c)
+			}
+			if m := mean(ape); m > 0.05 {
+				t.Errorf("seed %d: after the holiday week November's MAPE is %.2f %%, want at most 5 %%", seed, 100*m)
+			}
+			t.Logf("seed %d: %s; largest move by the holiday week: %.2f of the 80 %% half width; November MAPE %.2f %%, 95 %% interval covers %.0f %%",
+				seed, with, worst, 100*mean(ape), 100*share(in95))
 		})
 	}
 }
