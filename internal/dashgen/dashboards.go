@@ -413,6 +413,14 @@ func eventsPlugin(cat *classify.Catalog) Dashboard {
 					8, 10, []string{"received", "known", "code", "meaning", "category", "device_tags", "identity_tags", "device_level", "risk_level", "platform", "id", "family"},
 					map[string]any{"queryType": "events", "kind": "unknown_code", "channel": chv, "limit": 100}),
 			}},
+			{Title: "Forecast from the ledger", Panels: []Panel{
+				{Type: "timeseries", Title: "Daily billed verifications: forecast by channel", Unit: "short", Width: 16, Height: 9,
+					Desc:    "Today and the next 35 Beijing days, per channel and for all channels (\"all\"): point forecast and 80 % and 95 % bounds (forecast query of the plugin; docs/forecast.md). The history is the ledger query's; widen the time range into the future to see the days ahead.",
+					Targets: []Target{{Plugin: map[string]any{"queryType": "forecast", "forecastOf": "daily", "measure": "billed", "format": "timeseries", "channel": chv}}}},
+				{Type: "table", Title: "Month-end forecast by channel", Width: 8, Height: 9,
+					Desc:    "Billed verifications of the whole Beijing month: month to date, point and bounds, the forecast's quality and history.",
+					Targets: []Target{{Plugin: map[string]any{"queryType": "forecast", "forecastOf": "month_end", "measure": "billed", "channel": chv}}}},
+			}},
 			{Title: "Catalog", Panels: []Panel{
 				{Type: "table", Title: "Return-code catalog", Width: 24, Height: 12, Narrow: []string{"billable"},
 					Desc:    "The exporter's catalog, one row per channel and code: meaning, category, whether it is billed and where that answer comes from (billing: seed, no_column, not_in_seed, override).",
