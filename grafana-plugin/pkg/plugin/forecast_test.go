@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/faceid-observability/faceid-exporter/grafana-plugin/pkg/internal/exportertest"
 	"github.com/faceid-observability/faceid-exporter/grafana-plugin/pkg/internal/fixture"
 )
 
@@ -101,4 +102,29 @@ func TestForecastQuery(t *testing.T) {
 			t.Fatalf("core mode: %v", r.Error)
 		}
 	})
+}
+
+// TestRealExporterForecast runs the forecast query against the exporter built
+// from this repository: on a ledger of today only it relays the exporter's
+// "no history" answer, in core mode its 501 (the numbers are checked against
+// a seeded ledger by the repository's e2e test and the fixture above).
+func TestRealExporterForecast(t *testing.T) {
+	exp := exportertest.Start(t, exportertest.Options{JetStreamStream: "FACEID_PLUGIN_FORECAST"})
+	d := newDS(t, backend.DataSourceInstanceSettings{URL: exp.URL})
+	exp.Simulate(t, "baseline", 300, time.Second, 11)
+	tr := backend.TimeRange{From: time.Now().Add(-24 * time.Hour), To: time.Now().Add(35 * 24 * time.Hour)}
+	var last error
+	waitFor(t, "the exporter's answer on a ledger of today only", func() bool {
+		r := query(t, d, map[string]any{"queryType": "forecast"}, tr)
+		last = r.Error
+		return r.Error != nil && strings.Contains(r.Error.Error(), "no ledger day before today")
+	})
+	if !strings.Contains(last.Error(), "HTTP 503") {
+		t.Errorf("no history: %v, want the exporter's 503", last)
+	}
+	core := exportertest.Start(t, exportertest.Options{})
+	r := query(t, newDS(t, backend.DataSourceInstanceSettings{URL: core.URL}), map[string]any{"queryType": "forecast"}, tr)
+	if r.Error == nil || !strings.Contains(r.Error.Error(), "HTTP 501") || r.ErrorSource != backend.ErrorSourceDownstream {
+		t.Fatalf("core mode: %v (%s)", r.Error, r.ErrorSource)
+	}
 }
