@@ -70,11 +70,12 @@ func TestForecastGaugesOncePerGroup(t *testing.T) {
 	file.Pricing = &config.Pricing{Currency: "CNY", UnitPrice: map[string]float64{"app_sdk": 1.5, "wechat_h5": 1}}
 	cfg.File = file
 	var reps []service.Started
+	var stops []func() (time.Duration, error)
 	for i := range 2 {
 		c := cfg
 		c.JetStream.Instance = fmt.Sprint("replica-", i)
-		st, _ := started(t, c)
-		reps = append(reps, st)
+		st, stop := started(t, c)
+		reps, stops = append(reps, st), append(stops, stop)
 	}
 	js, err := jetstream.New(natstest.Connect(t, s.ClientURL()))
 	if err != nil {
@@ -135,4 +136,14 @@ func TestForecastGaugesOncePerGroup(t *testing.T) {
 	if _, ok := owned["partition=0"]; !ok {
 		t.Errorf("replica %d exposes the forecast without owning partition 0 (owns %v)", exposing[0], owned)
 	}
+	// The leader stops: the other replica takes partition 0 over and exposes
+	// the forecast from then on.
+	if _, err := stops[exposing[0]](); err != nil {
+		t.Fatal(err)
+	}
+	other := reps[1-exposing[0]]
+	natstest.WaitFor(t, 30*time.Second, "the forecast gauges on the replica that took partition 0 over", func() bool {
+		g := scrape(t, other, "faceid_forecast_group_billed_month_end")
+		return len(g) == len(metrics.ForecastBounds) && g["bound=low95"] >= want
+	})
 }
