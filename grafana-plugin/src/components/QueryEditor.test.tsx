@@ -251,6 +251,20 @@ describe('QueryEditor: what the saved query becomes', () => {
     expect(last()).toEqual({ refId: 'A', queryType: 'ledger', channel: 'wechat_h5', format: 'timeseries' });
   });
 
+  test('forecast: what, measure and channel', async () => {
+    const { user, last } = await renderEditor({ refId: 'A', queryType: 'forecast' });
+    await choose(user, 'Forecast of', 'month_end');
+    await choose(user, 'Measure', 'cost');
+    await choose(user, 'Channel', 'wechat_h5');
+    expect(last()).toEqual({
+      refId: 'A',
+      queryType: 'forecast',
+      forecastOf: 'month_end',
+      measure: 'cost',
+      channel: 'wechat_h5',
+    });
+  });
+
   test('live: one kind and channels', async () => {
     const { user, last } = await renderEditor({ refId: 'A', queryType: 'live' });
     const menu = await openMenu(user, 'Kind');
