@@ -301,24 +301,42 @@ func TestBacktest(t *testing.T) {
 	lastMonthStart := day(t, months[len(months)-1])
 	_, last := monthOf(lastMonthStart)
 	info := infoFor(cal, first, int(last-first)+1+40)
-	var all []outcome
-	for _, seed := range seeds {
-		// The level shift falls in the 8 weeks before the first month: the
-		// model must recover from it (the trend window spans it). A shift
-		// inside the month forecast is news no model has; see docs/forecast.md.
-		m0 := day(t, months[0])
-		w := generate(seed, first, last, m0-56, m0-7, cal, true)
-		t.Logf("seed %d: %s", seed, w)
-		for _, m := range months {
-			os := backtestMonth(w, info, day(t, m), step)
-			var a, b []float64
-			for _, o := range os {
-				a, b = append(a, o.ape), append(b, o.apeRule)
+	// run forecasts every month for every seed; the level shift falls in the
+	// 8 weeks before the first month (the model must recover from it: the
+	// trend window spans it), or, inside, anywhere in the months forecast
+	// (news no model has: reported, not judged; docs/forecast.md).
+	run := func(inside bool) []outcome {
+		var all []outcome
+		for _, seed := range seeds {
+			m0 := day(t, months[0])
+			from, to := m0-56, m0-7
+			if inside {
+				from, to = m0, last-10
 			}
-			t.Logf("seed %d, month of %s: model MAPE %.2f %% (day 1: %.2f %%), predict_linear %.1f %%", seed, m, 100*mean(a), 100*os[0].ape, 100*mean(b))
-			all = append(all, os...)
+			w := generate(seed, first, last, from, to, cal, true)
+			t.Logf("seed %d: %s", seed, w)
+			for _, m := range months {
+				os := backtestMonth(w, info, day(t, m), step)
+				var a, b []float64
+				for _, o := range os {
+					a, b = append(a, o.ape), append(b, o.apeRule)
+				}
+				t.Logf("seed %d, month of %s: model MAPE %.2f %% (day 1: %.2f %%), predict_linear %.1f %%", seed, m, 100*mean(a), 100*os[0].ape, 100*mean(b))
+				all = append(all, os...)
+			}
 		}
+		return all
 	}
+	if *longBacktest {
+		var ape, apeRule []float64
+		var in80, in95 []bool
+		for _, o := range run(true) {
+			ape, apeRule, in80, in95 = append(ape, o.ape), append(apeRule, o.apeRule), append(in80, o.in80), append(in95, o.in95)
+		}
+		t.Logf("level shift inside the months forecast (not judged): model MAPE %.2f %% (p95 %.2f %%), predict_linear %.1f %% (p95 %.1f %%); the 80 %% interval covers %.1f %%, the 95 %% interval %.1f %%",
+			100*mean(ape), 100*p95(ape), 100*mean(apeRule), 100*p95(apeRule), 100*share(in80), 100*share(in95))
+	}
+	all := run(false)
 	var ape, apeRule []float64
 	var in80, in95 []bool
 	byDom := map[int][]outcome{}
