@@ -391,7 +391,7 @@ func TestFutureTimestamp(t *testing.T) {
 		{"at_the_message_time", tol, at(0), `"0"`, ReasonNone},
 		{"exactly_the_tolerance", tol, at(tol), `"0"`, ReasonNone},
 		{"one_nanosecond_past", tol, at(tol + time.Nanosecond), `"0"`, ReasonFutureTS},
-		{"unix_ms_one_ms_past", tol, fmt.Sprint(receivedAt.Add(tol+time.Millisecond).UnixMilli()), `"0"`, ReasonFutureTS},
+		{"unix_ms_one_ms_past", tol, fmt.Sprint(receivedAt.Add(tol + time.Millisecond).UnixMilli()), `"0"`, ReasonFutureTS},
 		{"unix_ms_exactly", tol, fmt.Sprint(receivedAt.Add(tol).UnixMilli()), `"0"`, ReasonNone},
 		{"year_2199", tol, `"2199-01-01T00:00:00Z"`, `"0"`, ReasonFutureTS},
 		{"far_past", tol, `"1970-01-01T00:00:00Z"`, `"0"`, ReasonNone},
