@@ -156,6 +156,15 @@ func (s *Store) Load(ctx context.Context, p int) (*Record, uint64, error) {
 	return rec, e.Revision(), nil
 }
 
+// Encode returns a record's stored form.
+func Encode(rec *Record) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return data, nil
+}
+
 // Decode parses a record.
 func Decode(data []byte) (*Record, error) {
 	var rec Record
@@ -170,9 +179,9 @@ func Decode(data []byte) (*Record, error) {
 
 // Create writes a partition's first record; ErrFenced when one exists.
 func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
-	data, err := json.Marshal(rec)
+	data, err := Encode(rec)
 	if err != nil {
-		return 0, fmt.Errorf("encode record: %w", err)
+		return 0, err
 	}
 	rev, err := s.kv.Create(ctx, s.RecordKey(rec.Partition), data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -188,9 +197,9 @@ func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
 // since rev.
 func (s *Store) Commit(ctx context.Context, rec *Record, rev uint64) (uint64, error) {
 	rec.Version = Version
-	data, err := json.Marshal(rec)
+	data, err := Encode(rec)
 	if err != nil {
-		return 0, fmt.Errorf("encode record: %w", err)
+		return 0, err
 	}
 	nrev, err := s.kv.Update(ctx, s.RecordKey(rec.Partition), data, rev)
 	if errors.Is(err, jetstream.ErrKeyExists) {
