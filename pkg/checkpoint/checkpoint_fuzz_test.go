@@ -61,7 +61,9 @@ func FuzzDecode(f *testing.F) {
 }
 
 // valid reports whether s survives a JSON string unchanged.
-func valid(s string) bool { return bytes.Equal([]byte(s), bytes.ToValidUTF8([]byte(s), []byte("\uFFFD"))) }
+func valid(s string) bool {
+	return bytes.Equal([]byte(s), bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
+}
 
 // sameRecord compares records field by field, times by their instant.
 func sameRecord(a, b *Record) bool {
