@@ -156,3 +156,45 @@ func TestFutureTimestampDoesNotMoveLedger(t *testing.T) {
 		})
 	}
 }
+
+// TestFutureToleranceUsesTheMessageStamp: the future-timestamp rule compares
+// an event's ts with its message's JetStream timestamp, not with the clock
+// when the message is read, so a replay decides as the first read did. Two
+// events are stored before any exporter runs, one 3 s and one 1 s ahead of
+// their stamps, and read more than 4 s later with a tolerance of 2 s: by
+// the clock both would pass; by the stamp the first is future_ts.
+func TestFutureToleranceUsesTheMessageStamp(t *testing.T) {
+	s := natstest.RunServer(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{"faceid.results.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, ahead := range []time.Duration{3 * time.Second, time.Second} {
+		msg := fmt.Sprintf(`{"id":"a%d","channel":"wechat_h5","code":"0","ts":%q}`, i, now.Add(ahead).Format(time.RFC3339Nano))
+		if _, err := js.Publish(t.Context(), "faceid.results.wechat_h5", []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Until(now.Add(4500 * time.Millisecond)))
+	file := config.Default(catalog(t))
+	file.Events.FutureTolerance = 2 * time.Second
+	st, _ := started(t, service.Config{NATS: stream.ConnOptions{URLs: s.ClientURL()}, File: file, JetStream: jsConfig()})
+	natstest.WaitFor(t, 20*time.Second, "both messages received", func() bool {
+		return total(scrape(t, st, "faceid_exporter_events_received_total")) == 2
+	})
+	if got := byReason(scrape(t, st, "faceid_exporter_events_rejected_total"))["reason=future_ts"]; got != 1 {
+		t.Errorf("future_ts rejections %v, want 1 (the event 3 s ahead of its stamp)", got)
+	}
+	if got := total(scrape(t, st, "faceid_verifications_total")); got != 1 {
+		t.Errorf("verifications %v, want 1 (the event 1 s ahead of its stamp)", got)
+	}
+}
