@@ -202,7 +202,7 @@ func (c *Classifier) Classify(msg, fallbackChannel []byte, received time.Time, r
 	}
 	ch, ok := c.cat.channels[string(chName)]
 	if !ok {
-		return reject(ReasonUnknownChannel, "channel %q is not one of the catalog's channels", truncate(chName))
+		return reject(ReasonUnknownChannel, "the channel is not one of the catalog's channels")
 	}
 	if ev.CodeKind == KindAbsent || len(ev.Code) == 0 {
 		return reject(ReasonMissingCode, "the event has no code")
