@@ -3,6 +3,7 @@ package classify
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -173,6 +174,10 @@ type Catalog struct {
 	ReqIDRule      ReqIDRule
 	DeviceLevel    LevelRule
 	RiskLevel      LevelRule
+	// PersonalFields are the fields of Tencent's responses (and of records
+	// built from them) that hold personal data: a redacted dead letter
+	// leaves them out at any depth (see pkg/redact).
+	PersonalFields []PersonalField
 
 	channels     map[string]*Channel
 	families     map[string]*Family
@@ -185,7 +190,46 @@ const (
 	MaxCodes        = 2048
 	MaxDeviceTags   = 256
 	MaxIdentityTags = 256
+	// MaxPersonalFields bounds the personal-field list.
+	MaxPersonalFields = 1024
 )
+
+// PersonalField is a field name that holds personal data, and its kind.
+type PersonalField struct {
+	Kind  string // one of PersonalKinds
+	Field string // as Tencent writes it; matched as FieldKey compares
+}
+
+var personalKinds = []string{"id_number", "name", "contact", "address", "birth", "document_text", "biometric_media", "encrypted_identity", "speech", "other"}
+
+// PersonalKinds returns the kinds a personal field may have.
+func PersonalKinds() []string { return slices.Clone(personalKinds) }
+
+// FieldKey is how personal field names are compared: without case and
+// without '_' and '-', so IdCard, idcard, id_card and ID-CARD are one field.
+func FieldKey(name string) string {
+	b := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_' || c == '-':
+			continue
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// PersonalFieldNames returns the personal field names.
+func (c *Catalog) PersonalFieldNames() []string {
+	out := make([]string, len(c.PersonalFields))
+	for i, f := range c.PersonalFields {
+		out[i] = f.Field
+	}
+	return out
+}
 
 // Default returns the catalog embedded in the binary.
 func Default() (*Catalog, error) {
@@ -281,6 +325,7 @@ func build(doc *catalogDoc) (*Catalog, error) {
 		ReqIDRule:    ReqIDRule{Family: doc.ReqID.Family, Code: doc.ReqID.Code, Window: doc.ReqID.Window},
 		DeviceLevel:  LevelRule{Max: doc.DeviceLevel.Max, HighFrom: doc.DeviceLevel.HighFrom},
 		RiskLevel:    LevelRule{Max: doc.RiskLevel.Max, HighFrom: doc.RiskLevel.HighFrom},
+		PersonalFields: slices.Clone(doc.PersonalFields),
 		channels:     map[string]*Channel{},
 		families:     map[string]*Family{},
 		deviceTags:   map[string]*DeviceTag{},
