@@ -320,16 +320,16 @@ func Categories() []string { return append([]string(nil), categories...) }
 
 func build(doc *catalogDoc) (*Catalog, error) {
 	c := &Catalog{
-		Version:      doc.Version,
-		Source:       doc.Source,
-		ReqIDRule:    ReqIDRule{Family: doc.ReqID.Family, Code: doc.ReqID.Code, Window: doc.ReqID.Window},
-		DeviceLevel:  LevelRule{Max: doc.DeviceLevel.Max, HighFrom: doc.DeviceLevel.HighFrom},
-		RiskLevel:    LevelRule{Max: doc.RiskLevel.Max, HighFrom: doc.RiskLevel.HighFrom},
+		Version:        doc.Version,
+		Source:         doc.Source,
+		ReqIDRule:      ReqIDRule{Family: doc.ReqID.Family, Code: doc.ReqID.Code, Window: doc.ReqID.Window},
+		DeviceLevel:    LevelRule{Max: doc.DeviceLevel.Max, HighFrom: doc.DeviceLevel.HighFrom},
+		RiskLevel:      LevelRule{Max: doc.RiskLevel.Max, HighFrom: doc.RiskLevel.HighFrom},
 		PersonalFields: slices.Clone(doc.PersonalFields),
-		channels:     map[string]*Channel{},
-		families:     map[string]*Family{},
-		deviceTags:   map[string]*DeviceTag{},
-		identityTags: map[string]*IdentityTag{},
+		channels:       map[string]*Channel{},
+		families:       map[string]*Family{},
+		deviceTags:     map[string]*DeviceTag{},
+		identityTags:   map[string]*IdentityTag{},
 	}
 	for _, fd := range doc.Families {
 		f := &Family{Index: len(c.Families), Name: fd.Name, Title: fd.Title, Channels: fd.Channels, codes: map[string]*Code{}}
