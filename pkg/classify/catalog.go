@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/redact"
 )
 
 //go:embed catalog.yaml
@@ -205,22 +207,10 @@ var personalKinds = []string{"id_number", "name", "contact", "address", "birth",
 // PersonalKinds returns the kinds a personal field may have.
 func PersonalKinds() []string { return slices.Clone(personalKinds) }
 
-// FieldKey is how personal field names are compared: without case and
-// without '_' and '-', so IdCard, idcard, id_card and ID-CARD are one field.
-func FieldKey(name string) string {
-	b := make([]byte, 0, len(name))
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_' || c == '-':
-			continue
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return string(b)
-}
+// FieldKey is how personal field names are compared (redact.Key): without
+// ASCII case and without '_' and '-', so IdCard, idcard, id_card and ID-CARD
+// are one field.
+func FieldKey(name string) string { return redact.Key(name) }
 
 // PersonalFieldNames returns the personal field names.
 func (c *Catalog) PersonalFieldNames() []string {
