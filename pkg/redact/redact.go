@@ -46,6 +46,18 @@ func New(fields []string) *Redactor {
 	return r
 }
 
+// With returns a Redactor of r's fields and fields.
+func (r *Redactor) With(fields ...string) *Redactor {
+	w := &Redactor{keys: make(map[string]bool, len(r.keys)+len(fields))}
+	for k := range r.keys {
+		w.keys[k] = true
+	}
+	for _, f := range fields {
+		w.keys[Key(f)] = true
+	}
+	return w
+}
+
 // Listed reports whether a member named name is removed.
 func (r *Redactor) Listed(name string) bool { return r.keys[Key(name)] }
 

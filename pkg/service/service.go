@@ -43,10 +43,10 @@ type Config struct {
 	DeadLetterSubject string
 	// DeadLetterMode is what a dead letter carries: reference, redacted or
 	// full; "" or auto: reference in JetStream mode, redacted in core mode.
-	DeadLetterMode string
-	EmbeddedListen    string
-	EmbeddedStoreDir  string
-	JetStream         JetStream // Stream "" means core NATS
+	DeadLetterMode   string
+	EmbeddedListen   string
+	EmbeddedStoreDir string
+	JetStream        JetStream // Stream "" means core NATS
 
 	File *config.Config // the parsed --config.file (or its defaults)
 	OTLP *metrics.OTLP  // nil: no OTLP push

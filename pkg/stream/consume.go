@@ -57,8 +57,10 @@ const (
 	// stream to refer to, and the original is not kept anywhere).
 	DeadLetterReference DeadLetterMode = iota
 	// DeadLetterRedacted carries the JSON object without the catalog's
-	// personal fields; a payload that is not a JSON object cannot be
-	// redacted safely and goes by reference.
+	// personal fields and without the contract field whose value was
+	// rejected (channel, code or ts: a value that broke the contract may be
+	// anything, a name or an ID number); a payload that is not a JSON object
+	// cannot be redacted safely and goes by reference.
 	DeadLetterRedacted
 	// DeadLetterFull carries the payload as received, personal data
 	// included.
@@ -86,10 +88,9 @@ func ParseDeadLetterMode(s string) (DeadLetterMode, error) {
 	return DeadLetterMode(i), nil
 }
 
-// DeadLetterMaxPayload is the largest payload a dead letter carries; a
-// larger one (the message as received, or redacted) goes by reference
-// whatever the mode, as does one that would not fit in the server's max
-// payload with the headers. The headers add at most DeadLetterMaxHeaders
+// DeadLetterMaxPayload is the largest message a dead letter carries a
+// payload of: a larger one goes by reference whatever the mode, as does a
+// payload that would not fit in the server's max payload with the headers. The headers add at most DeadLetterMaxHeaders
 // bytes besides the original subject.
 const DeadLetterMaxPayload = 64 << 10
 
@@ -108,12 +109,21 @@ type DeadLetterOptions struct {
 	Redactor *redact.Redactor
 }
 
+// rejectedField is the contract field whose value a reason rejects: a
+// redacted dead letter leaves it out too. Keyed by the reason's label, so a
+// reason added to the classifier is named here without a code change there.
+var rejectedField = map[string]string{
+	"unknown_channel": "channel", "invalid_code": "code", "invalid_ts": "ts", "future_ts": "ts",
+}
+
 // DeadLetter republishes rejected messages with the reason in headers.
 type DeadLetter struct {
 	nc      *nats.Conn
 	subject string
 	obs     Observer
 	o       DeadLetterOptions
+	// byReason is o.Redactor with the field rejectedField names.
+	byReason map[string]*redact.Redactor
 }
 
 // NewDeadLetter returns a DeadLetter publishing to subject by reference.
@@ -123,7 +133,13 @@ func NewDeadLetter(nc *nats.Conn, subject string, obs Observer) *DeadLetter {
 
 // NewDeadLetterWith returns a DeadLetter publishing to subject in o's mode.
 func NewDeadLetterWith(nc *nats.Conn, subject string, obs Observer, o DeadLetterOptions) *DeadLetter {
-	return &DeadLetter{nc: nc, subject: subject, obs: obs, o: o}
+	d := &DeadLetter{nc: nc, subject: subject, obs: obs, o: o, byReason: map[string]*redact.Redactor{}}
+	if o.Redactor != nil {
+		for reason, field := range rejectedField {
+			d.byReason[reason] = o.Redactor.With(field)
+		}
+	}
+	return d
 }
 
 // Mode returns the dead letters' mode.
@@ -159,11 +175,15 @@ func (d *DeadLetter) message(data []byte, subject string, rej *classify.RejectEr
 	case DeadLetterFull:
 		payload = data
 	case DeadLetterRedacted:
-		if d.o.Redactor == nil {
+		r := d.o.Redactor
+		if rr, ok := d.byReason[rej.Reason.String()]; ok {
+			r = rr
+		}
+		if r == nil {
 			mode = DeadLetterReference
 			break
 		}
-		out, n, err := d.o.Redactor.Object(data)
+		out, n, err := r.Object(data)
 		if err != nil {
 			mode = DeadLetterReference
 			break
@@ -175,7 +195,7 @@ func (d *DeadLetter) message(data []byte, subject string, rej *classify.RejectEr
 	if max := d.nc.MaxPayload(); max > 0 {
 		limit = min(limit, max-int64(DeadLetterMaxHeaders+len(subject)+len(d.subject)))
 	}
-	if int64(len(payload)) > limit {
+	if len(data) > DeadLetterMaxPayload || int64(len(payload)) > limit {
 		mode, payload = DeadLetterReference, nil
 		msg.Header.Del(HeaderRedactedFields)
 	}

@@ -60,7 +60,8 @@ func TestDeadLetterModes(t *testing.T) {
 	}
 	red := redact.New(cat.PersonalFieldNames())
 	object := []byte(`{"channel":"app_sdk","code":{"x":1},"IdCard":"` + privacytest.IDNumber + `","Text":{"Name":"` + privacytest.Name + `","LiveStatus":0},"BestFrame":"` + privacytest.Media + `"}`)
-	redacted := `{"channel":"app_sdk","code":{"x":1},"Text":{"LiveStatus":0}}`
+	// The personal fields are left out, and the code, whose value was rejected.
+	redacted := `{"channel":"app_sdk","Text":{"LiveStatus":0}}`
 	array := []byte(`["` + privacytest.IDNumber + `","` + privacytest.Name + `"]`)
 	notJSON := []byte(`IdCard=` + privacytest.IDNumber)
 	fits := []byte(`{"pad":"` + strings.Repeat("x", stream.DeadLetterMaxPayload-10) + `"}`)
@@ -77,7 +78,7 @@ func TestDeadLetterModes(t *testing.T) {
 		wantFields  string
 	}{
 		{"reference/object", stream.DeadLetterReference, red, 0, object, "", "reference", ""},
-		{"redacted/object", stream.DeadLetterRedacted, red, 0, object, redacted, "redacted", "3"},
+		{"redacted/object", stream.DeadLetterRedacted, red, 0, object, redacted, "redacted", "4"},
 		{"redacted/array", stream.DeadLetterRedacted, red, 0, array, "", "reference", ""},
 		{"redacted/not_json", stream.DeadLetterRedacted, red, 0, notJSON, "", "reference", ""},
 		{"redacted/no_redactor", stream.DeadLetterRedacted, nil, 0, object, "", "reference", ""},
