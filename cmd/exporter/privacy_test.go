@@ -90,14 +90,17 @@ func TestPersonalDataStaysOut(t *testing.T) {
 				t.Fatalf("no message %s", lead)
 			}
 			ordered = append(ordered[i:], ordered[:i]...)
+			counted := privacytest.Counted()
+			k := run % len(counted)
+			counted = append(counted[k:], counted[:k]...)
 			t.Run(natsMode+"/"+name, func(t *testing.T) {
-				runPrivacyScenario(t, natsMode == "jetstream", dlMode, ordered)
+				runPrivacyScenario(t, natsMode == "jetstream", dlMode, ordered, counted)
 			})
 		}
 	}
 }
 
-func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs []privacytest.Message) {
+func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted []privacytest.Message) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s.ClientURL())
 	js, err := jetstream.New(nc)
@@ -162,9 +165,10 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs []privacy
 			t.Fatal(err)
 		}
 	}
-	good := `{"channel":"app_sdk","code":0,"IdCard":"` + privacytest.IDNumber + `","Name":"` + privacytest.Name + `"}`
-	if err := nc.Publish("faceid.results.app_sdk", []byte(good)); err != nil {
-		t.Fatal(err)
+	for _, m := range counted {
+		if err := nc.Publish("faceid.results."+m.Channel, m.Data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
@@ -181,15 +185,16 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs []privacy
 		info, err := dls.Info(t.Context())
 		return err == nil && info.State.Msgs == uint64(len(msgs))
 	})
-	natstest.WaitFor(t, 20*time.Second, "the good event counted", func() bool {
-		return scrapeSum(t, "http://"+addr+"/metrics", "faceid_verifications_total") == 1
+	natstest.WaitFor(t, 20*time.Second, "the accepted events counted", func() bool {
+		return scrapeSum(t, "http://"+addr+"/metrics", "faceid_verifications_total") == float64(len(counted))
 	})
 	exports := otlp.count()
 	natstest.WaitFor(t, 20*time.Second, "two more OTLP exports", func() bool { return otlp.count() >= exports+2 })
 
 	// What the API shows.
 	var api strings.Builder
-	for _, path := range []string{"/api/v1/events", "/api/v1/summary", "/api/v1/catalog", "/api/v1/ledger", "/metrics"} {
+	for _, path := range []string{"/api/v1/events?kind=unknown_code", "/api/v1/events?kind=billable_failure", "/api/v1/events?kind=high_risk",
+		"/api/v1/summary", "/api/v1/catalog", "/api/v1/ledger?from=2026-01-01&to=2026-12-31", "/metrics"} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
@@ -262,6 +267,12 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs []privacy
 	privacytest.AssertNoLeak(t, "the log", stderr.String()+stdout.String())
 	privacytest.AssertNoLeak(t, "the API and /metrics", api.String())
 	privacytest.AssertNoLeak(t, "the OTLP export", otlp.String())
+	if !strings.Contains(stderr.String(), `"msg":"unknown return code`) {
+		t.Errorf("no unknown code logged: the log check would not see it\n%s", stderr.String())
+	}
+	if !strings.Contains(api.String(), `"raw_code":"`+classify.HiddenCode+`"`) {
+		t.Errorf("/api/v1/events shows no hidden unknown code: the API check would not see it\n%.3000s", api.String())
+	}
 	if !strings.Contains(stderr.String(), `"msg":"rejected message`) || !strings.Contains(stderr.String(), `"reason":"`+msgs[0].Reason+`"`) {
 		t.Errorf("the first rejection (%s) is not logged: the log check would not see it\n%s", msgs[0].Reason, stderr.String())
 	}

@@ -66,6 +66,20 @@ func Messages() []Message {
 	}
 }
 
+// Counted returns messages that are counted, not rejected, yet carry the
+// planted data where logs and the API could show it: a code that is a name
+// or an ID number is an unknown code (logged, kept in the unknown_code ring
+// of /api/v1/events), and personal fields besides a valid event.
+func Counted() []Message {
+	person := `"IdCard":"` + IDNumber + `","Name":"` + Name + `","BestFrame":"` + Media + `"`
+	return []Message{
+		{"code_is_a_name", "", KnownChannel, []byte(`{"id":"p1","channel":"` + KnownChannel + `","code":"` + Name + `",` + person + `}`), true},
+		{"code_is_the_id_number", "", KnownChannel, []byte(`{"id":"p2","channel":"` + KnownChannel + `","code":"` + IDNumber + `",` + person + `}`), true},
+		{"code_is_the_id_number_as_integer", "", KnownChannel, []byte(`{"id":"p3","channel":"` + KnownChannel + `","code":` + IDNumberInt + `,` + person + `}`), true},
+		{"billable_failure_with_personal_fields", "", KnownChannel, []byte(`{"id":"p4","channel":"` + KnownChannel + `","code":-1,` + person + `}`), true},
+	}
+}
+
 // Leaks returns which planted values text holds, as they were planted or
 // escaped the ways JSON and Go quoting write them.
 func Leaks(text string) []string {

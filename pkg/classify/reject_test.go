@@ -54,3 +54,19 @@ func TestRejectDetailsHoldNoValues(t *testing.T) {
 		t.Error("the missing_channel message must come without a fallback channel")
 	}
 }
+
+func TestShownCode(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"0", "0"}, {"-1", "-1"}, {"66660099", "66660099"}, {"1234567890", "1234567890"}, {"-1234567890", "-1234567890"},
+		{"12345678901", HiddenCode}, // a phone number's length
+		{privacytest.IDNumberInt, HiddenCode}, {privacytest.IDNumber, HiddenCode}, {privacytest.Name, HiddenCode},
+		{"E1", HiddenCode}, {"", HiddenCode}, {"-", HiddenCode}, {"1.5", HiddenCode},
+	}
+	for _, tc := range tests {
+		t.Run(tc.raw, func(t *testing.T) {
+			if got := string(ShownCode([]byte(tc.raw))); got != tc.want {
+				t.Errorf("ShownCode(%q) = %q, want %q", tc.raw, got, tc.want)
+			}
+		})
+	}
+}
