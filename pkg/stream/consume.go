@@ -94,8 +94,9 @@ func ParseDeadLetterMode(s string) (DeadLetterMode, error) {
 // bytes besides the original subject.
 const DeadLetterMaxPayload = 64 << 10
 
-// DeadLetterMaxHeaders bounds the dead-letter headers other than the
-// original subject (whose length the NATS server bounds).
+// DeadLetterMaxHeaders bounds the dead-letter headers (Nats-Msg-Id
+// included) besides the original subject and the source stream's name
+// (the detail is cut at 512 bytes).
 const DeadLetterMaxHeaders = 1 << 10
 
 // maxDetail is the most bytes of a rejection detail a dead letter keeps.
@@ -193,7 +194,7 @@ func (d *DeadLetter) message(data []byte, subject string, rej *classify.RejectEr
 	}
 	limit := int64(DeadLetterMaxPayload)
 	if max := d.nc.MaxPayload(); max > 0 {
-		limit = min(limit, max-int64(DeadLetterMaxHeaders+len(subject)+len(d.subject)))
+		limit = min(limit, max-int64(DeadLetterMaxHeaders+len(subject)+len(d.subject)+2*len(src.Stream)))
 	}
 	if len(data) > DeadLetterMaxPayload || int64(len(payload)) > limit {
 		mode, payload = DeadLetterReference, nil
