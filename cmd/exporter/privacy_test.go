@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/privacytest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
@@ -301,4 +304,42 @@ func headerText(h nats.Header) string {
 		b.WriteString(k + ": " + strings.Join(vs, ", ") + "\n")
 	}
 	return b.String()
+}
+
+// TestPrivacyDocs: docs/service.md states the dead-letter modes, headers,
+// bound and defaults, the hidden unknown code and the personal-field kinds
+// as the code has them.
+func TestPrivacyDocs(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/service.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	want := []string{
+		"## Privacy",
+		"| `--nats.dead-letter-mode` | `" + service.DeadLetterAuto + "` |",
+		"| `reference` (default in JetStream mode)",
+		"| `redacted` (default in core mode",
+		"| `full` |",
+		fmt.Sprintf("at most %d KiB", stream.DeadLetterMaxPayload>>10),
+		fmt.Sprintf("a message over %d KiB", stream.DeadLetterMaxPayload>>10),
+		fmt.Sprintf("at\nmost %d KiB besides", stream.DeadLetterMaxHeaders>>10),
+		"`" + classify.HiddenCode + "`",
+		fmt.Sprintf("integer of at most %d digits", classify.MaxShownCodeDigits),
+	}
+	for _, h := range []string{stream.HeaderReason, stream.HeaderDetail, stream.HeaderOriginalSubject, stream.HeaderOriginalBytes,
+		stream.HeaderPayload, stream.HeaderRedactedFields, stream.HeaderSourceStream, stream.HeaderSourceCreated, stream.HeaderSourceSequence} {
+		want = append(want, "`"+h+"`")
+	}
+	for _, m := range stream.DeadLetterModes() {
+		want = append(want, "| `"+m+"`")
+	}
+	for _, k := range classify.PersonalKinds() {
+		want = append(want, k)
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("docs/service.md does not say %q", w)
+		}
+	}
 }
