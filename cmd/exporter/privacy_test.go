@@ -158,6 +158,25 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted 
 	defer stop()
 	waitHTTP(t, "http://"+addr+"/-/ready", &stderr)
 
+	// The live stream of counted events, read from before the first message.
+	var live syncBuffer
+	sctx, stopLive := context.WithCancel(ctx)
+	defer stopLive()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, "http://"+addr+"/api/v1/stream?kind=all", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveDone := make(chan struct{})
+	go func() {
+		defer close(liveDone)
+		defer resp.Body.Close()
+		_, _ = io.Copy(&live, resp.Body)
+	}()
+
 	for _, m := range msgs {
 		subject := "faceid.results." + m.Channel
 		if jsMode {
@@ -191,6 +210,11 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted 
 	natstest.WaitFor(t, 20*time.Second, "the accepted events counted", func() bool {
 		return scrapeSum(t, "http://"+addr+"/metrics", "faceid_verifications_total") == float64(len(counted))
 	})
+	natstest.WaitFor(t, 20*time.Second, "every counted event on /api/v1/stream", func() bool {
+		return strings.Count(live.String(), "data: ") >= len(counted)
+	})
+	stopLive()
+	<-liveDone
 	exports := otlp.count()
 	natstest.WaitFor(t, 20*time.Second, "two more OTLP exports", func() bool { return otlp.count() >= exports+2 })
 
@@ -206,6 +230,7 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted 
 		resp.Body.Close()
 		api.WriteString(path + ": " + string(body) + "\n")
 	}
+	api.WriteString("/api/v1/stream: " + live.String())
 	stop()
 
 	// The dead letters, in the order the messages were published.
