@@ -90,8 +90,8 @@ func ParseDeadLetterMode(s string) (DeadLetterMode, error) {
 
 // DeadLetterMaxPayload is the largest message a dead letter carries a
 // payload of: a larger one goes by reference whatever the mode, as does a
-// payload that would not fit in the server's max payload with the headers. The headers add at most DeadLetterMaxHeaders
-// bytes besides the original subject.
+// payload that would not fit in the server's max payload with the headers
+// (DeadLetterMaxHeaders).
 const DeadLetterMaxPayload = 64 << 10
 
 // DeadLetterMaxHeaders bounds the dead-letter headers (Nats-Msg-Id
