@@ -156,3 +156,33 @@ func TestOverridesNode(t *testing.T) {
 		t.Fatalf("error:\n got: %v\nwant: %s", err, want)
 	}
 }
+
+// TestPersonalFieldsCoverTencentModels: the embedded list holds the fields
+// of Tencent's FaceID response models the privacy contract names (docs/
+// service.md#privacy), so an edit of catalog.yaml cannot drop one unseen.
+func TestPersonalFieldsCoverTencentModels(t *testing.T) {
+	cat := mustDefault(t)
+	have := map[string]bool{}
+	for _, f := range cat.PersonalFields {
+		have[FieldKey(f.Field)] = true
+	}
+	for _, f := range []string{
+		"IdCard", "Idcard", "IdNum", "OcrIdCard", "OtherIdNum", "PassNo", "BankCard", // ID numbers (Idcard is IdCard)
+		"Name", "OcrName", "EnName", "Mobile", "Phone", "Address", "OcrAddress", "Birth", "BirthDate", "OcrBirth",
+		"OcrNation", "OcrGender", "OcrAuthority", "OcrValidDate", "Nation", "Sex", // OCR and document text
+		"BestFrame", "BestFrameBase64", "BestFrames", "BestFrameList", "VideoBase64", "LivenessVideo", "Video", "IdCardData",
+		"ImageBase64", "ImageA", "ImageB", "OcrFront", "OcrBack", "Portrait", "Avatar", "Picture", "ProcessedFrontImage",
+		"ProcessedBackImage", "IntentionVerifyVideo", "IntentionVerifyBestFrame", "IntentionVerifyAudio", "Audios", "ScreenShot",
+		"EidInfo", "Encryption", "EncryptedBody", "CiphertextBlob", "DetectInfo", // encrypted identity, whole results
+	} {
+		if !have[FieldKey(f)] {
+			t.Errorf("personal_fields does not list %s", f)
+		}
+	}
+	// And none of the input contract's own fields.
+	for _, f := range []string{"id", "ts", "channel", "code", "req_id", "risk", "app_id", "rule_id"} {
+		if have[FieldKey(f)] {
+			t.Errorf("personal_fields lists the contract field %s", f)
+		}
+	}
+}
