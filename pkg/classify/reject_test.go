@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/faceid-observability/faceid-exporter/internal/privacytest"
 )
@@ -13,7 +14,7 @@ import (
 // are rejected for that reason with a Detail (and an Error) that holds
 // neither: details reach dead letters, logs and the API.
 func TestRejectDetailsHoldNoValues(t *testing.T) {
-	c := New(mustDefault(t), Options{})
+	c := New(mustDefault(t), Options{FutureTolerance: 5 * time.Minute})
 	covered := map[string]bool{}
 	known := map[string]bool{}
 	for _, r := range Reasons() {
