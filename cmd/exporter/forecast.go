@@ -119,7 +119,7 @@ func runForecast(ctx context.Context, c *cli, f *forecastFlags, read ledgerReade
 	}
 	l := &f.ledger
 	today := ledger.DayOf(now)
-	l.from, l.to = today-ledger.Retention+1, today
+	l.from, l.to = today-forecast.HistoryDays+1, today
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	rows, err := readLedger(ctx, l, read)

@@ -26,7 +26,7 @@ var forecastParams = []string{"days", "format"}
 // NewForecastHandler returns the handler of GET
 // /api/v1/forecast?days=N&format=json|csv (json by default, days 35 by
 // default): the forecast `exporter forecast` prints, from the ledger's last
-// ledger.Retention days, computed at each request.
+// forecast.HistoryDays days, computed at each request.
 func NewForecastHandler(src ForecastSource, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -67,7 +67,7 @@ func NewForecastHandler(src ForecastSource, logger *slog.Logger) http.Handler {
 			return
 		}
 		today := ledger.DayOf(opts.Now)
-		rows, err := src.Read(r.Context(), today-ledger.Retention+1, today)
+		rows, err := src.Read(r.Context(), today-forecast.HistoryDays+1, today)
 		if errors.Is(err, ledger.ErrNoBooks) {
 			apiError(w, http.StatusServiceUnavailable, "no books committed yet: "+err.Error())
 			return

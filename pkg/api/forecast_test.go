@@ -43,8 +43,8 @@ func TestForecastEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	if len(fake.calls) != 1 || fake.calls[0] != [2]ledger.Day{today - ledger.Retention + 1, today} {
-		t.Errorf("read %v, want the %d days to %s", fake.calls, ledger.Retention, today)
+	if len(fake.calls) != 1 || fake.calls[0] != [2]ledger.Day{today - forecast.HistoryDays + 1, today} {
+		t.Errorf("read %v, want the %d days to %s", fake.calls, forecast.HistoryDays, today)
 	}
 	var res forecast.Result
 	if err := json.Unmarshal([]byte(body), &res); err != nil {

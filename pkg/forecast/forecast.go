@@ -32,6 +32,11 @@ const DefaultDays = 35
 // MaxDays bounds Options.Days.
 const MaxDays = 400
 
+// HistoryDays is how many days up to today the forecast's readers fetch
+// from the ledger (the model uses the last 12 weeks, its error measurement
+// the 8 weeks before, the holiday factors up to a year).
+const HistoryDays = 400
+
 // Quality says how much history a forecast stands on.
 type Quality string
 

@@ -49,7 +49,7 @@ func (f *forecaster) refresh(ctx context.Context) {
 		return
 	}
 	today := ledger.DayOf(opts.Now)
-	rows, err := f.read(ctx, today-ledger.Retention+1, today)
+	rows, err := f.read(ctx, today-forecast.HistoryDays+1, today)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.log.Warn("forecast: ledger read failed", "err", err)
