@@ -79,6 +79,8 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
 	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	forecastInterval := cmd.Flag("forecast.interval", "How often the owner of partition 0 recomputes the month-end forecast its faceid_forecast_* gauges expose (JetStream mode; docs/forecast.md). 0: no gauges.").Default(service.DefaultForecastInterval.String()).Duration()
+	calendarFile := cmd.Flag("forecast.calendar-file", "YAML calendar of your own days (holidays, make-up workdays, promotions, outages to ignore) on top of China's public holidays, for the forecast (docs/forecast.md).").PlaceHolder("FILE").String()
 	webLimits := addWebLimitFlags(cmd)
 	rec := addReconcileServeFlags(cmd)
 
@@ -137,6 +139,10 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 				return err
 			}
 		}
+		cal, err := loadCalendar(*calendarFile)
+		if err != nil {
+			return err
+		}
 		maxStreams, maxRequests, err := webLimits.options()
 		if err != nil {
 			return err
@@ -162,6 +168,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
 			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
+			Forecast: service.Forecast{Interval: *forecastInterval, Calendar: cal},
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.

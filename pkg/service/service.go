@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/redact"
@@ -67,6 +69,9 @@ type Config struct {
 	// (JetStream mode); the service runs what it returns until it stops.
 	Reconcile func(books func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error)
 
+	// Forecast configures the forecast of the group's ledger (JetStream mode).
+	Forecast Forecast
+
 	// Registry, when set, receives the metrics instead of a fresh registry.
 	Registry *prometheus.Registry
 	// OnReady, when set, is called once the HTTP server and the consumer are started.
@@ -108,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.File == nil {
 		return errors.New("no configuration")
+	}
+	if c.Forecast.Interval < 0 {
+		return fmt.Errorf("--forecast.interval %s: want 0 (no gauges) or more", c.Forecast.Interval)
 	}
 	if t := c.File.Events.FutureTolerance; t < 0 || t > config.MaxFutureTolerance {
 		return fmt.Errorf("--events.future-tolerance %s is out of range 0s..%s", t, config.MaxFutureTolerance)
@@ -268,6 +276,22 @@ func Run(ctx context.Context, c Config) (err error) {
 			return ledger.Read(ctx, st.KV(), c.JetStream.Stream, c.JetStream.Consumer, from, to)
 		}
 	}
+	forecastOptions := func() forecast.Options {
+		o := forecast.Options{Now: time.Now(), Calendar: c.Forecast.Calendar}
+		if p := c.File.Pricing; p != nil {
+			o.Currency, o.UnitPrice = p.Currency, p.UnitPrice
+		}
+		return o
+	}
+	var fc *forecaster
+	if jsMode && c.Forecast.Interval > 0 {
+		// Exposed by the owner of partition 0 alone: once per group.
+		leader := func() bool {
+			return slices.ContainsFunc(src.Owned(), func(p metrics.Partition) bool { return p.ID == 0 })
+		}
+		fc = &forecaster{read: readLedger, options: forecastOptions, interval: c.Forecast.Interval, leader: leader, log: log}
+		metrics.NewForecast(reg, fc.latest.Load, leader)
+	}
 	var runReconcile func(context.Context) error
 	if c.Reconcile != nil {
 		if runReconcile, err = c.Reconcile(readLedger, reg); err != nil {
@@ -296,6 +320,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: booksCollector.Summary, Since: started,
 		Ready: ready, Version: version.Info(), Logger: log,
 		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
+		Forecast:         api.ForecastSource{Read: readLedger, Options: forecastOptions},
 		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
 	})
 	if err != nil {
@@ -414,6 +439,11 @@ func Run(ctx context.Context, c Config) (err error) {
 				log.Error("reconciliation stopped", "err", err)
 			}
 		})
+	}
+
+	// The forecast gauges: leadership checked every 30s at most.
+	if fc != nil {
+		bgWG.Go(func() { fc.run(runCtx, min(c.Forecast.Interval, 30*time.Second)) })
 	}
 
 	// Demo traffic.
