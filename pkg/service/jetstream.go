@@ -34,8 +34,9 @@ type JetStream struct {
 	StreamReplicas   int
 	DeadLetterStream string
 
-	// Instance identifies the process in the group (default: host, pid and
-	// a random suffix).
+	// Instance names the process in the group: stable across restarts
+	// (--jetstream.instance, the pod name), a restarted process takes its
+	// partitions back at once; default: host, pid and a random suffix.
 	Instance string
 }
 
@@ -95,6 +96,20 @@ func NewInstanceID() string {
 		}
 		return '-'
 	}, id)
+}
+
+// validInstance reports whether name (empty: a generated one) fits in a KV
+// key token.
+func validInstance(name string) bool {
+	if len(name) > 128 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ensureStreams binds the stream and, with CreateStream, creates it (with

@@ -132,6 +132,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--jetstream.takeover-timeout %s must be at least twice --jetstream.checkpoint-interval %s (an owner commits, and so heartbeats, once an interval)", j.TakeoverTimeout, j.CheckpointInterval)
 		case j.Partitions < 1:
 			return fmt.Errorf("--jetstream.partitions %d must be at least 1", j.Partitions)
+		case !validInstance(j.Instance):
+			return fmt.Errorf("--jetstream.instance %q: use letters, digits, '-' and '_' only (at most 128)", j.Instance)
 		}
 		if _, _, err := Filters(c.Subject, j.Partitions, c.File.Catalog); err != nil {
 			return err
