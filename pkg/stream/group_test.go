@@ -99,7 +99,7 @@ func startGroupHooks(t testing.TB, url string, cat *classify.Catalog, o groupOpt
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, cat, metrics.Options{})
 	g, err := stream.StartGroup(t.Context(), nc, js, store, stream.GroupOptions{
-		Stream: "FACEID", Group: o.group, Filters: filters, Owns: owns, Instance: o.instance,
+		Stream: "FACEID", Group: o.group, Filters: filters, Subject: subject, Owns: owns, Instance: o.instance,
 		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: 200 * time.Millisecond,
 		GCInterval: o.gcInterval, MemberExpiry: o.memberExpiry,
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
