@@ -46,7 +46,7 @@ func (r *groupRig) kill() {
 // showed it, so a replica aimed at half the partitions for a whole takeover
 // timeout, and after a NATS restart released partitions nobody then owned).
 func TestGroupIgnoresDeadMembers(t *testing.T) {
-	const takeover = 6 * time.Second
+	const takeover = 8 * time.Second
 	cat := catalog(t)
 	s := natstest.RunServer(t)
 	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
@@ -290,6 +290,22 @@ func TestGroupBucketBounded(t *testing.T) {
 			names = append(names, k)
 		}
 		t.Fatalf("the bucket holds %d messages after %d owners, want at most %d (records, referenced values and their other slots, the live member); keys: %v", got, rounds, limit, names)
+	}
+	// The killed replicas' member keys in particular go once they expire
+	// (the last was killed a moment ago).
+	var members []string
+	if err := pollUntil(20*time.Second, func() bool {
+		lister, err := st.KV().ListKeysFiltered(t.Context(), st.MemberKey("*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = members[:0]
+		for k := range lister.Keys() {
+			members = append(members, k)
+		}
+		return len(members) == 1 && members[0] == st.MemberKey(o.instance)
+	}); err != nil {
+		t.Errorf("member keys %v, want only the live replica's %s: %v", members, st.MemberKey(o.instance), err)
 	}
 }
 
