@@ -148,6 +148,9 @@ func StartGroup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stor
 		g.o.MemberExpiry = 3 * g.o.TakeoverTimeout
 	}
 	g.runID = newRunID()
+	// The first collection of members waits a GCInterval: by then this
+	// replica's heartbeats have shown the server's clock.
+	g.memberGCAt = time.Now()
 	g.unpartitioned.Store(-1)
 	g.resumeAt = map[int]uint64{}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
