@@ -48,7 +48,8 @@ func (r *groupRig) kill() {
 func TestGroupIgnoresDeadMembers(t *testing.T) {
 	const takeover = 8 * time.Second
 	cat := catalog(t)
-	s := natstest.RunServer(t)
+	opts := natstest.Options(t)
+	s := natstest.Start(t, opts)
 	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
 	fillStream(t, js, cat, 21, 300, time.Now().Add(-time.Hour))
 	st := openStore(t, s.ClientURL(), "g")
@@ -67,6 +68,26 @@ func TestGroupIgnoresDeadMembers(t *testing.T) {
 	// would take one and wait a takeover timeout for the other.
 	natstest.WaitFor(t, takeover-2*time.Second, "a owns both partitions before a takeover timeout", func() bool { return len(a.g.Owned()) == 2 })
 	t.Logf("a owned both partitions %s after it started", time.Since(started).Round(time.Millisecond))
+
+	// After a NATS restart a's watch starts again and shows the dead key
+	// again: a keeps both partitions (it used to release one, which nobody
+	// then owned for a takeover timeout).
+	s = natstest.Restart(t, s, opts)
+	natstest.WaitFor(t, 20*time.Second, "a reconnects", a.nc.IsConnected)
+	for deadline := time.Now().Add(takeover - time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs, err := st.Records(t.Context())
+		if err != nil {
+			continue // the test's own connection may still be reconnecting
+		}
+		for p, rec := range recs {
+			if rec.Released || rec.Owner != "a" {
+				t.Fatalf("after the restart partition %d's record is owner %q released %v: a gave it up", p, rec.Owner, rec.Released)
+			}
+		}
+	}
+	if n := len(a.g.Owned()); n != 2 {
+		t.Errorf("a owns %d partitions after the restart, want 2", n)
+	}
 }
 
 // TestGroupDuplicateInstance: two live processes given the same
