@@ -547,7 +547,8 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		g.unpartitioned.Store(-1) // measured again by this owner
 	}
 	g.mu.Lock()
-	pt.hideUntil = g.resumeAt[p]
+	resumeAt, again := g.resumeAt[p] // this process restarts the partition
+	pt.hideUntil = resumeAt
 	delete(g.resumeAt, p)
 	g.mu.Unlock()
 	if err := pt.start(ctx); err != nil {
@@ -559,7 +560,7 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 	case takeover:
 		g.o.Observer.Takeover(p)
 		g.log.Warn("took over a partition from a silent owner", "partition", p, "previous_owner", rec.Owner, "epoch", next.Epoch)
-	case rec != nil && !rec.Released && rec.Owner == g.o.Instance:
+	case rec != nil && !rec.Released && rec.Owner == g.o.Instance && !again:
 		g.log.Info("took back a partition this instance owned before its restart", "partition", p, "instance", g.o.Instance, "epoch", next.Epoch)
 	}
 	g.mu.Lock()
