@@ -140,6 +140,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--jetstream.takeover-timeout %s must be at least twice --jetstream.checkpoint-interval %s (an owner commits, and so heartbeats, once an interval)", j.TakeoverTimeout, j.CheckpointInterval)
 		case j.Partitions < 1:
 			return fmt.Errorf("--jetstream.partitions %d must be at least 1", j.Partitions)
+		case !validInstance(j.Instance):
+			return fmt.Errorf("--jetstream.instance %q: use letters, digits, '-' and '_' only (at most 128)", j.Instance)
 		}
 		if _, _, err := Filters(c.Subject, j.Partitions, c.File.Catalog); err != nil {
 			return err
@@ -497,10 +499,9 @@ loop:
 			errs = append(errs, fmt.Errorf("stop consumer: %w", err))
 		}
 	}
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		errs = append(errs, fmt.Errorf("drain nats connection: %w", err))
+	if err := drainNATS(sctx, nc, log); err != nil {
+		errs = append(errs, err)
 	}
-	_ = waitClosed(sctx, nc)
 	if err := otlpShutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush otlp: %w", err))
 	}
@@ -559,6 +560,30 @@ func MemoryLimit(f *config.Config, partitions int) int64 {
 		perPartition += dedupe.TableBytes(books.DefaultReqIDCapacity)
 	}
 	return BaseMemory + int64(partitions)*perPartition + rings*api.RecordBytes
+}
+
+// drainNATS drains the connection, or closes it at once when it is not
+// connected: a connection still (re)connecting has nothing in flight to
+// drain, and waiting for it would only hold the shutdown for its whole
+// timeout.
+func drainNATS(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+	if !nc.IsConnected() {
+		log.Info("nats not connected: closing the connection without draining")
+		nc.Close()
+		return nil
+	}
+	err := nc.Drain()
+	switch {
+	case errors.Is(err, nats.ErrConnectionReconnecting):
+		log.Info("nats connection lost during shutdown: closing it without draining")
+		nc.Close()
+		return nil
+	case err != nil && !errors.Is(err, nats.ErrConnectionClosed):
+		nc.Close()
+		return fmt.Errorf("drain nats connection: %w", err)
+	}
+	_ = waitClosed(ctx, nc)
+	return nil
 }
 
 func waitClosed(ctx context.Context, nc *nats.Conn) error {
