@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -40,6 +41,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	subject := cmd.Flag("nats.subject", "Subject (wildcards allowed) the verification results are published on; an event without channel takes the subject's last token.").Default("faceid.results.>").String()
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
+	deadLetterMode := cmd.Flag("nats.dead-letter-mode", "What a dead letter carries besides the reason: reference (no payload; in JetStream mode the source stream and sequence of the original), redacted (the JSON object without the catalog's personal fields; anything else by reference) or full (the message as received, personal data included; warned at start). auto: reference in JetStream mode, redacted in core mode. A payload over 64KiB always goes by reference.").Default(service.DeadLetterAuto).Enum(service.DeadLetterAuto, "reference", "redacted", "full")
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
 	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
@@ -53,13 +55,19 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	cmd.Flag("jetstream.checkpoint-interval", "How often each owned partition commits its checkpoint (also its owner's heartbeat).").Default(service.DefaultCheckpointInterval.String()).DurationVar(&js.CheckpointInterval)
 	cmd.Flag("jetstream.takeover-timeout", "A standby replica takes over a partition whose checkpoint has not changed for this long.").Default(service.DefaultTakeoverTimeout.String()).DurationVar(&js.TakeoverTimeout)
 	cmd.Flag("jetstream.partitions", "Partitions of the group: 1 reads the whole --nats.subject; more split the catalog's channels over the subjects prefix.<channel> so replicas share the work. Every replica of a group must use the same value.").Default("1").IntVar(&js.Partitions)
+	cmd.Flag("jetstream.instance", "This replica's name in the group, stable across its restarts (Kubernetes: the pod name): a restarted replica takes back the partitions its name holds at once, instead of after the takeover timeout. Unique per live process (a name used by two is reported: not ready, logged). Letters, digits, '-' and '_'. Empty: host, pid and a random suffix, new at every start.").Default("").StringVar(&js.Instance)
 	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject (with the limits below) and the dead-letter stream when they do not exist.").Default("true").BoolVar(&js.CreateStream)
 	cmd.Flag("jetstream.stream-max-age", "MaxAge of a stream the exporter creates: older messages are removed (unread ones are counted as lost).").Default(service.DefaultStreamMaxAge.String()).DurationVar(&js.StreamMaxAge)
 	maxBytes := cmd.Flag("jetstream.stream-max-bytes", "MaxBytes of a stream the exporter creates (the dead-letter stream gets an eighth, at least 64MiB).").Default("8GiB").Bytes()
 	cmd.Flag("jetstream.stream-replicas", "Replicas of the streams the exporter creates.").Default("1").IntVar(&js.StreamReplicas)
-	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (10m duplicate window), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
+	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (duplicate window: 10m, or 10 takeover timeouts when longer), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
 
 	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
+	var futureSet, retentionSet bool
+	futureTolerance := cmd.Flag("events.future-tolerance", "An event whose ts is later than its message's time (the JetStream timestamp; on core NATS the time of receipt) by more than this is rejected as future_ts and dead-lettered, so that it cannot move the ledger's newest day or the duplicate and reqId windows; 0 turns the rule off. Overrides the config file's events.future_tolerance.").
+		Default(config.DefaultFutureTolerance.String()).IsSetByUser(&futureSet).Duration()
+	retentionDays := cmd.Flag("ledger.retention-days", "Days before the newest accepted day that each partition's ledger keeps; an older event is counted, not booked (faceid_exporter_ledger_too_old_events_total). Overrides the config file's ledger.retention_days.").
+		Default(strconv.Itoa(ledger.DefaultRetentionDays)).IsSetByUser(&retentionSet).Int()
 	configCheck := cmd.Flag("config.check", "Validate --config.file (and --catalog.file), print a summary and exit.").Bool()
 
 	otlpEndpoint := cmd.Flag("otlp.endpoint", "OTLP receiver to push the metrics to (host:port, or a URL). Empty: no push.").String()
@@ -72,6 +80,8 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
 	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	forecastInterval := cmd.Flag("forecast.interval", "How often the owner of partition 0 recomputes the month-end forecast its faceid_forecast_* gauges expose (JetStream mode; docs/forecast.md). 0: no gauges.").Default(service.DefaultForecastInterval.String()).Duration()
+	calendarFile := cmd.Flag("forecast.calendar-file", "YAML calendar of your own days (holidays, make-up workdays, promotions, outages to ignore) on top of China's public holidays, for the forecast (docs/forecast.md).").PlaceHolder("FILE").String()
 	webLimits := addWebLimitFlags(cmd)
 	rec := addReconcileServeFlags(cmd)
 
@@ -86,6 +96,12 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			if cfg, err = config.LoadFile(*configFile, cat); err != nil {
 				return err
 			}
+		}
+		if futureSet {
+			cfg.Events.FutureTolerance = *futureTolerance
+		}
+		if retentionSet {
+			cfg.Ledger.RetentionDays = *retentionDays
 		}
 		var otlp *metrics.OTLP
 		if *otlpEndpoint != "" || *otlpHeadersFile != "" {
@@ -124,6 +140,10 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 				return err
 			}
 		}
+		cal, err := loadCalendar(*calendarFile)
+		if err != nil {
+			return err
+		}
 		maxStreams, maxRequests, err := webLimits.options()
 		if err != nil {
 			return err
@@ -142,13 +162,14 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
-			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
+			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter, DeadLetterMode: *deadLetterMode,
 			EmbeddedListen: *embeddedListen, EmbeddedStoreDir: *storeDir,
 			JetStream: js, File: cfg, OTLP: otlp,
 			Demo: *demo, DemoRate: *demoRate,
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
 			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
+			Forecast: service.Forecast{Interval: *forecastInterval, Calendar: cal},
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.
@@ -181,11 +202,12 @@ func printConfigCheck(c *cli, file string, cfg *config.Config) error {
 	}
 	events, business := metrics.SeriesBound(cfg.Catalog, len(cfg.Business.AppID), len(cfg.Business.RuleID), cfg.Business.Enabled())
 	fmt.Fprintf(c.stdout, "%s: OK\n", name)
-	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
-		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
+	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags, %d personal fields (overrides in config: %v)\n",
+		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), len(cfg.Catalog.PersonalFields), cfg.CatalogOverrides)
 	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
-	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d\n",
-		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode)
+	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d, future_tolerance %s\n",
+		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode, cfg.Events.FutureTolerance)
+	fmt.Fprintf(c.stdout, "ledger: retention_days %d\n", cfg.Ledger.RetentionDays)
 	if cfg.Business.Enabled() {
 		fmt.Fprintf(c.stdout, "business dimensions: %d app_id, %d rule_id values\n", len(cfg.Business.AppID), len(cfg.Business.RuleID))
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,10 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/redact"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -40,9 +43,12 @@ type Config struct {
 	Subject           string
 	Queue             string
 	DeadLetterSubject string
-	EmbeddedListen    string
-	EmbeddedStoreDir  string
-	JetStream         JetStream // Stream "" means core NATS
+	// DeadLetterMode is what a dead letter carries: reference, redacted or
+	// full; "" or auto: reference in JetStream mode, redacted in core mode.
+	DeadLetterMode   string
+	EmbeddedListen   string
+	EmbeddedStoreDir string
+	JetStream        JetStream // Stream "" means core NATS
 
 	File *config.Config // the parsed --config.file (or its defaults)
 	OTLP *metrics.OTLP  // nil: no OTLP push
@@ -62,6 +68,9 @@ type Config struct {
 	// bill on the service's registry, reading the group's committed books
 	// (JetStream mode); the service runs what it returns until it stops.
 	Reconcile func(books func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error)
+
+	// Forecast configures the forecast of the group's ledger (JetStream mode).
+	Forecast Forecast
 
 	// Registry, when set, receives the metrics instead of a fresh registry.
 	Registry *prometheus.Registry
@@ -93,6 +102,9 @@ func (c *Config) Validate() error {
 	if stream.SubjectMatchesFilter(c.DeadLetterSubject, c.Subject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q is inside --nats.subject %q: dead letters would be consumed again", c.DeadLetterSubject, c.Subject)
 	}
+	if _, err := c.deadLetterMode(); err != nil {
+		return err
+	}
 	if c.Demo && c.NATS.URLs != "" {
 		return errors.New("--demo runs its own embedded NATS server; leave --nats.url empty")
 	}
@@ -101,6 +113,15 @@ func (c *Config) Validate() error {
 	}
 	if c.File == nil {
 		return errors.New("no configuration")
+	}
+	if c.Forecast.Interval < 0 {
+		return fmt.Errorf("--forecast.interval %s: want 0 (no gauges) or more", c.Forecast.Interval)
+	}
+	if t := c.File.Events.FutureTolerance; t < 0 || t > config.MaxFutureTolerance {
+		return fmt.Errorf("--events.future-tolerance %s is out of range 0s..%s", t, config.MaxFutureTolerance)
+	}
+	if d := c.File.Ledger.RetentionDays; d < 1 || d > ledger.MaxRetentionDays {
+		return fmt.Errorf("--ledger.retention-days %d is out of range 1..%d", d, ledger.MaxRetentionDays)
 	}
 	if c.Reconcile != nil && c.JetStream.Stream == "" {
 		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
@@ -119,6 +140,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--jetstream.takeover-timeout %s must be at least twice --jetstream.checkpoint-interval %s (an owner commits, and so heartbeats, once an interval)", j.TakeoverTimeout, j.CheckpointInterval)
 		case j.Partitions < 1:
 			return fmt.Errorf("--jetstream.partitions %d must be at least 1", j.Partitions)
+		case !validInstance(j.Instance):
+			return fmt.Errorf("--jetstream.instance %q: use letters, digits, '-' and '_' only (at most 128)", j.Instance)
 		}
 		if _, _, err := Filters(c.Subject, j.Partitions, c.File.Catalog); err != nil {
 			return err
@@ -126,6 +149,26 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// deadLetterMode resolves --nats.dead-letter-mode.
+func (c *Config) deadLetterMode() (stream.DeadLetterMode, error) {
+	switch c.DeadLetterMode {
+	case "", DeadLetterAuto:
+		if c.JetStream.Stream != "" || c.Demo {
+			return stream.DeadLetterReference, nil
+		}
+		return stream.DeadLetterRedacted, nil
+	}
+	m, err := stream.ParseDeadLetterMode(c.DeadLetterMode)
+	if err != nil {
+		return 0, fmt.Errorf("--nats.dead-letter-mode: %w", err)
+	}
+	return m, nil
+}
+
+// DeadLetterAuto is the default dead-letter mode: reference in JetStream
+// mode (the source stream keeps the original), redacted in core mode.
+const DeadLetterAuto = "auto"
 
 // Run runs the exporter until ctx is cancelled, then stops intake, commits
 // what was counted, flushes OTLP and returns, all within ShutdownTimeout.
@@ -144,6 +187,12 @@ func Run(ctx context.Context, c Config) (err error) {
 		c.PollInterval = 5 * time.Second
 	}
 	jsMode := c.JetStream.Stream != ""
+	dlMode, _ := c.deadLetterMode()
+	if dlMode == stream.DeadLetterFull {
+		log.Warn("dead letters carry rejected messages in full (--nats.dead-letter-mode=full): names, ID numbers and photos in them are kept on the dead-letter subject", "subject", c.DeadLetterSubject)
+	} else {
+		log.Info("dead letters carry no personal data", "mode", dlMode.String(), "subject", c.DeadLetterSubject, "max_payload_bytes", stream.DeadLetterMaxPayload)
+	}
 	if jsMode && c.JetStream.Instance == "" {
 		c.JetStream.Instance = NewInstanceID()
 	}
@@ -170,7 +219,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 	}
 	layout := books.NewLayout(cat, lopts)
-	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity}
+	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity,
+		FutureTolerance: c.File.Events.FutureTolerance, RetentionDays: c.File.Ledger.RetentionDays}
 	events := api.NewEvents(api.Sizes{
 		BillableFailure: c.File.Events.BillableFailure,
 		HighRisk:        c.File.Events.HighRisk,
@@ -228,6 +278,22 @@ func Run(ctx context.Context, c Config) (err error) {
 			return ledger.Read(ctx, st.KV(), c.JetStream.Stream, c.JetStream.Consumer, from, to)
 		}
 	}
+	forecastOptions := func() forecast.Options {
+		o := forecast.Options{Now: time.Now(), Calendar: c.Forecast.Calendar}
+		if p := c.File.Pricing; p != nil {
+			o.Currency, o.UnitPrice = p.Currency, p.UnitPrice
+		}
+		return o
+	}
+	var fc *forecaster
+	if jsMode && c.Forecast.Interval > 0 {
+		// Exposed by the owner of partition 0 alone: once per group.
+		leader := func() bool {
+			return slices.ContainsFunc(src.Owned(), func(p metrics.Partition) bool { return p.ID == 0 })
+		}
+		fc = &forecaster{read: readLedger, options: forecastOptions, interval: c.Forecast.Interval, leader: leader, log: log}
+		metrics.NewForecast(reg, fc.latest.Load, leader)
+	}
 	var runReconcile func(context.Context) error
 	if c.Reconcile != nil {
 		if runReconcile, err = c.Reconcile(readLedger, reg); err != nil {
@@ -256,6 +322,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: booksCollector.Summary, Since: started,
 		Ready: ready, Version: version.Info(), Logger: log,
 		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
+		Forecast:         api.ForecastSource{Read: readLedger, Options: forecastOptions},
 		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
 	})
 	if err != nil {
@@ -305,7 +372,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	defer nc.Close()
-	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, CoreObserver(m, coreBooks))
+	dl := stream.NewDeadLetterWith(nc, c.DeadLetterSubject, CoreObserver(m, coreBooks),
+		stream.DeadLetterOptions{Mode: dlMode, Redactor: redact.New(cat.PersonalFieldNames())})
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -375,6 +443,11 @@ func Run(ctx context.Context, c Config) (err error) {
 		})
 	}
 
+	// The forecast gauges: leadership checked every 30s at most.
+	if fc != nil {
+		bgWG.Go(func() { fc.run(runCtx, min(c.Forecast.Interval, 30*time.Second)) })
+	}
+
 	// Demo traffic.
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	var demoWG sync.WaitGroup
@@ -426,10 +499,9 @@ loop:
 			errs = append(errs, fmt.Errorf("stop consumer: %w", err))
 		}
 	}
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		errs = append(errs, fmt.Errorf("drain nats connection: %w", err))
+	if err := drainNATS(sctx, nc, log); err != nil {
+		errs = append(errs, err)
 	}
-	_ = waitClosed(sctx, nc)
 	if err := otlpShutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush otlp: %w", err))
 	}
@@ -488,6 +560,30 @@ func MemoryLimit(f *config.Config, partitions int) int64 {
 		perPartition += dedupe.TableBytes(books.DefaultReqIDCapacity)
 	}
 	return BaseMemory + int64(partitions)*perPartition + rings*api.RecordBytes
+}
+
+// drainNATS drains the connection, or closes it at once when it is not
+// connected: a connection still (re)connecting has nothing in flight to
+// drain, and waiting for it would only hold the shutdown for its whole
+// timeout.
+func drainNATS(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+	if !nc.IsConnected() {
+		log.Info("nats not connected: closing the connection without draining")
+		nc.Close()
+		return nil
+	}
+	err := nc.Drain()
+	switch {
+	case errors.Is(err, nats.ErrConnectionReconnecting):
+		log.Info("nats connection lost during shutdown: closing it without draining")
+		nc.Close()
+		return nil
+	case err != nil && !errors.Is(err, nats.ErrConnectionClosed):
+		nc.Close()
+		return fmt.Errorf("drain nats connection: %w", err)
+	}
+	_ = waitClosed(ctx, nc)
+	return nil
 }
 
 func waitClosed(ctx context.Context, nc *nats.Conn) error {

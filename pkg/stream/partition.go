@@ -111,6 +111,7 @@ type partition struct {
 	// the replay reaches it, so that no counter appears to go down.
 	hideUntil uint64
 
+	gcAt     time.Time    // the last collection of unreferenced values (commit goroutine)
 	lastOK   atomic.Int64 // monotonic ns of the last successful commit
 	status   atomic.Pointer[PartitionStatus]
 	fenced   atomic.Bool
@@ -450,7 +451,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 // acknowledgement.
 func (pt *partition) deadLetter(data []byte, subject string, rej *classify.RejectError, seq uint64) {
 	g := pt.g
-	msg := g.o.DeadLetter.message(data, subject, rej)
+	msg := g.o.DeadLetter.message(data, subject, rej, Source{Stream: g.o.Stream, Created: pt.created, Seq: seq})
 	id := g.o.Stream + ":" + strconv.FormatInt(pt.created.UnixNano(), 10) + ":" + strconv.FormatUint(seq, 10)
 	if g.o.DeadLetterJetStream {
 		f, err := g.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
@@ -711,6 +712,9 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 		if err := g.store.Delete(cctx, obsolete...); err != nil {
 			pt.log.Warn("could not delete obsolete checkpoint values", "err", err)
 		}
+	}
+	if !release {
+		pt.collect(cctx)
 	}
 	return nil
 }

@@ -138,7 +138,10 @@ func (r *internalRig) idleGroup(t *testing.T, url, instance string) *Group {
 	o := r.o
 	o.Instance = instance
 	g := &Group{o: o, nc: nc, js: js, store: checkpoint.NewStore(kv, "FACEID", "g"), log: o.Logger, parts: map[int]*partition{}, seen: map[int]*seenRecord{},
-		members: map[string]time.Time{}, done: make(chan struct{}), resumeAt: map[int]uint64{}}
+		members: map[string]member{}, done: make(chan struct{}), resumeAt: map[int]uint64{}}
+	// As StartGroup, without its run loop.
+	g.o.GCInterval, g.o.MemberExpiry = time.Minute, 3*g.o.TakeoverTimeout
+	g.runID, g.memberGCAt = newRunID(), time.Now()
 	g.unpartitioned.Store(-1)
 	t.Cleanup(func() {
 		for _, pt := range g.parts {
