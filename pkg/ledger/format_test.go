@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,9 +80,21 @@ func TestWriteGolden(t *testing.T) {
 }
 
 func TestWriteJSONDecodes(t *testing.T) {
+	type row struct {
+		Day, Channel, Code string
+		Billable           *bool  // true, false or null (unknown)
+		RuleID             string `json:"rule_id"`
+		Count              uint64
+	}
 	type doc struct {
 		Stream, Group, From, To string
-		Rows                    []ledger.Row
+		Rows                    []row
+	}
+	label := func(b *bool) string {
+		if b == nil {
+			return "unknown"
+		}
+		return strconv.FormatBool(*b)
 	}
 	tests := []struct {
 		name string
@@ -104,12 +117,16 @@ func TestWriteJSONDecodes(t *testing.T) {
 			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
-			want := doc{"FACEID", "faceid-exporter", "2026-11-24", "2026-11-25", tc.rows}
-			if len(tc.rows) == 0 {
-				want.Rows = []ledger.Row{}
+			rows := []ledger.Row{}
+			for _, r := range got.Rows {
+				rows = append(rows, ledger.Row{Day: r.Day, Channel: r.Channel, Code: r.Code, Billable: label(r.Billable), RuleID: r.RuleID, Count: r.Count})
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("decoded %+v, want %+v", got, want)
+			want := tc.rows
+			if len(tc.rows) == 0 {
+				want = []ledger.Row{}
+			}
+			if got.Stream != "FACEID" || got.Group != "faceid-exporter" || got.From != "2026-11-24" || got.To != "2026-11-25" || !reflect.DeepEqual(rows, want) {
+				t.Errorf("decoded %+v (rows %+v), want rows %+v", got, rows, want)
 			}
 		})
 	}

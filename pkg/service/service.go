@@ -103,7 +103,7 @@ func (c *Config) Validate() error {
 		return errors.New("no configuration")
 	}
 	if c.Reconcile != nil && c.JetStream.Stream == "" {
-		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
+		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream, not --nats.core")
 	}
 	if j := c.JetStream; j.Stream != "" {
 		switch {
