@@ -15,6 +15,7 @@
 //	alertmanager  alertmanager.yml (amtool check-config)
 //	helm-values   values for deploy/helm/faceid-exporter (helm template -f)
 //	json          a JSON value, or JSON Lines
+//	api-json      JSON as the HTTP API writes it: billable is true, false or null
 //	ledger-csv    a ledger CSV (ledger.ReadCSV)
 //	promql        PromQL expressions, one per non-comment paragraph
 //	args          exporter command lines: every flag must exist (exporter … --help)
@@ -154,7 +155,7 @@ func TestEveryBlockChecked(t *testing.T) {
 	checks := map[string]func(*testing.T, block){
 		"config": checkConfig, "catalog": checkCatalog, "prometheus": checkPrometheus,
 		"alertmanager": checkAlertmanager, "helm-values": checkHelmValues, "json": checkJSON,
-		"ledger-csv": checkLedgerCSV, "promql": checkPromQL, "args": checkArgs,
+		"ledger-csv": checkLedgerCSV, "api-json": checkAPIJSON, "promql": checkPromQL, "args": checkArgs,
 		"serve": nil, "quickstart": nil, "script": nil, "output": nil, "none": nil,
 	}
 	counts := map[string]int{}
@@ -345,6 +346,42 @@ func checkJSON(t *testing.T, b block) {
 			t.Errorf("%s: neither a JSON value (%v) nor JSON Lines (line %d: %.80s)", b, err, i+1, l)
 			return
 		}
+	}
+}
+
+// checkAPIJSON: a JSON example of the API, where every billable is a
+// boolean or null, never a string.
+func checkAPIJSON(t *testing.T, b block) {
+	checkJSON(t, b)
+	var v any
+	if err := json.Unmarshal([]byte(b.body), &v); err != nil {
+		return
+	}
+	seen := 0
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "billable" {
+					seen++
+					switch e.(type) {
+					case bool, nil:
+					default:
+						t.Errorf("%s: billable is %v (%T): the API writes true, false or null", b, e, e)
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	if seen == 0 {
+		t.Errorf("%s: check=api-json but no billable in the example", b)
 	}
 }
 
