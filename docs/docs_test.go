@@ -659,6 +659,35 @@ func TestServeFlagsTable(t *testing.T) {
 			}
 		}
 	}
+	// Defaults: the table's second column against --help's.
+	defaults := helpDefaults(string(help))
+	_, flagsSection, _ := strings.Cut(string(doc), "\n## Flags\n")
+	flagsSection, _, _ = strings.Cut(flagsSection, "\n## ")
+	sc = bufio.NewScanner(strings.NewReader(flagsSection))
+	for sc.Scan() {
+		cells := strings.Split(sc.Text(), "|")
+		if !strings.HasPrefix(sc.Text(), "| `--") || len(cells) < 4 {
+			continue
+		}
+		names := flagRe.FindAllStringSubmatch(cells[1], -1)
+		values := []string{cells[2]}
+		if len(names) > 1 {
+			values = strings.Split(cells[2], ",")
+		}
+		if len(values) != len(names) {
+			continue // one default for several flags ("off")
+		}
+		for i, m := range names {
+			want, ok := defaults[m[1]]
+			if !ok {
+				continue
+			}
+			if got := normDefault(values[i]); !sameDefault(got, want) {
+				t.Errorf("docs/service.md gives --%s the default %q, exporter serve --help %q", m[1], got, want)
+			}
+		}
+	}
+
 	// Families written as --prefix.* in the table.
 	families := regexp.MustCompile("`--([a-z]+)\\.\\*`").FindAllStringSubmatch(string(doc), -1)
 	var missing []string
@@ -772,4 +801,55 @@ func globDocs(t *testing.T) []string {
 		return err
 	})
 	return out
+}
+
+// helpDefaults returns the defaults kingpin prints in --help
+// (--name=DEFAULT), by flag name; a boolean flag's is "false" (kingpin
+// prints --[no-]name).
+func helpDefaults(help string) map[string]string {
+	out := map[string]string{}
+	// Definition lines are indented a few spaces; wrapped descriptions,
+	// which may start with another flag's name, far more.
+	re := regexp.MustCompile(`^ {2,8}--(\[no-\])?([a-z][a-z0-9.-]*[a-z0-9])(=(\S+))?`)
+	for _, l := range strings.Split(help, "\n") {
+		m := re.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		switch {
+		case m[1] != "":
+			// A boolean: --help does not show whether it defaults to true.
+		case m[4] != "" && !regexp.MustCompile(`^[A-Z][A-Z0-9_.=-]*$`).MatchString(m[4]):
+			v := strings.Trim(m[4], `"`)
+			if tmp := os.TempDir(); strings.HasPrefix(v, tmp+"/") {
+				v = "$TMPDIR" + strings.TrimPrefix(v, tmp)
+			}
+			out[m[2]] = v
+		default:
+			out[m[2]] = ""
+		}
+	}
+	return out
+}
+
+// normDefault reads a default cell of the table: `x`, (empty), or nothing.
+func normDefault(cell string) string {
+	c := strings.TrimSpace(cell)
+	if i := strings.Index(c, " ("); i > 0 {
+		c = c[:i] // 0 (off)
+	}
+	c = strings.Trim(c, "`")
+	if c == "(empty)" {
+		return ""
+	}
+	return c
+}
+
+func sameDefault(doc, help string) bool {
+	if doc == help || (doc == "false" && help == "") || (doc == "" && help == "false") {
+		return true
+	}
+	d1, err1 := time.ParseDuration(doc)
+	d2, err2 := time.ParseDuration(help)
+	return err1 == nil && err2 == nil && d1 == d2
 }
