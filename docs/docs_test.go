@@ -853,3 +853,57 @@ func sameDefault(doc, help string) bool {
 	d2, err2 := time.ParseDuration(help)
 	return err1 == nil && err2 == nil && d1 == d2
 }
+
+// TestEveryDocumentedFlagExists: a flag in the first column of any table of
+// README.md or docs/ is a flag of some subcommand of the exporter (its
+// --help); a renamed or removed flag cannot stay documented.
+func TestEveryDocumentedFlagExists(t *testing.T) {
+	have := map[string]bool{}
+	defRe := regexp.MustCompile(`(?m)^ {2,8}--(?:\[no-\])?([a-z][a-z0-9.-]*[a-z0-9])`)
+	for _, cmd := range []string{"serve", "classify", "catalog", "simulate", "ledger", "reconcile"} {
+		help, err := exec.Command(exporter, cmd, "--help").CombinedOutput()
+		if err != nil {
+			t.Fatalf("exporter %s --help: %v\n%s", cmd, err, help)
+		}
+		for _, m := range defRe.FindAllStringSubmatch(string(help), -1) {
+			have[m[1]] = true
+		}
+	}
+	if len(have) < 50 {
+		t.Fatalf("found %d flags in the subcommands' --help", len(have))
+	}
+	flagRe := regexp.MustCompile("`--(?:\\[no-\\])?([a-z][a-z0-9.-]*[a-z0-9])(\\.\\*)?")
+	checked := 0
+	for _, f := range append([]string{"README.md"}, globDocs(t)...) {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(l, "| `--") {
+				continue
+			}
+			first := strings.SplitN(l, "|", 3)[1]
+			for _, m := range flagRe.FindAllStringSubmatch(first, -1) {
+				checked++
+				name := m[1]
+				if m[2] != "" {
+					found := false
+					for h := range have {
+						found = found || strings.HasPrefix(h, name+".")
+					}
+					if !found {
+						t.Errorf("%s:%d: no flag of the family --%s.*", f, i+1, name)
+					}
+					continue
+				}
+				if !have[name] {
+					t.Errorf("%s:%d: --%s is no flag of the exporter", f, i+1, name)
+				}
+			}
+		}
+	}
+	if checked < 60 {
+		t.Errorf("checked %d documented flags: is the scan broken?", checked)
+	}
+}
