@@ -361,3 +361,38 @@ func FuzzReadCSV(f *testing.F) {
 		}
 	})
 }
+
+// TestRowDecodesBothEncodings: a Row decodes from the checkpoint's day-file
+// encoding (billable a string) and from the API's (a boolean or null), and
+// the day-file encoding it writes is unchanged.
+func TestRowDecodesBothEncodings(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"string_true", `{"billable":"true","count":1}`, "true"},
+		{"string_unknown", `{"billable":"unknown","count":1}`, "unknown"},
+		{"bool_true", `{"billable":true,"count":1}`, "true"},
+		{"bool_false", `{"billable":false,"count":1}`, "false"},
+		{"null", `{"billable":null,"count":1}`, "unknown"},
+		{"absent", `{"count":1}`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r ledger.Row
+			if err := json.Unmarshal([]byte(tc.in), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Billable != tc.want || r.Count != 1 {
+				t.Errorf("%s decodes to %+v, want billable %q and count 1", tc.in, r, tc.want)
+			}
+		})
+	}
+	var r ledger.Row
+	if err := json.Unmarshal([]byte(`{"billable":7}`), &r); err == nil {
+		t.Error("billable 7 accepted")
+	}
+	b, err := json.Marshal(ledger.Row{Day: "2026-11-25", Channel: "app_sdk", Code: "0", Billable: "unknown", Count: 3})
+	if err != nil || string(b) != `{"day":"2026-11-25","channel":"app_sdk","code":"0","billable":"unknown","rule_id":"","count":3}` {
+		t.Errorf("the day-file encoding changed: %s %v", b, err)
+	}
+}
