@@ -11,6 +11,7 @@
 //
 //	config        exporter --config.file content (pkg/config loader)
 //	catalog       --catalog.file content (classify.Catalog.WithOverrides)
+//	forecast-calendar  --forecast.calendar-file content (forecast.ParseCalendar)
 //	prometheus    prometheus.yml (promtool check config; alerts/ beside it)
 //	alertmanager  alertmanager.yml (amtool check-config)
 //	helm-values   values for deploy/helm/faceid-exporter (helm template -f)
@@ -51,6 +52,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
@@ -155,7 +157,7 @@ func TestEveryBlockChecked(t *testing.T) {
 	checks := map[string]func(*testing.T, block){
 		"config": checkConfig, "catalog": checkCatalog, "prometheus": checkPrometheus,
 		"alertmanager": checkAlertmanager, "helm-values": checkHelmValues, "json": checkJSON,
-		"ledger-csv": checkLedgerCSV, "api-json": checkAPIJSON, "promql": checkPromQL, "args": checkArgs,
+		"ledger-csv": checkLedgerCSV, "api-json": checkAPIJSON, "forecast-calendar": checkForecastCalendar, "promql": checkPromQL, "args": checkArgs,
 		"serve": nil, "quickstart": nil, "script": nil, "output": nil, "none": nil,
 	}
 	counts := map[string]int{}
@@ -203,6 +205,12 @@ func checkCatalog(t *testing.T, b block) {
 	}
 	if _, err := cat.WithOverrides("overrides.yaml", []byte(b.body)); err != nil {
 		t.Errorf("%s: the catalog override example does not parse: %v", b, err)
+	}
+}
+
+func checkForecastCalendar(t *testing.T, b block) {
+	if _, err := forecast.ParseCalendar("calendar.yaml", []byte(b.body)); err != nil {
+		t.Errorf("%s: the calendar example does not parse: %v", b, err)
 	}
 }
 
@@ -848,6 +856,9 @@ func normDefault(cell string) string {
 func sameDefault(doc, help string) bool {
 	if doc == help || (doc == "false" && help == "") || (doc == "" && help == "false") {
 		return true
+	}
+	if strings.HasPrefix(doc, "(") && help == "" {
+		return true // computed at start: "(host, pid, random)"
 	}
 	d1, err1 := time.ParseDuration(doc)
 	d2, err2 := time.ParseDuration(help)
