@@ -86,6 +86,7 @@ func NewHandler(o Options) (http.Handler, error) {
 			{Address: "/api/v1/stream", Text: "Live stream", Description: "Every classified event, as server-sent events"},
 			{Address: "/api/v1/summary", Text: "Summary", Description: "Counts by channel, outcome and billability of this instance's counters (JetStream mode: committed totals of its partitions)"},
 			{Address: "/api/v1/ledger?from=" + today + "&to=" + today + "&format=json", Text: "Ledger", Description: "The committed daily books per Beijing day (JetStream mode; format=json or csv, from/to YYYY-MM-DD)"},
+			{Address: "/api/v1/forecast", Text: "Forecast", Description: "Month-end billed verifications and spend, and the next days' volume, from the ledger (JetStream mode)"},
 			{Address: "/api/v1/catalog", Text: "Catalog", Description: "Return codes, meanings, billing and risk tags"},
 			{Address: "/-/healthy", Text: "Health", Description: "200 while the process runs"},
 			{Address: "/-/ready", Text: "Readiness", Description: "200 while connected to NATS (and bound to the JetStream consumer)"},
