@@ -443,7 +443,7 @@ command_not_found_handle() { return 0; }
 curl() { :; }; nats() { :; }; grep() { :; }; head() { :; }; helm() { :; }; kubectl() { :; }; cat() { :; }
 ` + b.body
 	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = root
+	cmd.Dir = t.TempDir() // a block may redirect output to a file
 	cmd.Env = append(os.Environ(), "EXPORTER="+exporter, "DIR="+dir, "FAILED="+failed, "CALLS="+calls)
 	out, _ := cmd.CombinedOutput()
 	if data, err := os.ReadFile(failed); err == nil {
