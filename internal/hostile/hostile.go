@@ -68,6 +68,14 @@ func AllClasses() []Class {
 		UnknownChannel, BadRisk, Business}
 }
 
+// OrdinaryClasses lists the classes the exporter was built to handle before
+// issue 15: everything but far-past and future timestamps, retention gaps and
+// dedupe capacity pressure.
+func OrdinaryClasses() []Class {
+	return []Class{Ordinary, NoTS, OutOfOrder, DayBoundary, DupInside, DupOutside, NFCReqID, BillingChange,
+		BadJSON, Oversize, UnknownCode, UnknownChannel, BadRisk, Business}
+}
+
 // ParseClasses reads a comma-separated list of classes ("" or "all": every class).
 func ParseClasses(s string) ([]Class, error) {
 	if s == "" || s == "all" {
@@ -367,7 +375,7 @@ func (g *gen) class(c Class) {
 		g.emit(c, ch, g.base(ch, o.Now.Add(ahead)))
 	case DupInside, DupOutside:
 		ch := g.channel()
-		t := g.recent().Add(-o.DedupeWindow * 2)
+		t := g.recent().Add(-o.DedupeWindow * 4) // every redelivery below stays in the past
 		ev := g.base(ch, t)
 		g.emit(c, ch, ev)
 		var later []time.Duration
