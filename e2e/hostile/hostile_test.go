@@ -50,6 +50,8 @@ var (
 	nFlag          = flag.Int("msgs", 400, "messages per run (at least)")
 	partitionsFlag = flag.Int("partitions", 0, "partitions (0: 1 to 3, drawn from the seed)")
 	classesFlag    = flag.String("classes", "all", "comma-separated classes of TestModelHostile (internal/hostile)")
+	toleranceFlag  = flag.Duration("future-tolerance", refmodel.DefaultFutureTolerance,
+		"the model's future_ts tolerance (issue 15); -1ns: no such rule, as on main before issue 15")
 )
 
 const (
@@ -150,7 +152,8 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 		t.Fatal(err)
 	}
 	mcfg := refmodel.Config{CatalogYAML: catYAML, Partitions: r.partitions, SubjectPrefix: prefix,
-		DedupeWindow: config.DefaultDedupeWindow, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs}
+		DedupeWindow: config.DefaultDedupeWindow, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs,
+		FutureTolerance: *toleranceFlag}
 	mdl, err := refmodel.New(mcfg)
 	if err != nil {
 		t.Fatal(err)
