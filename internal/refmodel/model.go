@@ -147,17 +147,23 @@ func New(cfg Config) (*Model, error) {
 			m.rules[r] = true
 		}
 	}
-	for range cfg.Partitions {
+	m.Reset()
+	return m, nil
+}
+
+// Reset empties the books (as New does, without parsing the catalog again).
+func (m *Model) Reset() {
+	m.parts, m.unread, m.last = nil, 0, 0
+	for range m.cfg.Partitions {
 		p := &part{counters: map[string]uint64{}, days: map[int64]map[LedgerKey]uint64{}}
-		if cfg.DedupeWindow > 0 && cfg.DedupeCapacity > 0 {
-			p.ids = newWindow(cfg.DedupeWindow, cfg.DedupeCapacity)
+		if m.cfg.DedupeWindow > 0 && m.cfg.DedupeCapacity > 0 {
+			p.ids = newWindow(m.cfg.DedupeWindow, m.cfg.DedupeCapacity)
 		}
-		if cat.reqFamily != "" {
-			p.anchors = newWindow(cat.reqWindow, max(cfg.ReqIDCapacity, 1))
+		if m.cat.reqFamily != "" {
+			p.anchors = newWindow(m.cat.reqWindow, max(m.cfg.ReqIDCapacity, 1))
 		}
 		m.parts = append(m.parts, p)
 	}
-	return m, nil
 }
 
 // Config returns the configuration with its defaults filled in.
@@ -184,6 +190,16 @@ func (m *Model) PartitionOf(subject string) int {
 // (faceid_exporter_jetstream_lost_messages_total of that partition).
 func (m *Model) Lost(partition int, n uint64) {
 	m.parts[partition].counters[CounterKey("faceid_exporter_jetstream_lost_messages_total")] += n
+}
+
+// LostMsg counts one message removed from the stream before the partition
+// that reads its subject read it (none: the subject is read by no partition).
+// It is the exact count of what each partition missed of its own subjects;
+// Lost is for a harness that counts otherwise.
+func (m *Model) LostMsg(subject string) {
+	if p := m.PartitionOf(subject); p >= 0 {
+		m.Lost(p, 1)
+	}
 }
 
 // StreamReset records that the stream was deleted and re-created: every

@@ -386,6 +386,9 @@ func TestBeijingDays(t *testing.T) {
 		{`"1970-01-01T00:00:00Z"`, "1970-01-01"},
 		{`0`, "1970-01-01"},
 		{`"2024-02-29T23:59:59.999+08:00"`, "2024-02-29"},
+		{`"2026-11-25t15:59:59.9999999999z"`, "2026-11-25"}, // lower case t and z, digits past the nanosecond ignored
+		{`"2026-11-25T16:00:00.000000000001Z"`, "2026-11-26"},
+		{`"2026-11-25T23:59:59+00:00"`, "2026-11-26"},
 	}
 	for _, c := range cases {
 		t.Run(c.ts, func(t *testing.T) {
@@ -598,6 +601,11 @@ func TestRejections(t *testing.T) {
 		{"code checked before ts", "app_sdk", `{"code":{},"ts":"x"}`, "invalid_code"},
 		{"ts not a time", "app_sdk", `{"code":"0","ts":"yesterday"}`, "invalid_ts"},
 		{"ts without offset", "app_sdk", `{"code":"0","ts":"2026-11-26T10:15:30"}`, "invalid_ts"},
+		{"ts offset hour 24", "app_sdk", `{"code":"0","ts":"2026-11-26T10:15:30+24:00"}`, "invalid_ts"},
+		{"ts comma fraction", "app_sdk", `{"code":"0","ts":"2026-11-26T10:15:30,5Z"}`, "invalid_ts"},
+		{"ts empty fraction", "app_sdk", `{"code":"0","ts":"2026-11-26T10:15:30.Z"}`, "invalid_ts"},
+		{"ts second 60", "app_sdk", `{"code":"0","ts":"2026-11-26T10:15:60Z"}`, "invalid_ts"},
+		{"ts space", "app_sdk", `{"code":"0","ts":"2026-11-26 10:15:30Z"}`, "invalid_ts"},
 		{"ts month 13", "app_sdk", `{"code":"0","ts":"2026-13-01T00:00:00Z"}`, "invalid_ts"},
 		{"ts Feb 30", "app_sdk", `{"code":"0","ts":"2026-02-30T00:00:00Z"}`, "invalid_ts"},
 		{"ts year 2200", "app_sdk", `{"code":"0","ts":"2200-01-01T00:00:00Z"}`, "invalid_ts"},
@@ -785,7 +793,9 @@ func TestPartitions(t *testing.T) {
 	f.send("wechat_h5", `{"id":"x","channel":"app_sdk","code":"0"}`) // partition 0 (the subject), counted as app_sdk: duplicate
 	f.send("other", `{"channel":"app_sdk","code":"0"}`)              // read by no partition
 	m.Lost(1, 3)
-	m.Lost(2, 3)
+	m.Lost(2, 2)
+	m.LostMsg("faceid.results.eid")   // partition 2
+	m.LostMsg("faceid.results.other") // no partition
 	m.StreamReset()
 	check(t, m, map[string]uint64{
 		ver("app_sdk", "0", "success", "true"): 1, ver("pc_h5", "0", "success", "true"): 1,
