@@ -20,10 +20,14 @@ const (
 	ReasonMissingCode
 	ReasonInvalidCode
 	ReasonInvalidTS
+	// ReasonFutureTS: the event's ts is later than its message's time (the
+	// JetStream timestamp, or the time of receipt on core NATS) by more than
+	// the classifier's FutureTolerance.
+	ReasonFutureTS
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"none", "oversize", "not_object", "invalid_json", "missing_channel", "unknown_channel", "missing_code", "invalid_code", "invalid_ts"}
+var reasonNames = [numReasons]string{"none", "oversize", "not_object", "invalid_json", "missing_channel", "unknown_channel", "missing_code", "invalid_code", "invalid_ts", "future_ts"}
 
 // String returns the reason's label value.
 func (r Reason) String() string {

@@ -76,7 +76,7 @@ func NewPipeline(b *books.Books, h stream.Hooks, m *metrics.Metrics, clock func(
 		clock = time.Now
 	}
 	return &Pipeline{b: b, h: h, m: m, clock: clock,
-		c: classify.New(b.Layout().Catalog(), classify.Options{Prefetch: b.Rules().Prefetcher()})}
+		c: classify.New(b.Layout().Catalog(), b.Rules().ClassifyOptions())}
 }
 
 // Process implements stream.Processor.

@@ -102,6 +102,12 @@ func (c *Config) Validate() error {
 	if c.File == nil {
 		return errors.New("no configuration")
 	}
+	if t := c.File.Events.FutureTolerance; t < 0 || t > config.MaxFutureTolerance {
+		return fmt.Errorf("--events.future-tolerance %s is out of range 0s..%s", t, config.MaxFutureTolerance)
+	}
+	if d := c.File.Ledger.RetentionDays; d < 1 || d > ledger.MaxRetentionDays {
+		return fmt.Errorf("--ledger.retention-days %d is out of range 1..%d", d, ledger.MaxRetentionDays)
+	}
 	if c.Reconcile != nil && c.JetStream.Stream == "" {
 		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
 	}
@@ -170,7 +176,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 	}
 	layout := books.NewLayout(cat, lopts)
-	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity}
+	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity,
+		FutureTolerance: c.File.Events.FutureTolerance, RetentionDays: c.File.Ledger.RetentionDays}
 	events := api.NewEvents(api.Sizes{
 		BillableFailure: c.File.Events.BillableFailure,
 		HighRisk:        c.File.Events.HighRisk,
