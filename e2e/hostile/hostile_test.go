@@ -50,8 +50,10 @@ var (
 	nFlag          = flag.Int("msgs", 400, "messages per run (at least)")
 	partitionsFlag = flag.Int("partitions", 0, "partitions (0: 1 to 3, drawn from the seed)")
 	classesFlag    = flag.String("classes", "all", "comma-separated classes of TestModelHostile (internal/hostile)")
-	toleranceFlag  = flag.Duration("future-tolerance", refmodel.DefaultFutureTolerance,
-		"the model's future_ts tolerance (issue 15); -1ns: no such rule, as on main before issue 15")
+	toleranceFlag  = flag.Duration("future-tolerance", config.DefaultFutureTolerance,
+		"events.future_tolerance of the exporter and the model (issue 15); 0: no future_ts rule")
+	retentionFlag = flag.Int("retention-days", 0, "ledger.retention_days of the exporter and the model (0: 400 or 2, drawn from the seed)")
+	windowFlag    = flag.Duration("dedupe-window", 0, "dedupe.window of the exporter and the model (0: 10m or 2m, drawn from the seed)")
 )
 
 const (
@@ -116,6 +118,8 @@ type run struct {
 	seed       uint64
 	partitions int
 	capacity   int
+	window     time.Duration
+	retention  int
 	classes    []hostile.Class
 	n          int
 }
@@ -125,8 +129,8 @@ func (r run) String() string {
 	for i, c := range r.classes {
 		cs[i] = string(c)
 	}
-	return fmt.Sprintf("seed %d, %d partition(s), dedupe capacity %d, classes %s (rerun: go test ./e2e/hostile -count=1 -run '%s' -seed %d -partitions %d -msgs %d -classes %s)",
-		r.seed, r.partitions, r.capacity, strings.Join(cs, ","), testNameHint(r.classes), r.seed, r.partitions, r.n, strings.Join(cs, ","))
+	return fmt.Sprintf("seed %d, %d partition(s), dedupe window %s capacity %d, retention %d days, future tolerance %s, classes %s (rerun: go test ./e2e/hostile -count=1 -run '%s' -seed %d -partitions %d -msgs %d -classes %s)",
+		r.seed, r.partitions, r.window, r.capacity, r.retention, *toleranceFlag, strings.Join(cs, ","), testNameHint(r.classes), r.seed, r.partitions, r.n, strings.Join(cs, ","))
 }
 
 func testNameHint(cs []hostile.Class) string {
@@ -145,6 +149,17 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	if rnd.IntN(2) == 0 || slices.Contains(classes, hostile.DupCapacity) {
 		r.capacity = 100 // small enough for dup_capacity to fill it
 	}
+	r.window, r.retention = *windowFlag, *retentionFlag
+	if r.window == 0 {
+		r.window = []time.Duration{config.DefaultDedupeWindow, 2 * time.Minute}[rnd.IntN(2)]
+	}
+	if r.retention == 0 {
+		r.retention = []int{ledger.DefaultRetentionDays, 2}[rnd.IntN(2)] // 2 days: out_of_order and day_boundary cross it
+	}
+	tolerance := *toleranceFlag
+	if tolerance == 0 {
+		tolerance = -1 // the model's "off"
+	}
 	t.Logf("%s", r)
 
 	catYAML, err := os.ReadFile("../../pkg/classify/catalog.yaml")
@@ -152,8 +167,8 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 		t.Fatal(err)
 	}
 	mcfg := refmodel.Config{CatalogYAML: catYAML, Partitions: r.partitions, SubjectPrefix: prefix,
-		DedupeWindow: config.DefaultDedupeWindow, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs,
-		FutureTolerance: *toleranceFlag}
+		DedupeWindow: r.window, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs,
+		FutureTolerance: tolerance, RetentionDays: r.retention}
 	mdl, err := refmodel.New(mcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +181,9 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 		t.Fatal(err)
 	}
 	file := config.Default(cat)
-	file.Dedupe.Capacity = r.capacity
+	file.Dedupe.Capacity, file.Dedupe.Window = r.capacity, r.window
+	file.Events.FutureTolerance = *toleranceFlag
+	file.Ledger.RetentionDays = r.retention
 	file.Business = config.Business{AppID: appIDs, RuleID: ruleIDs}
 	st := startService(t, service.Config{
 		NATS:    stream.ConnOptions{URLs: s.ClientURL()},
@@ -185,7 +202,7 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	}
 	msgs := hostile.Generate(hostile.WithCatalog(hostile.Options{
 		Seed: seed, N: n, Now: time.Now(), Classes: classes, SubjectPrefix: prefix,
-		DedupeWindow: config.DefaultDedupeWindow, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs,
+		DedupeWindow: r.window, DedupeCapacity: r.capacity, RetentionDays: r.retention, AppIDs: appIDs, RuleIDs: ruleIDs,
 	}, mdl))
 	var futs []jetstream.PubAckFuture
 	for _, m := range msgs {

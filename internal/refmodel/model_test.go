@@ -297,6 +297,7 @@ func TestDuplicates(t *testing.T) {
 		{"exactly the window later", []time.Duration{0, w}, 0, 2},
 		{"1ms short of the window earlier", []time.Duration{0, -w + time.Millisecond}, 1, 1},
 		{"exactly the window earlier", []time.Duration{0, -w}, 0, 2},
+		{"a late event does not replace the record", []time.Duration{0, -w, -2*w + time.Millisecond, w - time.Millisecond}, 1, 3},
 		{"remembered from its latest count, not its first", []time.Duration{0, w, w + w/2, 2*w - time.Millisecond}, 2, 2},
 		{"forgotten a window after its latest count", []time.Duration{0, w, w + w/2, 2 * w}, 1, 3},
 		{"three redeliveries", []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}, 3, 1},
