@@ -381,10 +381,19 @@ func (g *gen) class(c Class) {
 		var later []time.Duration
 		if c == DupInside {
 			later = []time.Duration{0, time.Millisecond, o.DedupeWindow / 2, o.DedupeWindow - time.Millisecond, -(o.DedupeWindow - time.Millisecond)}
+			later = later[:g.r.IntN(len(later))+1]
 		} else {
-			later = []time.Duration{o.DedupeWindow, o.DedupeWindow + time.Millisecond, -o.DedupeWindow, 3 * o.DedupeWindow}
+			w := o.DedupeWindow
+			later = [][]time.Duration{
+				{w},                           // exactly the window later: counted, and the record moves to it
+				{w + time.Millisecond},        // just outside
+				{w, w + w/2},                  // counted, then caught against the moved record
+				{-w, w / 2},                   // a window earlier: counted; the record stays, so the next is caught
+				{-w, -2*w + time.Millisecond}, // both late ones counted: the record stays at the first
+				{3 * w},                       // far later
+			}[g.r.IntN(6)]
 		}
-		for _, d := range later[:g.r.IntN(len(later))+1] {
+		for _, d := range later {
 			// Interleave other traffic, then redeliver with another time
 			// (a producer retry can restamp it) and maybe another body.
 			if g.r.IntN(2) == 0 {
