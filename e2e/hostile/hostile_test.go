@@ -23,11 +23,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -247,18 +249,29 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	}
 	want := mdl.Expect()
 
-	// Wait until every partition's checkpoint covers its last message.
+	// Wait until every partition's checkpoint covers its last message (and,
+	// with partitions, until the unread messages are measured); past the
+	// deadline, compare anyway and say what was missing.
 	var body []byte
-	natstest.WaitFor(t, 60*time.Second, "every partition commits its last message", func() bool {
+	var behind []string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
 		body = scrape(t, st)
-		seqs := checkpointSeqs(t, body)
+		seqs, unread := gauges(t, body)
+		behind = behind[:0]
 		for p, last := range target {
-			if seqs[fmt.Sprint(p)] < float64(last) || (last == 0 && !hasKey(seqs, fmt.Sprint(p))) {
-				return false
+			if got, ok := seqs[fmt.Sprint(p)]; !ok || got < float64(last) {
+				behind = append(behind, fmt.Sprintf("partition %d committed sequence %v of %d", p, got, last))
 			}
 		}
-		return true
-	})
+		if r.partitions > 1 && unread != float64(want.Unread) {
+			behind = append(behind, fmt.Sprintf("faceid_exporter_jetstream_unpartitioned_messages %v, want %d", unread, want.Unread))
+		}
+		if len(behind) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	counters, err := refmodel.ParseScrape(body)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +288,14 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	for _, row := range rows {
 		got.Ledger[refmodel.LedgerKey{Day: row.Day, Channel: row.Channel, Code: row.Code, Billable: row.Billable, RuleID: row.RuleID}] += row.Count
 	}
-	if d := refmodel.Diff(want, got); d != "" {
+	d := refmodel.Diff(want, got)
+	if dl := deadLetterDiff(t, js, mdl.Rejected()); dl != "" {
+		d = strings.TrimPrefix(d+"\n"+dl, "\n")
+	}
+	if len(behind) > 0 {
+		t.Errorf("%s\nafter 60s: %s", r, strings.Join(behind, "; "))
+	}
+	if d != "" {
 		t.Fatalf("%s\nthe exporter's books differ from the model's (want = model, got = exporter):\n%s\n%s", r, shorten(t, r, d), classSummary(msgs))
 	}
 	t.Logf("%s: %d messages, %d counter series, %d ledger rows agree", r, len(msgs), len(want.Counters), len(want.Ledger))
@@ -310,8 +330,6 @@ func count(lines []string, prefix string) int {
 	return n
 }
 
-func hasKey(m map[string]float64, k string) bool { _, ok := m[k]; return ok }
-
 func classSummary(msgs []hostile.Msg) string {
 	n := map[hostile.Class]int{}
 	for _, m := range msgs {
@@ -326,24 +344,74 @@ func classSummary(msgs []hostile.Msg) string {
 	return "messages by class: " + strings.Join(parts, " ")
 }
 
-// checkpointSeqs returns faceid_exporter_checkpoint_sequence by partition.
-func checkpointSeqs(t *testing.T, body []byte) map[string]float64 {
+// gauges returns faceid_exporter_checkpoint_sequence by partition and
+// faceid_exporter_jetstream_unpartitioned_messages.
+func gauges(t *testing.T, body []byte) (map[string]float64, float64) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
+	seqs := map[string]float64{}
 	if f := fams["faceid_exporter_checkpoint_sequence"]; f != nil {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "partition" {
-					out[l.GetValue()] = m.GetGauge().GetValue()
+					seqs[l.GetValue()] = m.GetGauge().GetValue()
 				}
 			}
 		}
 	}
-	return out
+	unread := 0.0
+	if f := fams["faceid_exporter_jetstream_unpartitioned_messages"]; f != nil && len(f.GetMetric()) > 0 {
+		unread = f.GetMetric()[0].GetGauge().GetValue()
+	}
+	return seqs, unread
+}
+
+// deadLetterDiff compares the dead-letter stream with the model's
+// rejections: each rejected message stored once, under its source sequence
+// (the Nats-Msg-Id's last field), with the model's reason.
+func deadLetterDiff(t *testing.T, js jetstream.JetStream, want map[uint64]string) string {
+	t.Helper()
+	dls, err := js.Stream(t.Context(), "FACEID_DEADLETTER")
+	if err != nil {
+		return fmt.Sprintf("dead-letter stream: %v", err)
+	}
+	info, err := dls.Info(t.Context())
+	if err != nil {
+		return fmt.Sprintf("dead-letter stream: %v", err)
+	}
+	got := map[uint64]string{}
+	var lines []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := dls.GetMsg(t.Context(), seq)
+		if err != nil {
+			return fmt.Sprintf("dead-letter stream sequence %d: %v", seq, err)
+		}
+		id := m.Header.Get(nats.MsgIdHdr)
+		src, err := strconv.ParseUint(id[strings.LastIndexByte(id, ':')+1:], 10, 64)
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("dead letter %d: Nats-Msg-Id %q", seq, id))
+			continue
+		}
+		if _, dup := got[src]; dup {
+			lines = append(lines, fmt.Sprintf("dead letter of sequence %d stored twice", src))
+		}
+		got[src] = m.Header.Get(stream.HeaderReason)
+	}
+	for src, reason := range want {
+		if got[src] != reason {
+			lines = append(lines, fmt.Sprintf("dead letter of sequence %d: want reason %q, got %q", src, reason, got[src]))
+		}
+	}
+	for src, reason := range got {
+		if _, ok := want[src]; !ok {
+			lines = append(lines, fmt.Sprintf("dead letter of sequence %d: want none, got reason %q", src, reason))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 func scrape(t *testing.T, st service.Started) []byte {

@@ -91,8 +91,9 @@ type Model struct {
 	apps  map[string]bool
 	rules map[string]bool
 
-	unread uint64
-	last   uint64 // the last sequence applied
+	unread   uint64
+	last     uint64            // the last sequence applied
+	rejected map[uint64]string // stream sequence -> rejection reason
 }
 
 // part is one partition's books.
@@ -153,7 +154,7 @@ func New(cfg Config) (*Model, error) {
 
 // Reset empties the books (as New does, without parsing the catalog again).
 func (m *Model) Reset() {
-	m.parts, m.unread, m.last = nil, 0, 0
+	m.parts, m.unread, m.last, m.rejected = nil, 0, 0, map[uint64]string{}
 	for range m.cfg.Partitions {
 		p := &part{counters: map[string]uint64{}, days: map[int64]map[LedgerKey]uint64{}}
 		if m.cfg.DedupeWindow > 0 && m.cfg.DedupeCapacity > 0 {
@@ -235,23 +236,36 @@ func (p *part) add(name string, n uint64, labels ...string) {
 	}
 }
 
-func (p *part) reject(reason string) {
+func (p *part) reject(m *Model, seq uint64, reason string) {
 	p.add("faceid_exporter_events_rejected_total", 1, "reason", reason)
 	p.add("faceid_exporter_dead_letters_total", 1, "reason", reason)
+	m.rejected[seq] = reason
+}
+
+// Rejected returns the rejected messages so far: stream sequence -> reason.
+// Each is dead-lettered once (docs/service.md "Dead letters once"), with the
+// reason in its Faceid-Reject-Reason header. After a stream reset the new
+// stream's sequences overwrite the old ones'.
+func (m *Model) Rejected() map[uint64]string {
+	out := make(map[uint64]string, len(m.rejected))
+	for k, v := range m.rejected {
+		out[k] = v
+	}
+	return out
 }
 
 func (p *part) apply(m *Model, msg Msg) {
 	cat := m.cat
 	ev, reason := decode(msg.Data, fallbackChannel(msg.Subject), cat.familyOf)
 	if reason != "" {
-		p.reject(reason)
+		p.reject(m, msg.Seq, reason)
 		return
 	}
 	// future_ts (issue 15): checked after every other rule of the input
 	// contract, against the message's own stored timestamp (so every replay
 	// decides the same). Exactly Stamp+tolerance is accepted.
 	if m.cfg.FutureTolerance > 0 && ev.hasTS && ev.ts.Sub(msg.Stamp) > m.cfg.FutureTolerance {
-		p.reject(ReasonFutureTS)
+		p.reject(m, msg.Seq, ReasonFutureTS)
 		return
 	}
 	ts := msg.Stamp // an event without ts takes its message's timestamp

@@ -635,6 +635,9 @@ func TestRejections(t *testing.T) {
 				CounterKey("faceid_exporter_events_rejected_total", "reason", c.reason): 1,
 				CounterKey("faceid_exporter_dead_letters_total", "reason", c.reason):    1,
 			}
+			if r := m.Rejected(); len(r) != 1 || r[1] != c.reason {
+				t.Errorf("Rejected() = %v, want {1: %s}", r, c.reason)
+			}
 			if len(e.Counters) != 2 || len(e.Ledger) != 0 {
 				t.Errorf("counters %v, ledger %v: want only the rejection", e.Counters, e.Ledger)
 			}
