@@ -41,6 +41,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	subject := cmd.Flag("nats.subject", "Subject (wildcards allowed) the verification results are published on; an event without channel takes the subject's last token.").Default("faceid.results.>").String()
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
+	deadLetterMode := cmd.Flag("nats.dead-letter-mode", "What a dead letter carries besides the reason: reference (no payload; in JetStream mode the source stream and sequence of the original), redacted (the JSON object without the catalog's personal fields; anything else by reference) or full (the message as received, personal data included; warned at start). auto: reference in JetStream mode, redacted in core mode. A payload over 64KiB always goes by reference.").Default(service.DeadLetterAuto).Enum(service.DeadLetterAuto, "reference", "redacted", "full")
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
 	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
@@ -154,7 +155,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
-			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
+			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter, DeadLetterMode: *deadLetterMode,
 			EmbeddedListen: *embeddedListen, EmbeddedStoreDir: *storeDir,
 			JetStream: js, File: cfg, OTLP: otlp,
 			Demo: *demo, DemoRate: *demoRate,
@@ -193,8 +194,8 @@ func printConfigCheck(c *cli, file string, cfg *config.Config) error {
 	}
 	events, business := metrics.SeriesBound(cfg.Catalog, len(cfg.Business.AppID), len(cfg.Business.RuleID), cfg.Business.Enabled())
 	fmt.Fprintf(c.stdout, "%s: OK\n", name)
-	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
-		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
+	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags, %d personal fields (overrides in config: %v)\n",
+		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), len(cfg.Catalog.PersonalFields), cfg.CatalogOverrides)
 	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
 	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d, future_tolerance %s\n",
 		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode, cfg.Events.FutureTolerance)

@@ -201,7 +201,7 @@ func TestServeFlags(t *testing.T) {
 	want := map[string]string{
 		"web.listen-address": ":9479", "web.config.file": "", "web.telemetry-path": "/metrics",
 		"nats.url": "", "nats.subject": "faceid.results.>", "nats.queue": "faceid-exporter",
-		"nats.dead-letter-subject": "faceid.deadletter", "nats.name": "faceid-exporter", "nats.creds-file": "",
+		"nats.dead-letter-subject": "faceid.deadletter", "nats.dead-letter-mode": "auto", "nats.name": "faceid-exporter", "nats.creds-file": "",
 		"nats.nkey-seed-file": "", "nats.user": "", "nats.password-file": "", "nats.token-file": "",
 		"nats.tls.ca-file": "", "nats.tls.cert-file": "", "nats.tls.key-file": "",
 		"nats.embedded.listen": "127.0.0.1:4222", "nats.embedded.store-dir": filepath.Join(os.TempDir(), "faceid-exporter-nats"),

@@ -211,15 +211,14 @@ func (c *Classifier) Classify(msg, fallbackChannel []byte, received time.Time, r
 	}
 	ch, ok := c.cat.channels[string(chName)]
 	if !ok {
-		return reject(ReasonUnknownChannel, "channel %q is not one of the catalog's channels", truncate(chName))
+		return reject(ReasonUnknownChannel, "the channel is not one of the catalog's channels")
 	}
 	if ev.CodeKind == KindAbsent || len(ev.Code) == 0 {
 		return reject(ReasonMissingCode, "the event has no code")
 	}
 	if c.future > 0 && ev.HasTS {
 		if at := received.UnixNano(); ev.TS > at && ev.TS-at > c.future {
-			return reject(ReasonFutureTS, "ts %s is %s later than its message's time %s, more than the tolerance of %s",
-				time.Unix(0, ev.TS).UTC().Format(time.RFC3339Nano), time.Duration(ev.TS-at), received.UTC().Format(time.RFC3339Nano), time.Duration(c.future))
+			return reject(ReasonFutureTS, "ts is later than its message's time by more than the tolerance of %s", time.Duration(c.future))
 		}
 	}
 	c.resolve(ch, received, r)
@@ -404,6 +403,37 @@ func normaliseCode(raw []byte, buf []byte) []byte {
 		buf = append(buf, '-')
 	}
 	return append(buf, v...)
+}
+
+// MaxShownCodeDigits is the longest unknown code shown in logs and the API:
+// Tencent's codes are short integers; a longer number may be a phone (11
+// digits) or an ID number (15 or 18), and text may be a name.
+const MaxShownCodeDigits = 10
+
+// HiddenCode replaces, in logs and the API, a raw code ShownCode hides.
+const HiddenCode = "(hidden: not a short integer)"
+
+var hiddenCode = []byte(HiddenCode)
+
+// ShownCode returns a Result's CodeRaw as logs and the API may show it: an
+// integer of at most MaxShownCodeDigits digits as it is, anything else (text,
+// a long number: what a producer's mistake may fill with personal data) as
+// HiddenCode.
+// The result must not be modified.
+func ShownCode(raw []byte) []byte {
+	v := raw
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > MaxShownCodeDigits {
+		return hiddenCode
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return hiddenCode
+		}
+	}
+	return raw
 }
 
 // ParseBillable parses a billable label value: "true", "false" or "unknown".
