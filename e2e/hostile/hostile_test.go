@@ -142,7 +142,8 @@ func testNameHint(cs []hostile.Class) string {
 	return "TestModelHostile"
 }
 
-func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
+// drawRun draws a run's configuration from its seed (flags override).
+func drawRun(seed uint64, classes []hostile.Class, n int) run {
 	rnd := rand.New(rand.NewPCG(seed, 1))
 	r := run{seed: seed, partitions: *partitionsFlag, capacity: 100000, classes: classes, n: n}
 	if r.partitions == 0 {
@@ -158,26 +159,32 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	if r.retention == 0 {
 		r.retention = []int{ledger.DefaultRetentionDays, 2}[rnd.IntN(2)] // 2 days: out_of_order and day_boundary cross it
 	}
+	return r
+}
+
+// newRunModel returns the reference model configured as the run's exporter.
+func newRunModel(t *testing.T, r run) *refmodel.Model {
+	t.Helper()
 	tolerance := *toleranceFlag
 	if tolerance == 0 {
 		tolerance = -1 // the model's "off"
 	}
-	t.Logf("%s", r)
-
 	catYAML, err := os.ReadFile("../../pkg/classify/catalog.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mcfg := refmodel.Config{CatalogYAML: catYAML, Partitions: r.partitions, SubjectPrefix: prefix,
+	mdl, err := refmodel.New(refmodel.Config{CatalogYAML: catYAML, Partitions: r.partitions, SubjectPrefix: prefix,
 		DedupeWindow: r.window, DedupeCapacity: r.capacity, AppIDs: appIDs, RuleIDs: ruleIDs,
-		FutureTolerance: tolerance, RetentionDays: r.retention}
-	mdl, err := refmodel.New(mcfg)
+		FutureTolerance: tolerance, RetentionDays: r.retention})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mdl
+}
 
-	// The exporter, in-process, on a fresh server.
-	s := natstest.RunServer(t)
+// serviceConfig returns the run's exporter configuration on the server at url.
+func serviceConfig(t *testing.T, r run, url string) service.Config {
+	t.Helper()
 	cat, err := classify.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -187,14 +194,30 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	file.Events.FutureTolerance = *toleranceFlag
 	file.Ledger.RetentionDays = r.retention
 	file.Business = config.Business{AppID: appIDs, RuleID: ruleIDs}
-	st := startService(t, service.Config{
-		NATS:    stream.ConnOptions{URLs: s.ClientURL()},
+	return service.Config{
+		NATS:    stream.ConnOptions{URLs: url},
 		Subject: prefix + ".>",
 		File:    file,
 		JetStream: service.JetStream{Stream: streamName, Consumer: group, CheckpointBucket: bucket,
 			CheckpointInterval: 200 * time.Millisecond, TakeoverTimeout: 5 * time.Second, Partitions: r.partitions,
 			CreateStream: true, StreamMaxAge: 24 * time.Hour, StreamMaxBytes: 1 << 30, DeadLetterStream: "FACEID_DEADLETTER"},
-	})
+	}
+}
+
+// generate returns the run's hostile stream, its times relative to now.
+func generate(r run, mdl *refmodel.Model) []hostile.Msg {
+	return hostile.Generate(hostile.WithCatalog(hostile.Options{
+		Seed: r.seed, N: r.n, Now: time.Now(), Classes: r.classes, SubjectPrefix: prefix,
+		DedupeWindow: r.window, DedupeCapacity: r.capacity, RetentionDays: r.retention, AppIDs: appIDs, RuleIDs: ruleIDs,
+	}, mdl))
+}
+
+func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
+	r := drawRun(seed, classes, n)
+	t.Logf("%s", r)
+	mdl := newRunModel(t, r)
+	s := natstest.RunServer(t) // the exporter, in-process, on a fresh server
+	st := startService(t, serviceConfig(t, r, s.ClientURL()))
 
 	// Publish the generated stream, in order.
 	nc := natstest.Connect(t, s.ClientURL())
@@ -202,10 +225,7 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs := hostile.Generate(hostile.WithCatalog(hostile.Options{
-		Seed: seed, N: n, Now: time.Now(), Classes: classes, SubjectPrefix: prefix,
-		DedupeWindow: r.window, DedupeCapacity: r.capacity, RetentionDays: r.retention, AppIDs: appIDs, RuleIDs: ruleIDs,
-	}, mdl))
+	msgs := generate(r, mdl)
 	var futs []jetstream.PubAckFuture
 	for _, m := range msgs {
 		f, err := js.PublishAsync(m.Subject, m.Data)
@@ -370,9 +390,11 @@ func gauges(t *testing.T, body []byte) (map[string]float64, float64) {
 }
 
 // deadLetterDiff compares the dead-letter stream with the model's
-// rejections: each rejected message stored once, under its source sequence
-// (the Nats-Msg-Id's last field), with the model's reason.
-func deadLetterDiff(t *testing.T, js jetstream.JetStream, want map[uint64]string) string {
+// rejections: each rejected message stored once, under its source stream's
+// creation and sequence (the Nats-Msg-Id stream:created:seq; the creation
+// times in the order they first appear are the model's epochs), with the
+// model's reason.
+func deadLetterDiff(t *testing.T, js jetstream.JetStream, want []refmodel.Rejection) string {
 	t.Helper()
 	dls, err := js.Stream(t.Context(), "FACEID_DEADLETTER")
 	if err != nil {
@@ -382,7 +404,12 @@ func deadLetterDiff(t *testing.T, js jetstream.JetStream, want map[uint64]string
 	if err != nil {
 		return fmt.Sprintf("dead-letter stream: %v", err)
 	}
-	got := map[uint64]string{}
+	type key struct {
+		epoch int
+		seq   uint64
+	}
+	epochs := map[string]int{}
+	got := map[key]string{}
 	var lines []string
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := dls.GetMsg(t.Context(), seq)
@@ -390,24 +417,35 @@ func deadLetterDiff(t *testing.T, js jetstream.JetStream, want map[uint64]string
 			return fmt.Sprintf("dead-letter stream sequence %d: %v", seq, err)
 		}
 		id := m.Header.Get(nats.MsgIdHdr)
-		src, err := strconv.ParseUint(id[strings.LastIndexByte(id, ':')+1:], 10, 64)
-		if err != nil {
+		f := strings.Split(id, ":")
+		src, err := strconv.ParseUint(f[len(f)-1], 10, 64)
+		if err != nil || len(f) != 3 {
 			lines = append(lines, fmt.Sprintf("dead letter %d: Nats-Msg-Id %q", seq, id))
 			continue
 		}
-		if _, dup := got[src]; dup {
-			lines = append(lines, fmt.Sprintf("dead letter of sequence %d stored twice", src))
+		e, ok := epochs[f[1]]
+		if !ok {
+			e = len(epochs)
+			epochs[f[1]] = e
 		}
-		got[src] = m.Header.Get(stream.HeaderReason)
+		k := key{e, src}
+		if _, dup := got[k]; dup {
+			lines = append(lines, fmt.Sprintf("dead letter of stream %d sequence %d stored twice", e, src))
+		}
+		got[k] = m.Header.Get(stream.HeaderReason)
 	}
-	for src, reason := range want {
-		if got[src] != reason {
-			lines = append(lines, fmt.Sprintf("dead letter of sequence %d: want reason %q, got %q", src, reason, got[src]))
+	wantBy := map[key]string{}
+	for _, r := range want {
+		wantBy[key{r.Epoch, r.Seq}] = r.Reason
+	}
+	for k, reason := range wantBy {
+		if got[k] != reason {
+			lines = append(lines, fmt.Sprintf("dead letter of stream %d sequence %d: want reason %q, got %q", k.epoch, k.seq, reason, got[k]))
 		}
 	}
-	for src, reason := range got {
-		if _, ok := want[src]; !ok {
-			lines = append(lines, fmt.Sprintf("dead letter of sequence %d: want none, got reason %q", src, reason))
+	for k, reason := range got {
+		if _, ok := wantBy[k]; !ok {
+			lines = append(lines, fmt.Sprintf("dead letter of stream %d sequence %d: want none, got reason %q", k.epoch, k.seq, reason))
 		}
 	}
 	sort.Strings(lines)
@@ -416,20 +454,32 @@ func deadLetterDiff(t *testing.T, js jetstream.JetStream, want map[uint64]string
 
 func scrape(t *testing.T, st service.Started) []byte {
 	t.Helper()
-	resp, err := http.Get("http://" + st.HTTP[0].String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := scrapeErr(st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
+func scrapeErr(st service.Started) ([]byte, error) {
+	resp, err := http.Get("http://" + st.HTTP[0].String() + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 // startService runs the service in the background until the test ends.
 func startService(t *testing.T, cfg service.Config) service.Started {
+	st, _ := startStoppable(t, cfg)
+	return st
+}
+
+// startStoppable runs the service in the background and returns a stop
+// (graceful: it commits and releases its partitions), also run when the
+// test ends.
+func startStoppable(t *testing.T, cfg service.Config) (service.Started, func()) {
 	t.Helper()
 	addrs := []string{"127.0.0.1:0"}
 	sock, cfgFile := false, ""
@@ -456,7 +506,7 @@ func startService(t *testing.T, cfg service.Config) service.Started {
 		t.Fatal("service not started within 20s")
 	}
 	var once sync.Once
-	t.Cleanup(func() {
+	stop := func() {
 		once.Do(func() {
 			cancel()
 			select {
@@ -468,6 +518,7 @@ func startService(t *testing.T, cfg service.Config) service.Started {
 				t.Error("service not stopped after 30s")
 			}
 		})
-	})
-	return st
+	}
+	t.Cleanup(stop)
+	return st, stop
 }

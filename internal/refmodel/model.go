@@ -93,7 +93,18 @@ type Model struct {
 
 	unread   uint64
 	last     uint64            // the last sequence applied
-	rejected map[uint64]string // stream sequence -> rejection reason
+	rejected []Rejection
+	epoch    int // stream resets so far
+}
+
+// Rejection is one rejected message: dead-lettered once, with Reason in its
+// Faceid-Reject-Reason header and the source stream's creation time and Seq
+// in its Nats-Msg-Id. Epoch counts the stream resets before it (0: the
+// first stream), so that sequences of a re-created stream are told apart.
+type Rejection struct {
+	Epoch  int
+	Seq    uint64
+	Reason string
 }
 
 // part is one partition's books.
@@ -154,7 +165,7 @@ func New(cfg Config) (*Model, error) {
 
 // Reset empties the books (as New does, without parsing the catalog again).
 func (m *Model) Reset() {
-	m.parts, m.unread, m.last, m.rejected = nil, 0, 0, map[uint64]string{}
+	m.parts, m.unread, m.last, m.rejected, m.epoch = nil, 0, 0, nil, 0
 	for range m.cfg.Partitions {
 		p := &part{counters: map[string]uint64{}, days: map[int64]map[LedgerKey]uint64{}}
 		if m.cfg.DedupeWindow > 0 && m.cfg.DedupeCapacity > 0 {
@@ -208,6 +219,7 @@ func (m *Model) LostMsg(subject string) {
 // the books go on (the duplicate window, the reqId anchors and the ledger
 // continue; sequences start again).
 func (m *Model) StreamReset() {
+	m.epoch++
 	for p := range m.parts {
 		m.StreamResetPartition(p)
 	}
@@ -239,20 +251,11 @@ func (p *part) add(name string, n uint64, labels ...string) {
 func (p *part) reject(m *Model, seq uint64, reason string) {
 	p.add("faceid_exporter_events_rejected_total", 1, "reason", reason)
 	p.add("faceid_exporter_dead_letters_total", 1, "reason", reason)
-	m.rejected[seq] = reason
+	m.rejected = append(m.rejected, Rejection{Epoch: m.epoch, Seq: seq, Reason: reason})
 }
 
-// Rejected returns the rejected messages so far: stream sequence -> reason.
-// Each is dead-lettered once (docs/service.md "Dead letters once"), with the
-// reason in its Faceid-Reject-Reason header. After a stream reset the new
-// stream's sequences overwrite the old ones'.
-func (m *Model) Rejected() map[uint64]string {
-	out := make(map[uint64]string, len(m.rejected))
-	for k, v := range m.rejected {
-		out[k] = v
-	}
-	return out
-}
+// Rejected returns the rejected messages so far, in the order applied.
+func (m *Model) Rejected() []Rejection { return append([]Rejection(nil), m.rejected...) }
 
 func (p *part) apply(m *Model, msg Msg) {
 	cat := m.cat

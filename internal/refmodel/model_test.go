@@ -635,8 +635,8 @@ func TestRejections(t *testing.T) {
 				CounterKey("faceid_exporter_events_rejected_total", "reason", c.reason): 1,
 				CounterKey("faceid_exporter_dead_letters_total", "reason", c.reason):    1,
 			}
-			if r := m.Rejected(); len(r) != 1 || r[1] != c.reason {
-				t.Errorf("Rejected() = %v, want {1: %s}", r, c.reason)
+			if r := m.Rejected(); len(r) != 1 || r[0] != (Rejection{Epoch: 0, Seq: 1, Reason: c.reason}) {
+				t.Errorf("Rejected() = %v, want [{0 1 %s}]", r, c.reason)
 			}
 			if len(e.Counters) != 2 || len(e.Ledger) != 0 {
 				t.Errorf("counters %v, ledger %v: want only the rejection", e.Counters, e.Ledger)
@@ -801,6 +801,10 @@ func TestPartitions(t *testing.T) {
 	m.LostMsg("faceid.results.eid")   // partition 2
 	m.LostMsg("faceid.results.other") // no partition
 	m.StreamReset()
+	f.send("app_sdk", `{"code":1.5}`)
+	if r := m.Rejected(); len(r) != 1 || r[0] != (Rejection{Epoch: 1, Seq: f.seq, Reason: "invalid_code"}) {
+		t.Errorf("Rejected() after a reset = %v", r)
+	}
 	check(t, m, map[string]uint64{
 		ver("app_sdk", "0", "success", "true"): 1, ver("pc_h5", "0", "success", "true"): 1,
 		"faceid_exporter_duplicates_total": 2, "faceid_exporter_jetstream_lost_messages_total": 6,
