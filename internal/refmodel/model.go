@@ -92,7 +92,7 @@ type Model struct {
 	rules map[string]bool
 
 	unread   uint64
-	last     uint64            // the last sequence applied
+	last     uint64 // the last sequence applied
 	rejected []Rejection
 	epoch    int // stream resets so far
 }
