@@ -28,7 +28,7 @@ const (
 	faultNATSRestart     = "nats_restart"     // the NATS server restarts on the same port and store
 	faultRecreateRunning = "recreate_running" // the stream is deleted and created again while the service runs
 	faultRecreateStopped = "recreate_stopped" // ... while it is stopped
-	faultPurgeStopped    = "purge_stopped"    // the service stops, a chunk is published and purged unread, it starts again (one partition)
+	faultPurgeStopped    = "purge_stopped"    // the service stops, a chunk is published and purged unread, it starts again
 )
 
 // TestModelFaults publishes a hostile stream in chunks with an in-process
@@ -86,10 +86,9 @@ func runFaults(t *testing.T, seed uint64, classes []hostile.Class) {
 	}
 	cuts = append(cuts, len(msgs))
 	sortInts(cuts)
-	faults := []string{faultNone, faultRestart, faultNATSRestart, faultRecreateRunning, faultRecreateStopped}
-	if r.partitions == 1 {
-		faults = append(faults, faultPurgeStopped)
-	}
+	// With partitions, a purge counts on each partition only what it had not
+	// read of its own subjects (issue 15, defect 3).
+	faults := []string{faultNone, faultRestart, faultNATSRestart, faultRecreateRunning, faultRecreateStopped, faultPurgeStopped}
 	var plan []string
 	for i := 0; i < k; i++ {
 		fault := faultNone
