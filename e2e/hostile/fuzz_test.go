@@ -1,6 +1,7 @@
 package hostile_test
 
 import (
+	"bytes"
 	"os"
 	"testing"
 	"time"
@@ -15,12 +16,13 @@ import (
 // fuzzStamp is the message time of every fuzzed message.
 var fuzzStamp = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-// FuzzModelAgrees: for any one message, the reference model and the
+// FuzzModelAgrees: for any short stream (the input split at newlines into at
+// most 8 messages, stamped a second apart), the reference model and the
 // production path (classify, then books) count the same series with the same
 // values. Its property fails on any disagreement about a rejection reason, a
-// code, a billable value, a level, a tag or a problem. Seeds: the hostile
-// generator's messages. The model runs without the future_ts rule, as the
-// classifier does with its default options.
+// code, a billable value, a level, a tag, a problem, a duplicate or a reqId
+// repeat. Seeds: the hostile generator's messages, in threes. The model runs
+// without the future_ts rule, as the classifier does with its default options.
 //
 //	go test ./e2e/hostile -run '^$' -fuzz FuzzModelAgrees -fuzztime 1m
 func FuzzModelAgrees(f *testing.F) {
@@ -32,9 +34,14 @@ func FuzzModelAgrees(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	var group [][]byte
 	for _, m := range hostile.Generate(hostile.WithCatalog(hostile.Options{Seed: 1, N: 300, Now: fuzzStamp, DedupeCapacity: 100}, seedModel)) {
 		if len(m.Data) < 4096 {
 			f.Add(m.Data)
+			if group = append(group, m.Data); len(group) == 3 {
+				f.Add(bytes.Join(group, []byte("\n")))
+				group = nil
+			}
 		}
 	}
 	cat, err := classify.Default()
@@ -43,31 +50,34 @@ func FuzzModelAgrees(f *testing.F) {
 	}
 	layout := books.NewLayout(cat, books.LayoutOptions{AppIDs: appIDs, RuleIDs: ruleIDs})
 	cls := classify.New(cat, classify.Options{})
-	mdl, err := refmodel.New(refmodel.Config{CatalogYAML: catYAML, FutureTolerance: -1, AppIDs: appIDs, RuleIDs: ruleIDs})
+	mdl, err := refmodel.New(refmodel.Config{CatalogYAML: catYAML, FutureTolerance: -1, DedupeCapacity: 3, AppIDs: appIDs, RuleIDs: ruleIDs})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mdl.Reset()
 		const subject = "faceid.results.app_sdk"
-		mdl.Apply(refmodel.Msg{Seq: 1, Subject: subject, Data: data, Stamp: fuzzStamp})
-		want := mdl.Expect().Counters
-
-		b := books.New(layout, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100})
+		msgs := bytes.SplitN(data, []byte("\n"), 8)
+		b := books.New(layout, books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 3})
 		var r classify.Result
-		if err := cls.Classify(data, stream.FallbackChannel(subject), fuzzStamp, &r); err != nil {
-			rej, ok := err.(*classify.RejectError)
-			if !ok {
-				t.Fatalf("not a rejection: %v", err)
+		for i, msg := range msgs {
+			stamp := fuzzStamp.Add(time.Duration(i) * time.Second)
+			mdl.Apply(refmodel.Msg{Seq: uint64(i + 1), Subject: subject, Data: msg, Stamp: stamp})
+			if err := cls.Classify(msg, stream.FallbackChannel(subject), stamp, &r); err != nil {
+				rej, ok := err.(*classify.RejectError)
+				if !ok {
+					t.Fatalf("not a rejection: %v", err)
+				}
+				b.Reject(rej.Reason)
+				b.DeadLettered(rej.Reason)
+			} else {
+				b.Apply(&r)
 			}
-			b.Reject(rej.Reason)
-			b.DeadLettered(rej.Reason)
-		} else {
-			b.Apply(&r)
 		}
+		want := mdl.Expect().Counters
 		got := booksCounters(b)
 		if d := refmodel.Diff(refmodel.Expected{Counters: want}, refmodel.Expected{Counters: got}); d != "" {
-			t.Fatalf("message %q: the model (want) and production (got) differ:\n%s", data, d)
+			t.Fatalf("messages %q: the model (want) and production (got) differ:\n%s", msgs, d)
 		}
 	})
 }

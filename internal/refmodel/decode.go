@@ -86,9 +86,15 @@ func kindOf(raw json.RawMessage) kind {
 	return kOther
 }
 
-// text returns a string value unquoted, or an integer as written.
+// text returns a string value unquoted, or an integer as written. A string
+// without escapes is its bytes as written, invalid UTF-8 included (as the
+// exporter reads it: two ids that differ only in invalid bytes are two ids;
+// encoding/json would turn both into U+FFFD).
 func text(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
+	if kindOf(raw) == kString && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
 	if kindOf(raw) == kString {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {

@@ -316,15 +316,18 @@ func TestDuplicates(t *testing.T) {
 		m := newModel(t, Config{})
 		f := &feeder{t: t, m: m}
 		f.send("app_sdk", `{"id":"123","code":"0"}`)
-		f.send("app_sdk", `{"id":123,"code":"66660004"}`) // duplicate of "123", though another code
-		f.send("wechat_h5", `{"id":"123","code":"2006"}`) // another channel, one partition: duplicate
-		f.send("app_sdk", `{"code":"0"}`)                 // no id
-		f.send("app_sdk", `{"code":"0"}`)                 // no id
-		f.send("app_sdk", `{"id":"","code":"0"}`)         // empty id = none
-		f.send("app_sdk", `{"id":1.5,"code":"0"}`)        // a float id = none
-		f.send("app_sdk", `{"id":1.5,"code":"0"}`)        // a float id = none
-		check(t, m, map[string]uint64{"faceid_exporter_duplicates_total": 2, ver("app_sdk", "0", "success", "true"): 6})
-		checkLedger(t, m, map[LedgerKey]uint64{{Day: "2026-11-25", Channel: "app_sdk", Code: "0", Billable: "true"}: 6})
+		f.send("app_sdk", `{"id":123,"code":"66660004"}`)      // duplicate of "123", though another code
+		f.send("wechat_h5", `{"id":"123","code":"2006"}`)      // another channel, one partition: duplicate
+		f.send("app_sdk", `{"code":"0"}`)                      // no id
+		f.send("app_sdk", `{"code":"0"}`)                      // no id
+		f.send("app_sdk", `{"id":"","code":"0"}`)              // empty id = none
+		f.send("app_sdk", `{"id":1.5,"code":"0"}`)             // a float id = none
+		f.send("app_sdk", `{"id":1.5,"code":"0"}`)             // a float id = none
+		f.send("app_sdk", "{\"id\":\"a\xff\",\"code\":\"0\"}") // invalid UTF-8: its bytes are the id
+		f.send("app_sdk", "{\"id\":\"a\xfe\",\"code\":\"0\"}") // another id
+		f.send("app_sdk", "{\"id\":\"a\xfe\",\"code\":\"0\"}") // a duplicate
+		check(t, m, map[string]uint64{"faceid_exporter_duplicates_total": 3, ver("app_sdk", "0", "success", "true"): 8})
+		checkLedger(t, m, map[LedgerKey]uint64{{Day: "2026-11-25", Channel: "app_sdk", Code: "0", Billable: "true"}: 8})
 	})
 	t.Run("no ts: the stamp is the event's time", func(t *testing.T) {
 		m := newModel(t, Config{})
