@@ -1,14 +1,20 @@
 // Package hostile_test runs the exporter's JetStream service in-process over
 // randomized hostile streams (internal/hostile) and compares its books — the
-// exact counters on /metrics summed over partitions, and the committed ledger
-// — with the independent reference model (internal/refmodel) fed with the
-// messages read back from the stream (their real sequences and timestamps).
+// exact counters on /metrics summed over partitions, the committed ledger and
+// the dead letters — with the independent reference model
+// (internal/refmodel) fed with the messages read back from the stream (their
+// real sequences and timestamps). Every run prints its seed and the
+// configuration drawn from it (partitions, dedupe window and capacity,
+// retention), and a failure prints the command that repeats it.
 //
-//	go test ./e2e/hostile -count=1                          # one seed, time-based
-//	go test ./e2e/hostile -count=1 -seed 42 -partitions 2   # reproduce a failure
-//	go test ./e2e/hostile -count=1 -seeds 20 -msgs 2000        # a longer pass
-//	go test ./e2e/hostile -count=1 -run TestModelOrdinary   # ordinary traffic only: the harness itself
-//	go test ./e2e/hostile -count=1 -run TestModelByClass -v # which hostile class disagrees
+//	go test ./e2e/hostile -count=1                                 # one seed, time-based
+//	go test ./e2e/hostile -count=1 -seed 42 -partitions 2          # repeat a run
+//	go test ./e2e/hostile -count=1 -seeds 20 -msgs 2000            # a longer pass
+//	go test ./e2e/hostile -count=1 -run TestModelOrdinary          # ordinary traffic only: the harness itself
+//	go test ./e2e/hostile -count=1 -run TestModelByClass -v        # which hostile class disagrees
+//	go test ./e2e/hostile -count=1 -run TestModelFaults -seeds 10  # restarts, stream re-created, purges
+//	go test ./e2e/hostile -count=1 -run TestModelCore              # core NATS
+//	go test ./e2e/hostile -run '^$' -fuzz FuzzModelAgrees          # model and classifier, message by message
 package hostile_test
 
 import (
