@@ -315,7 +315,7 @@ func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
 		got.Ledger[refmodel.LedgerKey{Day: row.Day, Channel: row.Channel, Code: row.Code, Billable: row.Billable, RuleID: row.RuleID}] += row.Count
 	}
 	d := refmodel.Diff(want, got)
-	if dl := deadLetterDiff(t, js, mdl.Rejected()); dl != "" {
+	if dl := deadLetterDiff(t, js, mdl.Rejected(), []int64{info.Created.UnixNano()}); dl != "" {
 		d = strings.TrimPrefix(d+"\n"+dl, "\n")
 	}
 	if len(behind) > 0 {
@@ -397,10 +397,10 @@ func gauges(t *testing.T, body []byte) (map[string]float64, float64) {
 
 // deadLetterDiff compares the dead-letter stream with the model's
 // rejections: each rejected message stored once, under its source stream's
-// creation and sequence (the Nats-Msg-Id stream:created:seq; the creation
-// times in the order they first appear are the model's epochs), with the
-// model's reason.
-func deadLetterDiff(t *testing.T, js jetstream.JetStream, want []refmodel.Rejection) string {
+// creation and sequence (the Nats-Msg-Id stream:created:seq; created[e] is
+// the creation time, in Unix ns, of the stream of the model's epoch e), with
+// the model's reason.
+func deadLetterDiff(t *testing.T, js jetstream.JetStream, want []refmodel.Rejection, created []int64) string {
 	t.Helper()
 	dls, err := js.Stream(t.Context(), "FACEID_DEADLETTER")
 	if err != nil {
@@ -415,6 +415,9 @@ func deadLetterDiff(t *testing.T, js jetstream.JetStream, want []refmodel.Reject
 		seq   uint64
 	}
 	epochs := map[string]int{}
+	for e, ns := range created {
+		epochs[strconv.FormatInt(ns, 10)] = e
+	}
 	got := map[key]string{}
 	var lines []string
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
@@ -431,8 +434,8 @@ func deadLetterDiff(t *testing.T, js jetstream.JetStream, want []refmodel.Reject
 		}
 		e, ok := epochs[f[1]]
 		if !ok {
-			e = len(epochs)
-			epochs[f[1]] = e
+			lines = append(lines, fmt.Sprintf("dead letter %d: Nats-Msg-Id %q names a stream created at none of %v", seq, id, created))
+			continue
 		}
 		k := key{e, src}
 		if _, dup := got[k]; dup {
