@@ -31,6 +31,7 @@ const (
 	faultRecreateRunning = "recreate_running" // the stream is deleted and created again while the service runs
 	faultRecreateStopped = "recreate_stopped" // ... while it is stopped
 	faultPurgeStopped    = "purge_stopped"    // the service stops, a chunk is published and purged unread, it starts again
+	faultPurgeRead       = "purge_read"       // the stream is purged while the service runs, after it read everything: nothing is lost
 )
 
 // TestModelFaults publishes a hostile stream in chunks with an in-process
@@ -107,7 +108,7 @@ func runFaults(t *testing.T, seed uint64, classes []hostile.Class) {
 	sortInts(cuts)
 	// With partitions, a purge counts on each partition only what it had not
 	// read of its own subjects (issue 15, defect 3).
-	faults := []string{faultNone, faultRestart, faultNATSRestart, faultRecreateRunning, faultRecreateStopped, faultPurgeStopped}
+	faults := []string{faultNone, faultRestart, faultNATSRestart, faultRecreateRunning, faultRecreateStopped, faultPurgeStopped, faultPurgeRead}
 	var plan []string
 	for i := 0; i < k; i++ {
 		fault := faultNone
@@ -139,6 +140,18 @@ func runFaults(t *testing.T, seed uint64, classes []hostile.Class) {
 			f.stop()
 			f.recreate()
 			f.st, f.stop = startStoppable(t, f.cfg)
+		case faultPurgeRead:
+			// The last step settled: every partition read and committed
+			// everything. A partition counts none of the removed messages
+			// (issue 15, defect 3: a quiet partition counted the others').
+			str, err := f.js.Stream(t.Context(), streamName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := str.Purge(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // let every partition poll (every 100 ms) the new first sequence
 		case faultPurgeStopped:
 			f.stop()
 			f.publish(chunk)
