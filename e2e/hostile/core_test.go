@@ -24,7 +24,7 @@ func TestModelCore(t *testing.T) {
 	for i := range *seedsFlag {
 		seed := firstSeed() + uint64(i)
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r := drawRun(seed, classes, *nFlag)
+			r := drawRun(t, seed, classes, *nFlag)
 			r.partitions = 1 // core NATS has one partition
 			t.Logf("%s (core NATS)", r)
 			waitOutBeijingMidnight()

@@ -73,7 +73,7 @@ type faultRig struct {
 }
 
 func runFaults(t *testing.T, seed uint64, classes []hostile.Class) {
-	r := drawRun(seed, classes, *nFlag)
+	r := drawRun(t, seed, classes, *nFlag)
 	rnd := rand.New(rand.NewPCG(seed, 2))
 	f := &faultRig{t: t, r: r}
 	f.mdl = newRunModel(t, r)

@@ -130,6 +130,7 @@ type run struct {
 	retention  int
 	classes    []hostile.Class
 	n          int
+	test       string // the test's name, for the command that repeats the run
 }
 
 func (r run) String() string {
@@ -138,20 +139,13 @@ func (r run) String() string {
 		cs[i] = string(c)
 	}
 	return fmt.Sprintf("seed %d, %d partition(s), dedupe window %s capacity %d, retention %d days, future tolerance %s, classes %s (rerun: go test ./e2e/hostile -count=1 -run '%s' -seed %d -partitions %d -msgs %d -classes %s)",
-		r.seed, r.partitions, r.window, r.capacity, r.retention, *toleranceFlag, strings.Join(cs, ","), testNameHint(r.classes), r.seed, r.partitions, r.n, strings.Join(cs, ","))
-}
-
-func testNameHint(cs []hostile.Class) string {
-	if len(cs) == 1 {
-		return "TestModelByClass/" + string(cs[0])
-	}
-	return "TestModelHostile"
+		r.seed, r.partitions, r.window, r.capacity, r.retention, *toleranceFlag, strings.Join(cs, ","), r.test, r.seed, r.partitions, r.n, strings.Join(cs, ","))
 }
 
 // drawRun draws a run's configuration from its seed (flags override).
-func drawRun(seed uint64, classes []hostile.Class, n int) run {
+func drawRun(t *testing.T, seed uint64, classes []hostile.Class, n int) run {
 	rnd := rand.New(rand.NewPCG(seed, 1))
-	r := run{seed: seed, partitions: *partitionsFlag, capacity: 100000, classes: classes, n: n}
+	r := run{seed: seed, partitions: *partitionsFlag, capacity: 100000, classes: classes, n: n, test: "^" + t.Name() + "$"}
 	if r.partitions == 0 {
 		r.partitions = 1 + rnd.IntN(3)
 	}
@@ -219,7 +213,7 @@ func generate(r run, mdl *refmodel.Model) []hostile.Msg {
 }
 
 func runOnce(t *testing.T, seed uint64, classes []hostile.Class, n int) {
-	r := drawRun(seed, classes, n)
+	r := drawRun(t, seed, classes, n)
 	t.Logf("%s", r)
 	mdl := newRunModel(t, r)
 	s := natstest.RunServer(t) // the exporter, in-process, on a fresh server
