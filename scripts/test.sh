@@ -61,6 +61,8 @@ go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-50000x}" 
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZTIME_DECODERS:-50000x}" ./pkg/checkpoint
 # FuzzRestore runs ~10x slower per input than the others (it builds books).
 go test -run '^$' -fuzz '^FuzzRestore$' -fuzztime "${FUZZTIME_RESTORE:-10000x}" ./pkg/books
+echo "== fuzz: the reference model against classify+books on short streams (e2e/hostile), briefly"
+go test -run '^$' -fuzz '^FuzzModelAgrees$' -fuzztime "${FUZZTIME_MODEL:-10000x}" ./e2e/hostile
 
 echo "== deploy/compose: the compose file through the compose-spec loader (own module; builds ./cmd/exporter)"
 (cd deploy/compose && test -z "$(gofmt -l .)" && go vet ./... && go mod tidy -diff && go test -count=1 ./...)
