@@ -1,0 +1,996 @@
+package exactly
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/internal/hostile"
+	"github.com/faceid-observability/faceid-exporter/internal/refmodel"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
+)
+
+// Randomized fault schedules (issue 15, "What to build" 3). Each run draws,
+// from one seed, a topology (1–3 partitions, 1–3 replicas; one nats-server
+// process or a three-node cluster of them) and a schedule of faults
+// interleaved with publishing, runs it against the exporter binary, and at
+// every quiet point and at the end compares what the exporter's books hold —
+// the exact counters summed over the live replicas, the ledger through
+// `exporter ledger` and every live replica's /api/v1/ledger, the dead-letter
+// stream — with the independent reference model (internal/refmodel) fed
+// the stream's messages as stored (sequence, subject, payload, JetStream
+// timestamp) and told what was removed unread and when the stream was
+// re-created.
+//
+// The short pass runs by default (a few seeds, new ones every run, printed);
+// the long pass is opt-in:
+//
+//	go test ./e2e/exactly -run 'TestChaos' -v -seed 1234            # one seed again
+//	go test ./e2e/exactly -run 'TestChaos' -v -seeds 40 -timeout 3h  # 40 seeds of each
+//	go test ./e2e/exactly -run 'TestChaos' -v -chaos.duration 30m -timeout 2h
+//	go test ./e2e/exactly -run 'TestChaos' -v -chaos.faults kill,freeze -chaos.input ordinary
+var (
+	flagSeed     = flag.Uint64("seed", 0, "chaos: run this one seed (0: draw new seeds)")
+	flagSeeds    = flag.Int("seeds", 0, "chaos: seeds per test (0: the short pass's count)")
+	flagDuration = flag.Duration("chaos.duration", 0, "chaos: draw seeds until this much time has passed (the long pass; overrides -seeds)")
+	flagFaults   = flag.String("chaos.faults", "all", "chaos: the fault classes to draw from, comma-separated ("+strings.Join(allFaults, ",")+"), or all")
+	flagInput    = flag.String("chaos.input", "all", "chaos: the published traffic: the internal/hostile classes to draw from, comma-separated (ordinary, far_future, ...), all, or fixture (the differential tests' fixture: valid, duplicated and bad lines, no future timestamps)")
+	flagKeepOn   = flag.Bool("chaos.keep-going", false, "chaos: after a failing check, go on with the schedule (later checks then show the failure's consequences)")
+	flagReport   = flag.String("chaos.report", os.Getenv("FACEID_CHAOS_REPORT"), "chaos: append one line per seed (seed, topology, result) to this file (env FACEID_CHAOS_REPORT)")
+)
+
+// Fault classes.
+const (
+	fKill            = "kill"             // kill -9 of a replica, restarted within a second
+	fKillDown        = "kill-down"        // kill -9 of a replica that stays down past the takeover timeout
+	fFreeze          = "freeze"           // SIGSTOP past the takeover timeout, then SIGCONT
+	fNATSRestart     = "nats-restart"     // kill -9 of the nats-server (a cluster: one node), restarted on its port and store
+	fStepdownStream  = "stepdown-stream"  // the stream's leader steps down (cluster)
+	fStepdownKV      = "stepdown-kv"      // the checkpoint bucket's leader steps down (cluster)
+	fRecreateRunning = "recreate-running" // the stream deleted and re-created while the replicas run
+	fRecreateStopped = "recreate-stopped" // the same while every replica is down, messages published before they start
+	fPurge           = "purge"            // replicas down, messages published, the oldest unread ones purged (by sequence)
+	fPurgeSubject    = "purge-subject"    // replicas down, messages published, one channel's subject purged
+	fLimits          = "limits"           // replicas down, messages published, MaxMsgs lowered so the oldest unread age out
+	fQuiet           = "quiet"            // no message arrives while ownership moves: owners killed, the group restarted
+)
+
+var allFaults = []string{fKill, fKillDown, fFreeze, fNATSRestart, fStepdownStream, fStepdownKV,
+	fRecreateRunning, fRecreateStopped, fPurge, fPurgeSubject, fLimits, fQuiet}
+
+// clusterOnly are the classes that need a cluster.
+var clusterOnly = map[string]bool{fStepdownStream: true, fStepdownKV: true}
+
+// Short-pass sizes: each seed takes about a minute on two loaded cores.
+const (
+	shortSeedsSingle  = 2
+	shortSeedsCluster = 1
+	settleWithinChaos = 75 * time.Second
+)
+
+// step is one entry of a schedule.
+type step struct {
+	Kind string // a fault class, or "publish"
+	N    int    // messages to publish (publish; the batch published while the replicas are down)
+	Who  int    // a replica or node index (modulo what there is)
+	Ms   int    // a duration in milliseconds: down time, the freeze beyond the takeover timeout, the publish's pace
+	K    int    // the removal's size: messages cut (purge), kept (limits); the channel (purge-subject)
+}
+
+func (s step) String() string {
+	switch s.Kind {
+	case "publish":
+		return fmt.Sprintf("publish %d messages over %dms (concurrent with what follows)", s.N, s.Ms)
+	case fKill:
+		return fmt.Sprintf("kill -9 replica #%d, restart after %dms", s.Who, s.Ms)
+	case fKillDown:
+		return fmt.Sprintf("kill -9 replica #%d, down for the takeover timeout + %dms", s.Who, s.Ms)
+	case fFreeze:
+		return fmt.Sprintf("SIGSTOP replica #%d (an owner if one is live) for the takeover timeout + %dms, SIGCONT", s.Who, s.Ms)
+	case fNATSRestart:
+		return fmt.Sprintf("kill -9 nats-server node #%d, down %dms, restart", s.Who, s.Ms)
+	case fStepdownStream, fStepdownKV:
+		return s.Kind
+	case fRecreateRunning:
+		return "settle, then delete and re-create the stream while the replicas run"
+	case fRecreateStopped:
+		return fmt.Sprintf("settle, kill -9 every replica, delete and re-create the stream, publish %d, restart the replicas", s.N)
+	case fPurge:
+		return fmt.Sprintf("settle, kill -9 every replica, publish %d, purge the stream below the %d-th of them, restart", s.N, s.K+1)
+	case fPurgeSubject:
+		return fmt.Sprintf("settle, kill -9 every replica, publish %d, purge the subject of channel #%d, restart", s.N, s.K)
+	case fLimits:
+		return fmt.Sprintf("settle, kill -9 every replica, publish %d, lower MaxMsgs to %d then lift it, restart", s.N, s.K)
+	case fQuiet:
+		return fmt.Sprintf("settle and check; with no message arriving, kill -9 owner #%d and wait for its partitions to move (mode %d); check", s.Who, s.K)
+	}
+	return s.Kind
+}
+
+// syncs reports whether a step waits for the group to settle first.
+func (s step) syncs() bool {
+	switch s.Kind {
+	case fRecreateRunning, fRecreateStopped, fPurge, fPurgeSubject, fLimits, fQuiet:
+		return true
+	}
+	return false
+}
+
+// topology is what a seed runs on.
+type topology struct {
+	Cluster    bool
+	Partitions int
+	Replicas   int
+}
+
+func (tp topology) String() string {
+	n := "1 nats-server"
+	if tp.Cluster {
+		n = "3-node cluster (R3 stream and bucket)"
+	}
+	return fmt.Sprintf("%s, %d partitions, %d replicas", n, tp.Partitions, tp.Replicas)
+}
+
+// faultsEnabled parses -chaos.faults.
+func faultsEnabled() (map[string]bool, error) {
+	out := map[string]bool{}
+	if *flagFaults == "all" || *flagFaults == "" {
+		for _, f := range allFaults {
+			out[f] = true
+		}
+		return out, nil
+	}
+	for _, f := range strings.Split(*flagFaults, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allFaults, f) {
+			return nil, fmt.Errorf("-chaos.faults: unknown class %q (have %s)", f, strings.Join(allFaults, ","))
+		}
+		out[f] = true
+	}
+	return out, nil
+}
+
+// drawSchedule draws a topology and a schedule from seed.
+func drawSchedule(seed uint64, cluster bool, enabled map[string]bool) (topology, []step) {
+	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
+	tp := topology{Cluster: cluster, Partitions: 1 + rng.IntN(3), Replicas: 1 + rng.IntN(3)}
+	var classes []string
+	for _, f := range allFaults {
+		if enabled[f] && (cluster || !clusterOnly[f]) {
+			classes = append(classes, f)
+		}
+	}
+	publish := func() step {
+		return step{Kind: "publish", N: 80 + rng.IntN(220), Ms: 300 + rng.IntN(1500)}
+	}
+	var steps []step
+	faults := 6 + rng.IntN(3)
+	if len(classes) == 0 {
+		faults = 0
+	}
+	steps = append(steps, publish())
+	for range faults {
+		f := classes[rng.IntN(len(classes))]
+		s := step{Kind: f, Who: rng.IntN(3)}
+		switch f {
+		case fKill:
+			s.Ms = rng.IntN(800)
+		case fKillDown:
+			s.Ms = 500 + rng.IntN(1500)
+		case fFreeze:
+			s.Ms = 1000 + rng.IntN(2000)
+		case fNATSRestart:
+			s.Ms = 200 + rng.IntN(1500)
+		case fRecreateStopped:
+			s.N = 20 + rng.IntN(120)
+		case fPurge:
+			s.N = 30 + rng.IntN(120)
+			s.K = 1 + rng.IntN(s.N-1)
+		case fPurgeSubject:
+			s.N = 30 + rng.IntN(120)
+			s.K = rng.IntN(len(channels))
+		case fLimits:
+			s.N = 30 + rng.IntN(120)
+			s.K = 1 + rng.IntN(s.N-1)
+		case fQuiet:
+			s.K = rng.IntN(3) // 0: kill an owner, restart it; 1: kill an owner, keep it down past the timeout; 2: restart every replica
+		}
+		steps = append(steps, s)
+		if rng.IntN(3) > 0 || s.syncs() {
+			steps = append(steps, publish())
+		}
+	}
+	return tp, steps
+}
+
+// chaosSeeds returns the seeds a test runs: -seed, or -seeds new ones, or
+// the short pass's count; with -chaos.duration, next draws more until the
+// time is up.
+func chaosSeeds(short int) (first []uint64, more func() (uint64, bool)) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	draw := func() uint64 { return rng.Uint64()>>34 + 1 } // short enough to type
+	if *flagSeed != 0 {
+		return []uint64{*flagSeed}, func() (uint64, bool) { return 0, false }
+	}
+	if *flagDuration > 0 {
+		end := time.Now().Add(*flagDuration)
+		return nil, func() (uint64, bool) { return draw(), time.Now().Before(end) }
+	}
+	n := short
+	if *flagSeeds > 0 {
+		n = *flagSeeds
+	}
+	for range n {
+		first = append(first, draw())
+	}
+	return first, func() (uint64, bool) { return 0, false }
+}
+
+// TestChaosSingle runs randomized fault schedules on one nats-server process.
+func TestChaosSingle(t *testing.T) { runChaosSeeds(t, false, shortSeedsSingle) }
+
+// TestChaosCluster runs randomized fault schedules on a three-node cluster
+// of nats-server processes: an R3 stream and checkpoint bucket, a node
+// killed -9 and restarted, stream and KV leader stepdowns, and the rest.
+func TestChaosCluster(t *testing.T) { runChaosSeeds(t, true, shortSeedsCluster) }
+
+func runChaosSeeds(t *testing.T, cluster bool, short int) {
+	enabled, err := faultsEnabled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *flagInput != "fixture" {
+		if _, err := hostile.ParseClasses(*flagInput); err != nil {
+			t.Fatalf("-chaos.input: %v", err)
+		}
+	}
+	first, more := chaosSeeds(short)
+	t.Logf("chaos seeds: %v (input %s, faults %s)", first, *flagInput, *flagFaults)
+	var results []string
+	run := func(seed uint64) {
+		tp, sched := drawSchedule(seed, cluster, enabled)
+		start := time.Now()
+		var res *chaosResult
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			res = runChaos(t, seed, tp, sched)
+		})
+		line := fmt.Sprintf("%s seed=%d [%s] input=%s: ", t.Name(), seed, tp, *flagInput)
+		if ok {
+			line += fmt.Sprintf("pass in %s", time.Since(start).Round(time.Second))
+		} else {
+			line += "FAIL"
+			if res != nil && res.failedAt != "" {
+				line += " " + res.failedAt
+			}
+			line += fmt.Sprintf("; rerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s", t.Name(), seed, *flagInput, *flagFaults)
+		}
+		results = append(results, line)
+		reportLine(line)
+	}
+	for _, s := range first {
+		run(s)
+	}
+	for {
+		s, ok := more()
+		if !ok {
+			break
+		}
+		run(s)
+	}
+	t.Logf("chaos results:\n%s", strings.Join(results, "\n"))
+}
+
+func reportLine(line string) {
+	if *flagReport == "" {
+		return
+	}
+	f, err := os.OpenFile(*flagReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, time.Now().UTC().Format(time.RFC3339), line)
+}
+
+// chaosResult says where a seed failed.
+type chaosResult struct {
+	failedAt string // the check that failed and the fault classes since the last good one
+}
+
+// chaosRun is one seed's world.
+type chaosRun struct {
+	t      *testing.T
+	seed   uint64
+	tp     topology
+	sched  []step
+	rng    *rand.Rand
+	bin    string
+	farm   *natsFarm
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	g      *group
+	model  *refmodel.Model
+	input  []msg
+	next   int // the next input message to publish
+	log    []string
+	result *chaosResult
+
+	// The current stream's messages folded into the model: the last
+	// sequence read back, and per partition the last surviving sequence of
+	// its subjects.
+	lastRead uint64
+	partLast map[int]uint64
+	resets   int
+
+	pubDone chan error // the publish under way, nil when none
+
+	sinceCheck []string // fault classes since the last good check
+	checks     int
+}
+
+func (r *chaosRun) note(format string, args ...any) {
+	line := time.Now().Format("15:04:05.000 ") + fmt.Sprintf(format, args...)
+	r.log = append(r.log, line)
+	r.t.Log(line)
+}
+
+// header is printed with every failure: how to get the same run again.
+func (r *chaosRun) header() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "chaos seed %d: %s; input %s\nrerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s\nschedule:\n",
+		r.seed, r.tp, *flagInput, strings.SplitN(r.t.Name(), "/", 2)[0], r.seed, *flagInput, *flagFaults)
+	for i, s := range r.sched {
+		fmt.Fprintf(&b, "  %2d. %s\n", i+1, s)
+	}
+	return b.String()
+}
+
+func (r *chaosRun) fatalf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Fatalf("%s\n%s\nevents:\n%s", fmt.Sprintf(format, args...), r.header(), strings.Join(r.log, "\n"))
+}
+
+func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult {
+	r := &chaosRun{t: t, seed: seed, tp: tp, sched: sched, rng: rand.New(rand.NewPCG(seed, 0xfa17)),
+		partLast: map[int]uint64{}, result: &chaosResult{}}
+	t.Logf("%s", r.header())
+	r.bin = exporterBinary(t)
+	catYAML, err := os.ReadFile(filepath.Join(repoRoot, "pkg", "classify", "catalog.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.model, err = refmodel.New(refmodel.Config{CatalogYAML: catYAML, Partitions: tp.Partitions, SubjectPrefix: strings.TrimSuffix(subjectPrefix, ".")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, s := range sched {
+		total += s.N
+	}
+	r.input = chaosInput(t, r.model, seed, total)
+
+	size, reps := 1, 1
+	if tp.Cluster {
+		size, reps = 3, 3
+	}
+	r.farm = newNATSFarm(t, size)
+	r.nc, r.js = connect(t, r.farm.urls())
+	createStream(t, r.js, streamConfig(reps))
+	extra := slices.Clone(chaosFlags)
+	if tp.Cluster {
+		extra = append(extra, "--jetstream.checkpoint-replicas", "3", "--jetstream.stream-replicas", "3")
+	}
+	r.g = newGroup(t, t.TempDir(), r.bin, r.farm.urls(), "chaos", tp.Replicas, tp.Partitions, extra...)
+	r.g.start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chaos seed %d failed; rerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s",
+				seed, strings.SplitN(t.Name(), "/", 2)[0], seed, *flagInput, *flagFaults)
+		}
+	})
+
+	for i, s := range sched {
+		r.note("step %d: %s", i+1, s)
+		r.do(s)
+	}
+	r.waitPublished()
+	r.check("the end")
+	return r.result
+}
+
+// chaosInput returns n messages (at least) of the chosen traffic.
+func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int) []msg {
+	if n == 0 {
+		return nil
+	}
+	var msgs []msg
+	if *flagInput == "fixture" {
+		msgs = newFixture(fixtureOptions{Seed: seed, N: n, Now: time.Now(), Cat: loadCatalog(t, exporterBinary(t))}).Msgs
+	} else {
+		classes, err := hostile.ParseClasses(*flagInput)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := hostile.WithCatalog(hostile.Options{Seed: seed, N: n, Now: time.Now(), Classes: classes, SubjectPrefix: strings.TrimSuffix(subjectPrefix, ".")}, m)
+		for _, h := range hostile.Generate(o) {
+			msgs = append(msgs, msg{Subject: h.Subject, Data: h.Data})
+		}
+	}
+	// Ids unique to the seed's run: a message published twice is stored
+	// once (Nats-Msg-Id), and runs never meet.
+	for i := range msgs {
+		msgs[i].MsgID = fmt.Sprintf("c%d-%d", seed, i)
+	}
+	return msgs
+}
+
+// do runs one step.
+func (r *chaosRun) do(s step) {
+	r.t.Helper()
+	if s.Kind != "publish" {
+		r.sinceCheck = append(r.sinceCheck, s.Kind)
+	}
+	switch s.Kind {
+	case "publish":
+		r.waitPublished()
+		r.publishAsync(s.N, time.Duration(s.Ms)*time.Millisecond)
+	case fKill:
+		p := r.pickLive(s.Who)
+		if p == nil {
+			return
+		}
+		r.note("kill -9 %s (pid %d)", p.name, p.pid())
+		p.kill()
+		pause(time.Duration(s.Ms) * time.Millisecond)
+		r.startProc(p)
+	case fKillDown:
+		p := r.pickLive(s.Who)
+		if p == nil {
+			return
+		}
+		r.note("kill -9 %s (pid %d), down for %s", p.name, p.pid(), takeoverTimeout+time.Duration(s.Ms)*time.Millisecond)
+		p.kill()
+		pause(takeoverTimeout + time.Duration(s.Ms)*time.Millisecond)
+		r.startProc(p)
+	case fFreeze:
+		p := r.pickOwner(s.Who)
+		if p == nil {
+			return
+		}
+		r.note("SIGSTOP %s (pid %d)", p.name, p.pid())
+		if err := p.freeze(); err != nil {
+			r.fatalf("%v", err)
+		}
+		pause(takeoverTimeout + time.Duration(s.Ms)*time.Millisecond)
+		r.note("SIGCONT %s", p.name)
+		if err := p.thaw(); err != nil {
+			r.fatalf("%v", err)
+		}
+	case fNATSRestart:
+		n := r.farm.nodes[s.Who%len(r.farm.nodes)]
+		r.note("kill -9 nats-server %s, down %dms", n.name, s.Ms)
+		n.kill(false)
+		pause(time.Duration(s.Ms) * time.Millisecond)
+		if err := n.start(); err != nil {
+			r.fatalf("%v", err)
+		}
+		r.farm.waitHealthy(r.t, 2*time.Minute)
+		r.note("nats-server %s healthy again", n.name)
+	case fStepdownStream:
+		r.stepdown(streamName)
+	case fStepdownKV:
+		r.stepdown("KV_faceid-checkpoints")
+	case fRecreateRunning:
+		r.waitPublished()
+		r.sync("before the stream is re-created")
+		r.recreate()
+	case fRecreateStopped:
+		r.waitPublished()
+		r.sync("before the stream is re-created")
+		r.killAll()
+		r.recreate()
+		r.publishAsync(s.N, 0)
+		r.waitPublished()
+		r.startAll()
+	case fPurge, fPurgeSubject, fLimits:
+		r.waitPublished()
+		r.sync("before messages are removed")
+		r.killAll()
+		r.remove(s)
+		r.startAll()
+	case fQuiet:
+		r.waitPublished()
+		r.sync("before the quiet period")
+		r.quiet(s)
+	default:
+		r.fatalf("unknown step %q", s.Kind)
+	}
+}
+
+func (r *chaosRun) startProc(p *proc) {
+	if err := p.startErr(); err != nil {
+		r.fatalf("%v", err)
+	}
+}
+
+// pickLive returns a live replica (the who-th of them, modulo).
+func (r *chaosRun) pickLive(who int) *proc {
+	live := r.g.live()
+	if len(live) == 0 {
+		r.note("no live replica")
+		return nil
+	}
+	return live[who%len(live)]
+}
+
+// pickOwner returns a live replica that owns a partition, else any live one.
+func (r *chaosRun) pickOwner(who int) *proc {
+	scrapes := r.g.scrapeEach()
+	var owning []*proc
+	for _, p := range r.g.live() {
+		if s, ok := scrapes[p]; ok && len(s.byPartition("faceid_exporter_checkpoint_sequence")) > 0 {
+			owning = append(owning, p)
+		}
+	}
+	if len(owning) > 0 {
+		return owning[who%len(owning)]
+	}
+	return r.pickLive(who)
+}
+
+func (r *chaosRun) killAll() {
+	for _, p := range r.g.procs {
+		if p.running() {
+			r.note("kill -9 %s (pid %d)", p.name, p.pid())
+		}
+		p.kill()
+	}
+}
+
+func (r *chaosRun) startAll() {
+	for _, p := range r.g.procs {
+		if !p.running() {
+			r.startProc(p)
+		}
+	}
+	r.note("every replica started")
+}
+
+func (r *chaosRun) stepdown(stream string) {
+	before := leaderOf(r.js, stream)
+	r.note("stepdown of the %s leader (%s)", stream, before)
+	err := pollUntil(30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		err := jsAPI(r.nc, "$JS.API.STREAM.LEADER.STEPDOWN."+stream)
+		return err == nil, fmt.Sprint(err)
+	})
+	if err != nil {
+		r.fatalf("stepdown of %s: %v", stream, err)
+	}
+	err = pollUntil(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		l := leaderOf(r.js, stream)
+		return l != "" && l != before, "leader " + l
+	})
+	if err != nil {
+		r.fatalf("a new %s leader: %v", stream, err)
+	}
+	r.note("%s leader now %s", stream, leaderOf(r.js, stream))
+}
+
+// publishAsync publishes the next n input messages over pace, in the
+// background.
+func (r *chaosRun) publishAsync(n int, pace time.Duration) {
+	n = min(n, len(r.input)-r.next)
+	batch := r.input[r.next : r.next+n]
+	r.next += n
+	done := make(chan error, 1)
+	r.pubDone = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		done <- publish(ctx, r.js, batch, pace)
+	}()
+}
+
+func (r *chaosRun) waitPublished() {
+	if r.pubDone == nil {
+		return
+	}
+	err := <-r.pubDone
+	r.pubDone = nil
+	if err != nil {
+		r.fatalf("publish: %v", err)
+	}
+}
+
+// stream returns the stream's handle, retrying while servers restart.
+func (r *chaosRun) stream() jetstream.Stream {
+	var s jetstream.Stream
+	err := pollUntil(60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		s, err = r.js.Stream(ctx, streamName)
+		return err == nil, fmt.Sprint(err)
+	})
+	if err != nil {
+		r.fatalf("stream %s: %v", streamName, err)
+	}
+	return s
+}
+
+// readFrom returns the stream's messages from sequence from to its last, as
+// stored (a removed sequence is absent).
+func (r *chaosRun) readFrom(from uint64) []refmodel.Msg {
+	st := streamState(r.t, r.js, streamName)
+	s := r.stream()
+	var out []refmodel.Msg
+	for seq := max(from, st.FirstSeq); seq <= st.LastSeq; seq++ {
+		var m *jetstream.RawStreamMsg
+		err := pollUntil(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			m, err = s.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return true, ""
+			}
+			return err == nil, fmt.Sprint(err)
+		})
+		if err != nil {
+			r.fatalf("get message %d: %v", seq, err)
+		}
+		if m != nil {
+			out = append(out, refmodel.Msg{Seq: m.Sequence, Subject: m.Subject, Data: m.Data, Stamp: m.Time})
+		}
+	}
+	return out
+}
+
+// absorb folds the stream's messages not yet read back into the model.
+func (r *chaosRun) absorb() {
+	for _, m := range r.readFrom(r.lastRead + 1) {
+		r.apply(m)
+	}
+	if st := streamState(r.t, r.js, streamName); st.LastSeq > r.lastRead {
+		r.lastRead = st.LastSeq
+	}
+}
+
+func (r *chaosRun) apply(m refmodel.Msg) {
+	r.model.Apply(m)
+	if p := r.model.PartitionOf(m.Subject); p >= 0 {
+		r.partLast[p] = max(r.partLast[p], m.Seq)
+	}
+	r.lastRead = max(r.lastRead, m.Seq)
+}
+
+// sync folds what was published into the model and waits until the group
+// has read and committed all of it; then checks.
+func (r *chaosRun) sync(what string) {
+	r.waitPublished()
+	r.absorb()
+	r.check(what)
+}
+
+// recreate deletes the stream and creates it again (empty, a new creation
+// time); the model is told.
+func (r *chaosRun) recreate() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := pollUntil(30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		err := r.js.DeleteStream(ctx, streamName)
+		return err == nil || errors.Is(err, jetstream.ErrStreamNotFound), fmt.Sprint(err)
+	})
+	if err != nil {
+		r.fatalf("delete stream: %v", err)
+	}
+	reps := 1
+	if r.tp.Cluster {
+		reps = 3
+	}
+	createStream(r.t, r.js, streamConfig(reps))
+	r.model.StreamReset()
+	r.resets++
+	r.lastRead, r.partLast = 0, map[int]uint64{}
+	r.note("stream %s deleted and re-created", streamName)
+}
+
+// remove publishes s.N messages while every replica is down and removes some
+// of them, unread, as s says; the model is told which partitions lost how
+// many.
+func (r *chaosRun) remove(s step) {
+	r.publishAsync(s.N, 0)
+	r.waitPublished()
+	before := r.readFrom(r.lastRead + 1)
+	if len(before) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	str := r.stream()
+	switch s.Kind {
+	case fPurge:
+		cut := before[min(s.K, len(before)-1)].Seq
+		r.note("purge the stream below sequence %d", cut)
+		if err := str.Purge(ctx, jetstream.WithPurgeSequence(cut)); err != nil {
+			r.fatalf("purge: %v", err)
+		}
+	case fPurgeSubject:
+		subj := subjectPrefix + channels[s.K%len(channels)]
+		r.note("purge subject %s", subj)
+		if err := str.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			r.fatalf("purge %s: %v", subj, err)
+		}
+	case fLimits:
+		cfg := streamConfig(1)
+		if r.tp.Cluster {
+			cfg = streamConfig(3)
+		}
+		cfg.MaxMsgs = int64(s.K)
+		r.note("MaxMsgs %d", s.K)
+		if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+			r.fatalf("update stream: %v", err)
+		}
+		cfg.MaxMsgs = -1
+		if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+			r.fatalf("update stream: %v", err)
+		}
+	}
+	after := r.readFrom(before[0].Seq)
+	kept := map[uint64]bool{}
+	for _, m := range after {
+		kept[m.Seq] = true
+	}
+	lost := map[int]uint64{}
+	for _, m := range before {
+		if kept[m.Seq] {
+			r.apply(m)
+			continue
+		}
+		if p := r.model.PartitionOf(m.Subject); p >= 0 {
+			lost[p]++
+		}
+	}
+	r.lastRead = max(r.lastRead, before[len(before)-1].Seq)
+	for p, n := range lost {
+		r.model.Lost(p, n)
+	}
+	r.note("removed unread: %d of %d published (by partition %v)", len(before)-len(after), len(before), lost)
+}
+
+// quiet moves ownership while no message arrives: the group has read
+// everything; owners are killed (or the whole group restarted) and the
+// partitions must come back with their series and books whole.
+func (r *chaosRun) quiet(s step) {
+	switch s.K {
+	case 0, 1:
+		p := r.pickOwner(s.Who)
+		if p == nil {
+			return
+		}
+		r.note("quiet: kill -9 %s (pid %d)", p.name, p.pid())
+		p.kill()
+		if len(r.g.procs) > 1 {
+			// Stay down until another replica has taken over.
+			pause(takeoverTimeout + time.Second)
+			r.check("quiet: an owner killed, its partitions taken over with nothing to read")
+		} else if s.K == 1 {
+			pause(takeoverTimeout + time.Second) // alone: down past the timeout
+		}
+		r.startProc(p)
+	default:
+		r.killAll()
+		r.startAll()
+	}
+	r.check("quiet: ownership moved with nothing to read")
+}
+
+// check waits until the group settles on what the model expects, then
+// compares counters, ledgers and dead letters; a difference fails the seed.
+func (r *chaosRun) check(what string) {
+	r.t.Helper()
+	r.waitPublished()
+	r.absorb()
+	r.checks++
+	want := r.model.Expect()
+	raw, status, settled := r.settle(want, settleWithinChaos)
+	var problems []string
+	if !settled {
+		problems = append(problems, "not settled within "+settleWithinChaos.String()+": "+status)
+	}
+	got, err := refmodel.ParseScrape(raw...)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	gotCounters := refmodel.Expected{Counters: got}
+	if d := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, gotCounters); d != "" {
+		problems = append(problems, "counters summed over the live replicas (want = model):\n"+firstNLines(d, 40))
+	}
+	problems = append(problems, r.checkLedgers(want)...)
+	problems = append(problems, r.checkDeadLetters(want)...)
+	if len(problems) == 0 {
+		r.note("check %d (%s): counters, ledger (cli, api) and dead letters equal the model (%d series, %d ledger rows)", r.checks, what, len(want.Counters), len(want.Ledger))
+		r.sinceCheck = nil
+		return
+	}
+	classes := slices.Compact(slices.Sorted(slices.Values(r.sinceCheck)))
+	r.result.failedAt = fmt.Sprintf("at check %d (%s) after %v", r.checks, what, classes)
+	msg := fmt.Sprintf("check %d (%s) failed; fault classes since the last good check: %v\n%s", r.checks, what, classes, strings.Join(problems, "\n"))
+	if *flagKeepOn {
+		r.t.Errorf("%s\n%s", msg, r.header())
+		r.sinceCheck = nil
+		return
+	}
+	r.fatalf("%s", msg)
+}
+
+func firstNLines(s string, n int) string { return firstN(strings.Split(s, "\n"), n) }
+
+// settle waits until every partition has one live owner that committed the
+// partition's last message of the stream lately, the exact counters equal
+// the model's and nothing changed for a second. On timeout it returns what
+// it last saw.
+func (r *chaosRun) settle(want refmodel.Expected, within time.Duration) ([][]byte, string, bool) {
+	var raw [][]byte
+	var status, prev string
+	var prevAt time.Time
+	err := pollUntil(within, 150*time.Millisecond, func() (bool, string) {
+		if c := r.g.crashed(); len(c) > 0 {
+			status = "crashed: " + strings.Join(c, "; ")
+			return false, status
+		}
+		raw = nil
+		scrapes := map[*proc]scrape{}
+		for _, p := range r.g.live() {
+			b, err := rawMetrics(p.url())
+			if err != nil {
+				status = p.name + ": " + err.Error()
+				return false, status
+			}
+			s, err := parseMetrics(strings.NewReader(string(b)))
+			if err != nil {
+				status = err.Error()
+				return false, status
+			}
+			raw = append(raw, b)
+			scrapes[p] = s
+		}
+		own := owners(scrapes)
+		var seqs []string
+		for part := range r.tp.Partitions {
+			key := strconv.Itoa(part)
+			o := own[key]
+			if len(o) != 1 {
+				status = fmt.Sprintf("partition %s owned by %v", key, names(o))
+				return false, status
+			}
+			s := scrapes[o[0]]
+			last, _ := s.get("faceid_exporter_checkpoint_last_success_timestamp_seconds", "partition", key)
+			if age := float64(time.Now().UnixNano())/1e9 - last; age > 5 {
+				status = fmt.Sprintf("partition %s: %s last committed %.1fs ago", key, o[0].name, age)
+				return false, status
+			}
+			seq, _ := s.get("faceid_exporter_checkpoint_sequence", "partition", key)
+			seqs = append(seqs, fmt.Sprintf("p%s=%v@%s", key, seq, o[0].name))
+			if uint64(seq) != r.partLast[part] {
+				status = fmt.Sprintf("partition %s committed sequence %v, its last message is %d (%s)", key, seq, r.partLast[part], strings.Join(seqs, " "))
+				return false, status
+			}
+		}
+		got, err := refmodel.ParseScrape(raw...)
+		if err != nil {
+			status = err.Error()
+			return false, status
+		}
+		if d := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, refmodel.Expected{Counters: got}); d != "" {
+			status = fmt.Sprintf("counters differ from the model (%s): %s", strings.Join(seqs, " "), firstNLines(d, 5))
+			return false, status
+		}
+		snap := strings.Join(seqs, " ") + fmt.Sprint(got)
+		if snap != prev {
+			prev, prevAt = snap, time.Now()
+			status = "settling: " + strings.Join(seqs, " ")
+			return false, status
+		}
+		if time.Since(prevAt) < time.Second {
+			status = "settling: " + strings.Join(seqs, " ")
+			return false, status
+		}
+		return true, ""
+	})
+	return raw, status, err == nil
+}
+
+// rawMetrics returns base+"/metrics" as text.
+func rawMetrics(base string) ([]byte, error) {
+	resp, err := httpClient.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// ledgerSpans are the two ledger requests that cover every day the books
+// may keep: the retention before the newest accepted day, which is at most
+// tomorrow in Beijing (events later than their stamp by more than the
+// tolerance are rejected).
+func ledgerSpans() [][2]string {
+	to := ledger.DayOf(time.Now().Add(48 * time.Hour))
+	mid := to - ledger.Retention
+	return [][2]string{{(mid - ledger.Retention + 1).String(), mid.String()}, {(mid + 1).String(), to.String()}}
+}
+
+// checkLedgers compares `exporter ledger` and every live replica's
+// /api/v1/ledger with the model's ledger.
+func (r *chaosRun) checkLedgers(want refmodel.Expected) []string {
+	var problems []string
+	read := func(get func(from, to string) (string, error)) (map[refmodel.LedgerKey]uint64, error) {
+		out := map[refmodel.LedgerKey]uint64{}
+		for _, sp := range ledgerSpans() {
+			text, err := get(sp[0], sp[1])
+			if err != nil {
+				return nil, err
+			}
+			rows, err := refmodel.ParseLedgerCSV(strings.NewReader(text))
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range rows {
+				out[k] += v
+			}
+		}
+		return out, nil
+	}
+	compare := func(who string, got map[refmodel.LedgerKey]uint64, err error) {
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("ledger from %s: %v", who, err))
+			return
+		}
+		if d := refmodel.Diff(refmodel.Expected{Ledger: want.Ledger}, refmodel.Expected{Ledger: got}); d != "" {
+			problems = append(problems, fmt.Sprintf("ledger from %s (want = model):\n%s", who, firstNLines(d, 30)))
+		}
+	}
+	got, err := read(func(from, to string) (string, error) {
+		return ledgerCLI(r.bin, r.farm.urls(), streamName, "chaos", from, to, "csv")
+	})
+	compare("`exporter ledger`", got, err)
+	for _, p := range r.g.live() {
+		got, err := read(func(from, to string) (string, error) { return httpLedger(p.url(), from, to) })
+		compare(p.name+" /api/v1/ledger", got, err)
+	}
+	return problems
+}
+
+// checkDeadLetters: the dead-letter stream holds one message per rejected
+// message the model counts (a replay stores it once).
+func (r *chaosRun) checkDeadLetters(want refmodel.Expected) []string {
+	var n uint64
+	for k, v := range want.Counters {
+		if strings.HasPrefix(k, "faceid_exporter_dead_letters_total") {
+			n += v
+		}
+	}
+	st := streamState(r.t, r.js, deadLetterStream("chaos"))
+	if st.Msgs != n {
+		return []string{fmt.Sprintf("dead-letter stream %s holds %d messages, the model dead-letters %d", deadLetterStream("chaos"), st.Msgs, n)}
+	}
+	return nil
+}
