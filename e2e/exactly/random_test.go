@@ -44,13 +44,14 @@ import (
 //	go test ./e2e/exactly -run 'TestChaos' -v -chaos.duration 30m -timeout 2h
 //	go test ./e2e/exactly -run 'TestChaos' -v -chaos.faults kill,freeze -chaos.input ordinary
 var (
-	flagSeed     = flag.Uint64("seed", 0, "chaos: run this one seed (0: draw new seeds)")
-	flagSeeds    = flag.Int("seeds", 0, "chaos: seeds per test (0: the short pass's count)")
-	flagDuration = flag.Duration("chaos.duration", 0, "chaos: draw seeds until this much time has passed (the long pass; overrides -seeds)")
-	flagFaults   = flag.String("chaos.faults", "all", "chaos: the fault classes to draw from, comma-separated ("+strings.Join(allFaults, ",")+"), or all")
-	flagInput    = flag.String("chaos.input", "all", "chaos: the published traffic: the internal/hostile classes to draw from, comma-separated (ordinary, far_future, ...), all, or fixture (the differential tests' fixture: valid, duplicated and bad lines, no future timestamps)")
-	flagKeepOn   = flag.Bool("chaos.keep-going", false, "chaos: after a failing check, go on with the schedule (later checks then show the failure's consequences)")
-	flagReport   = flag.String("chaos.report", os.Getenv("FACEID_CHAOS_REPORT"), "chaos: append one line per seed (seed, topology, result) to this file (env FACEID_CHAOS_REPORT)")
+	flagSeed            = flag.Uint64("seed", 0, "chaos: run this one seed (0: draw new seeds)")
+	flagSeeds           = flag.Int("seeds", 0, "chaos: seeds per test (0: the short pass's count)")
+	flagDuration        = flag.Duration("chaos.duration", 0, "chaos: draw seeds until this much time has passed (the long pass; overrides -seeds)")
+	flagFaults          = flag.String("chaos.faults", "all", "chaos: the fault classes to draw from, comma-separated ("+strings.Join(allFaults, ",")+"), all, or none (publishing only: input defects apart from faults)")
+	flagInput           = flag.String("chaos.input", "all", "chaos: the published traffic: the internal/hostile classes to draw from, comma-separated (ordinary, far_future, ...), all, or fixture (the differential tests' fixture: valid, duplicated and bad lines, no future timestamps)")
+	flagKeepOn          = flag.Bool("chaos.keep-going", false, "chaos: after a failing check, go on with the schedule (later checks then show the failure's consequences)")
+	flagFutureTolerance = flag.Duration("chaos.model-future-tolerance", 0, "chaos: the model's future-timestamp tolerance (0: the exporter's default; negative: no such rule, as before issue 15)")
+	flagReport          = flag.String("chaos.report", os.Getenv("FACEID_CHAOS_REPORT"), "chaos: append one line per seed (seed, topology, result) to this file (env FACEID_CHAOS_REPORT)")
 )
 
 // Fault classes.
@@ -130,24 +131,51 @@ func (s step) syncs() bool {
 	return false
 }
 
-// topology is what a seed runs on.
+// topology is what a seed runs on, and how the exporter is configured.
 type topology struct {
-	Cluster    bool
-	Partitions int
-	Replicas   int
+	Cluster        bool
+	Partitions     int
+	Replicas       int
+	DedupeCapacity int  // dedupe.capacity in --config.file; 0: the default
+	Business       bool // business-dimension allowlists in --config.file
 }
+
+// Business allowlists of the seeds that draw them.
+var chaosAppIDs, chaosRuleIDs = []string{"app-a", "app-b"}, []string{"rule-1", "rule-2"}
 
 func (tp topology) String() string {
 	n := "1 nats-server"
 	if tp.Cluster {
 		n = "3-node cluster (R3 stream and bucket)"
 	}
-	return fmt.Sprintf("%s, %d partitions, %d replicas", n, tp.Partitions, tp.Replicas)
+	s := fmt.Sprintf("%s, %d partitions, %d replicas", n, tp.Partitions, tp.Replicas)
+	if tp.DedupeCapacity > 0 {
+		s += fmt.Sprintf(", dedupe.capacity %d", tp.DedupeCapacity)
+	}
+	if tp.Business {
+		s += ", business dimensions"
+	}
+	return s
+}
+
+// configFile returns the --config.file text of tp, "" when none is needed.
+func (tp topology) configFile() string {
+	var b strings.Builder
+	if tp.DedupeCapacity > 0 {
+		fmt.Fprintf(&b, "dedupe:\n  capacity: %d\n", tp.DedupeCapacity)
+	}
+	if tp.Business {
+		fmt.Fprintf(&b, "business_dimensions:\n  app_id: [%s]\n  rule_id: [%s]\n", strings.Join(chaosAppIDs, ", "), strings.Join(chaosRuleIDs, ", "))
+	}
+	return b.String()
 }
 
 // faultsEnabled parses -chaos.faults.
 func faultsEnabled() (map[string]bool, error) {
 	out := map[string]bool{}
+	if *flagFaults == "none" {
+		return out, nil
+	}
 	if *flagFaults == "all" || *flagFaults == "" {
 		for _, f := range allFaults {
 			out[f] = true
@@ -177,10 +205,14 @@ func drawSchedule(seed uint64, cluster bool, enabled map[string]bool) (topology,
 	publish := func() step {
 		return step{Kind: "publish", N: 80 + rng.IntN(220), Ms: 300 + rng.IntN(1500)}
 	}
+	if rng.IntN(3) == 0 {
+		tp.DedupeCapacity = 200 + rng.IntN(200)
+	}
+	tp.Business = rng.IntN(3) == 0
 	var steps []step
 	faults := 6 + rng.IntN(3)
 	if len(classes) == 0 {
-		faults = 0
+		return tp, []step{publish(), publish(), publish(), publish()}
 	}
 	steps = append(steps, publish())
 	for range faults {
@@ -373,7 +405,12 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.model, err = refmodel.New(refmodel.Config{CatalogYAML: catYAML, Partitions: tp.Partitions, SubjectPrefix: strings.TrimSuffix(subjectPrefix, ".")})
+	mc := refmodel.Config{CatalogYAML: catYAML, Partitions: tp.Partitions, SubjectPrefix: strings.TrimSuffix(subjectPrefix, "."),
+		DedupeCapacity: tp.DedupeCapacity, FutureTolerance: *flagFutureTolerance}
+	if tp.Business {
+		mc.AppIDs, mc.RuleIDs = chaosAppIDs, chaosRuleIDs
+	}
+	r.model, err = refmodel.New(mc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +418,7 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult
 	for _, s := range sched {
 		total += s.N
 	}
-	r.input = chaosInput(t, r.model, seed, total)
+	r.input = chaosInput(t, r.model, seed, total, tp)
 
 	size, reps := 1, 1
 	if tp.Cluster {
@@ -394,7 +431,15 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult
 	if tp.Cluster {
 		extra = append(extra, "--jetstream.checkpoint-replicas", "3", "--jetstream.stream-replicas", "3")
 	}
-	r.g = newGroup(t, t.TempDir(), r.bin, r.farm.urls(), "chaos", tp.Replicas, tp.Partitions, extra...)
+	dir := t.TempDir()
+	if text := tp.configFile(); text != "" {
+		path := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		extra = append(extra, "--config.file", path)
+	}
+	r.g = newGroup(t, dir, r.bin, r.farm.urls(), "chaos", tp.Replicas, tp.Partitions, extra...)
 	r.g.start()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -413,7 +458,7 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult
 }
 
 // chaosInput returns n messages (at least) of the chosen traffic.
-func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int) []msg {
+func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int, tp topology) []msg {
 	if n == 0 {
 		return nil
 	}
@@ -425,7 +470,11 @@ func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int) []msg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := hostile.WithCatalog(hostile.Options{Seed: seed, N: n, Now: time.Now(), Classes: classes, SubjectPrefix: strings.TrimSuffix(subjectPrefix, ".")}, m)
+		o := hostile.WithCatalog(hostile.Options{Seed: seed, N: n, Now: time.Now(), Classes: classes, SubjectPrefix: strings.TrimSuffix(subjectPrefix, "."),
+			DedupeCapacity: tp.DedupeCapacity}, m)
+		if tp.Business {
+			o.AppIDs, o.RuleIDs = chaosAppIDs, chaosRuleIDs
+		}
 		for _, h := range hostile.Generate(o) {
 			msgs = append(msgs, msg{Subject: h.Subject, Data: h.Data})
 		}
@@ -441,9 +490,12 @@ func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int) []msg {
 // do runs one step.
 func (r *chaosRun) do(s step) {
 	r.t.Helper()
-	if s.Kind != "publish" {
+	// A step that settles first joins the fault classes of the next check
+	// once that first check has passed.
+	if s.Kind != "publish" && !s.syncs() {
 		r.sinceCheck = append(r.sinceCheck, s.Kind)
 	}
+	began := func() { r.sinceCheck = append(r.sinceCheck, s.Kind) }
 	switch s.Kind {
 	case "publish":
 		r.waitPublished()
@@ -497,10 +549,12 @@ func (r *chaosRun) do(s step) {
 	case fRecreateRunning:
 		r.waitPublished()
 		r.sync("before the stream is re-created")
+		began()
 		r.recreate()
 	case fRecreateStopped:
 		r.waitPublished()
 		r.sync("before the stream is re-created")
+		began()
 		r.killAll()
 		r.recreate()
 		r.publishAsync(s.N, 0)
@@ -509,12 +563,14 @@ func (r *chaosRun) do(s step) {
 	case fPurge, fPurgeSubject, fLimits:
 		r.waitPublished()
 		r.sync("before messages are removed")
+		began()
 		r.killAll()
 		r.remove(s)
 		r.startAll()
 	case fQuiet:
 		r.waitPublished()
 		r.sync("before the quiet period")
+		began()
 		r.quiet(s)
 	default:
 		r.fatalf("unknown step %q", s.Kind)
@@ -828,8 +884,12 @@ func (r *chaosRun) check(what string) {
 		return
 	}
 	classes := slices.Compact(slices.Sorted(slices.Values(r.sinceCheck)))
-	r.result.failedAt = fmt.Sprintf("at check %d (%s) after %v", r.checks, what, classes)
-	msg := fmt.Sprintf("check %d (%s) failed; fault classes since the last good check: %v\n%s", r.checks, what, classes, strings.Join(problems, "\n"))
+	faults := fmt.Sprintf("fault classes since the last good check: %v", classes)
+	if len(classes) == 0 {
+		faults = "no fault since the last good check: the input alone"
+	}
+	r.result.failedAt = fmt.Sprintf("at check %d (%s); %s", r.checks, what, faults)
+	msg := fmt.Sprintf("check %d (%s) failed; %s\n%s", r.checks, what, faults, strings.Join(problems, "\n"))
 	if *flagKeepOn {
 		r.t.Errorf("%s\n%s", msg, r.header())
 		r.sinceCheck = nil
@@ -896,21 +956,26 @@ func (r *chaosRun) settle(want refmodel.Expected, within time.Duration) ([][]byt
 			status = err.Error()
 			return false, status
 		}
-		if d := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, refmodel.Expected{Counters: got}); d != "" {
-			status = fmt.Sprintf("counters differ from the model (%s): %s", strings.Join(seqs, " "), firstNLines(d, 5))
-			return false, status
-		}
+		diff := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, refmodel.Expected{Counters: got})
 		snap := strings.Join(seqs, " ") + fmt.Sprint(got)
 		if snap != prev {
 			prev, prevAt = snap, time.Now()
-			status = "settling: " + strings.Join(seqs, " ")
-			return false, status
 		}
-		if time.Since(prevAt) < time.Second {
+		// Equal to the model and unchanged for a second: settled. Different
+		// but unchanged for longer than a lost-input poll (5s): settled too,
+		// on a difference that no more waiting will mend.
+		switch stable := time.Since(prevAt); {
+		case diff == "" && stable >= time.Second:
+			return true, ""
+		case diff != "" && stable >= 8*time.Second:
+			status = fmt.Sprintf("unchanged for %s but different from the model (%s)", stable.Round(time.Second), strings.Join(seqs, " "))
+			return true, status
+		case diff != "":
+			status = fmt.Sprintf("counters differ from the model (%s): %s", strings.Join(seqs, " "), firstNLines(diff, 5))
+		default:
 			status = "settling: " + strings.Join(seqs, " ")
-			return false, status
 		}
-		return true, ""
+		return false, status
 	})
 	return raw, status, err == nil
 }
