@@ -1059,3 +1059,61 @@ func (r *chaosRun) checkDeadLetters(want refmodel.Expected) []string {
 	}
 	return nil
 }
+
+// TestChaosSchedule: a seed always draws the same topology and schedule,
+// other seeds draw others, a single server never gets a cluster-only fault,
+// and every fault class turns up within a few seeds.
+func TestChaosSchedule(t *testing.T) {
+	all := map[string]bool{}
+	for _, f := range allFaults {
+		all[f] = true
+	}
+	str := func(tp topology, s []step) string { return fmt.Sprint(tp, s) }
+	t.Run("deterministic", func(t *testing.T) {
+		a1, s1 := drawSchedule(42, true, all)
+		a2, s2 := drawSchedule(42, true, all)
+		b, sb := drawSchedule(43, true, all)
+		if str(a1, s1) != str(a2, s2) {
+			t.Error("seed 42 drew two schedules")
+		}
+		if str(a1, s1) == str(b, sb) {
+			t.Error("seeds 42 and 43 drew the same schedule")
+		}
+	})
+	t.Run("classes", func(t *testing.T) {
+		seen := map[string]bool{}
+		for seed := uint64(1); seed <= 200; seed++ {
+			for _, cluster := range []bool{false, true} {
+				tp, steps := drawSchedule(seed, cluster, all)
+				if tp.Partitions < 1 || tp.Partitions > 3 || tp.Replicas < 1 || tp.Replicas > 3 {
+					t.Fatalf("seed %d: %s", seed, tp)
+				}
+				for _, s := range steps {
+					if clusterOnly[s.Kind] && !cluster {
+						t.Fatalf("seed %d: %s on a single server", seed, s.Kind)
+					}
+					seen[s.Kind] = true
+				}
+			}
+		}
+		for _, f := range allFaults {
+			if !seen[f] {
+				t.Errorf("fault class %s never drawn in 200 seeds", f)
+			}
+		}
+	})
+	t.Run("only the enabled classes", func(t *testing.T) {
+		_, steps := drawSchedule(7, true, map[string]bool{fFreeze: true})
+		for _, s := range steps {
+			if s.Kind != "publish" && s.Kind != fFreeze {
+				t.Errorf("drew %s with only freeze enabled", s.Kind)
+			}
+		}
+		_, steps = drawSchedule(7, true, map[string]bool{})
+		for _, s := range steps {
+			if s.Kind != "publish" {
+				t.Errorf("drew %s with no class enabled", s.Kind)
+			}
+		}
+	})
+}
