@@ -296,16 +296,16 @@ func runChaosSeeds(t *testing.T, cluster bool, short int) {
 	run := func(seed uint64) {
 		tp, sched := drawSchedule(seed, cluster, enabled)
 		start := time.Now()
-		var res *chaosResult
+		res := &chaosResult{}
 		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			res = runChaos(t, seed, tp, sched)
+			runChaos(t, seed, tp, sched, res)
 		})
 		line := fmt.Sprintf("%s seed=%d [%s] input=%s: ", t.Name(), seed, tp, *flagInput)
 		if ok {
 			line += fmt.Sprintf("pass in %s", time.Since(start).Round(time.Second))
 		} else {
 			line += "FAIL"
-			if res != nil && res.failedAt != "" {
+			if res.failedAt != "" {
 				line += " " + res.failedAt
 			}
 			line += fmt.Sprintf("; rerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s", t.Name(), seed, *flagInput, *flagFaults)
@@ -396,9 +396,10 @@ func (r *chaosRun) fatalf(format string, args ...any) {
 	r.t.Fatalf("%s\n%s\nevents:\n%s", fmt.Sprintf(format, args...), r.header(), strings.Join(r.log, "\n"))
 }
 
-func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult {
+// runChaos runs one seed's schedule; res says where it failed.
+func runChaos(t *testing.T, seed uint64, tp topology, sched []step, res *chaosResult) {
 	r := &chaosRun{t: t, seed: seed, tp: tp, sched: sched, rng: rand.New(rand.NewPCG(seed, 0xfa17)),
-		partLast: map[int]uint64{}, result: &chaosResult{}}
+		partLast: map[int]uint64{}, result: res}
 	t.Logf("%s", r.header())
 	r.bin = exporterBinary(t)
 	catYAML, err := os.ReadFile(filepath.Join(repoRoot, "pkg", "classify", "catalog.yaml"))
@@ -454,7 +455,6 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step) *chaosResult
 	}
 	r.waitPublished()
 	r.check("the end")
-	return r.result
 }
 
 // chaosInput returns n messages (at least) of the chosen traffic.
