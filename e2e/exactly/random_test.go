@@ -51,6 +51,7 @@ var (
 	flagInput           = flag.String("chaos.input", "all", "chaos: the published traffic: the internal/hostile classes to draw from, comma-separated (ordinary, far_future, ...), all, or fixture (the differential tests' fixture: valid, duplicated and bad lines, no future timestamps)")
 	flagKeepOn          = flag.Bool("chaos.keep-going", false, "chaos: after a failing check, go on with the schedule (later checks then show the failure's consequences)")
 	flagFutureTolerance = flag.Duration("chaos.model-future-tolerance", 0, "chaos: the model's future-timestamp tolerance (0: the exporter's default; negative: no such rule, as before issue 15)")
+	flagKnown           = flag.Bool("chaos.known", false, "chaos: run TestChaosKnown, the recorded seeds that found defects of issue 15")
 	flagReport          = flag.String("chaos.report", os.Getenv("FACEID_CHAOS_REPORT"), "chaos: append one line per seed (seed, topology, result) to this file (env FACEID_CHAOS_REPORT)")
 )
 
@@ -170,19 +171,32 @@ func (tp topology) configFile() string {
 	return b.String()
 }
 
-// faultsEnabled parses -chaos.faults.
-func faultsEnabled() (map[string]bool, error) {
+// chaosOpts are a run's input and fault classes (-chaos.input,
+// -chaos.faults).
+type chaosOpts struct{ input, faults string }
+
+// rerun is the command that runs seed again.
+func (o chaosOpts) rerun(cluster bool, seed uint64) string {
+	test := "TestChaosSingle"
+	if cluster {
+		test = "TestChaosCluster"
+	}
+	return fmt.Sprintf("go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s", test, seed, o.input, o.faults)
+}
+
+// faultsEnabled parses a -chaos.faults value.
+func faultsEnabled(faults string) (map[string]bool, error) {
 	out := map[string]bool{}
-	if *flagFaults == "none" {
+	if faults == "none" {
 		return out, nil
 	}
-	if *flagFaults == "all" || *flagFaults == "" {
+	if faults == "all" || faults == "" {
 		for _, f := range allFaults {
 			out[f] = true
 		}
 		return out, nil
 	}
-	for _, f := range strings.Split(*flagFaults, ",") {
+	for _, f := range strings.Split(faults, ",") {
 		f = strings.TrimSpace(f)
 		if !slices.Contains(allFaults, f) {
 			return nil, fmt.Errorf("-chaos.faults: unknown class %q (have %s)", f, strings.Join(allFaults, ","))
@@ -281,49 +295,53 @@ func TestChaosSingle(t *testing.T) { runChaosSeeds(t, false, shortSeedsSingle) }
 func TestChaosCluster(t *testing.T) { runChaosSeeds(t, true, shortSeedsCluster) }
 
 func runChaosSeeds(t *testing.T, cluster bool, short int) {
-	enabled, err := faultsEnabled()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *flagInput != "fixture" {
-		if _, err := hostile.ParseClasses(*flagInput); err != nil {
-			t.Fatalf("-chaos.input: %v", err)
-		}
-	}
+	o := chaosOpts{input: *flagInput, faults: *flagFaults}
 	first, more := chaosSeeds(short)
-	t.Logf("chaos seeds: %v (input %s, faults %s)", first, *flagInput, *flagFaults)
+	t.Logf("chaos seeds: %v (input %s, faults %s)", first, o.input, o.faults)
 	var results []string
-	run := func(seed uint64) {
-		tp, sched := drawSchedule(seed, cluster, enabled)
-		start := time.Now()
-		res := &chaosResult{}
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			runChaos(t, seed, tp, sched, res)
-		})
-		line := fmt.Sprintf("%s seed=%d [%s] input=%s: ", t.Name(), seed, tp, *flagInput)
-		if ok {
-			line += fmt.Sprintf("pass in %s", time.Since(start).Round(time.Second))
-		} else {
-			line += "FAIL"
-			if res.failedAt != "" {
-				line += " " + res.failedAt
-			}
-			line += fmt.Sprintf("; rerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s", t.Name(), seed, *flagInput, *flagFaults)
-		}
-		results = append(results, line)
-		reportLine(line)
-	}
 	for _, s := range first {
-		run(s)
+		results = append(results, runChaosSeed(t, cluster, s, o))
 	}
 	for {
 		s, ok := more()
 		if !ok {
 			break
 		}
-		run(s)
+		results = append(results, runChaosSeed(t, cluster, s, o))
 	}
 	t.Logf("chaos results:\n%s", strings.Join(results, "\n"))
+}
+
+// runChaosSeed runs one seed as a subtest and returns its result line (also
+// appended to -chaos.report).
+func runChaosSeed(t *testing.T, cluster bool, seed uint64, o chaosOpts) string {
+	enabled, err := faultsEnabled(o.faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.input != "fixture" {
+		if _, err := hostile.ParseClasses(o.input); err != nil {
+			t.Fatalf("-chaos.input: %v", err)
+		}
+	}
+	tp, sched := drawSchedule(seed, cluster, enabled)
+	start := time.Now()
+	res := &chaosResult{}
+	ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+		runChaos(t, seed, tp, sched, o, res)
+	})
+	line := fmt.Sprintf("%s seed=%d [%s] input=%s faults=%s: ", t.Name(), seed, tp, o.input, o.faults)
+	if ok {
+		line += fmt.Sprintf("pass in %s", time.Since(start).Round(time.Second))
+	} else {
+		line += "FAIL"
+		if res.failedAt != "" {
+			line += " " + res.failedAt
+		}
+		line += "; rerun: " + o.rerun(cluster, seed)
+	}
+	reportLine(line)
+	return line
 }
 
 func reportLine(line string) {
@@ -349,7 +367,7 @@ type chaosRun struct {
 	seed   uint64
 	tp     topology
 	sched  []step
-	rng    *rand.Rand
+	opts   chaosOpts
 	bin    string
 	farm   *natsFarm
 	nc     *nats.Conn
@@ -383,8 +401,7 @@ func (r *chaosRun) note(format string, args ...any) {
 // header is printed with every failure: how to get the same run again.
 func (r *chaosRun) header() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaos seed %d: %s; input %s\nrerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s\nschedule:\n",
-		r.seed, r.tp, *flagInput, strings.SplitN(r.t.Name(), "/", 2)[0], r.seed, *flagInput, *flagFaults)
+	fmt.Fprintf(&b, "chaos seed %d: %s; input %s\nrerun: %s\nschedule:\n", r.seed, r.tp, r.opts.input, r.opts.rerun(r.tp.Cluster, r.seed))
 	for i, s := range r.sched {
 		fmt.Fprintf(&b, "  %2d. %s\n", i+1, s)
 	}
@@ -397,9 +414,8 @@ func (r *chaosRun) fatalf(format string, args ...any) {
 }
 
 // runChaos runs one seed's schedule; res says where it failed.
-func runChaos(t *testing.T, seed uint64, tp topology, sched []step, res *chaosResult) {
-	r := &chaosRun{t: t, seed: seed, tp: tp, sched: sched, rng: rand.New(rand.NewPCG(seed, 0xfa17)),
-		partLast: map[int]uint64{}, result: res}
+func runChaos(t *testing.T, seed uint64, tp topology, sched []step, o chaosOpts, res *chaosResult) {
+	r := &chaosRun{t: t, seed: seed, tp: tp, sched: sched, opts: o, partLast: map[int]uint64{}, result: res}
 	t.Logf("%s", r.header())
 	r.bin = exporterBinary(t)
 	catYAML, err := os.ReadFile(filepath.Join(repoRoot, "pkg", "classify", "catalog.yaml"))
@@ -419,7 +435,7 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, res *chaosRe
 	for _, s := range sched {
 		total += s.N
 	}
-	r.input = chaosInput(t, r.model, seed, total, tp)
+	r.input = chaosInput(t, r.model, seed, total, tp, o.input)
 
 	size, reps := 1, 1
 	if tp.Cluster {
@@ -444,8 +460,7 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, res *chaosRe
 	r.g.start()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("chaos seed %d failed; rerun: go test ./e2e/exactly -run '^%s$' -v -seed %d -chaos.input %s -chaos.faults %s",
-				seed, strings.SplitN(t.Name(), "/", 2)[0], seed, *flagInput, *flagFaults)
+			t.Logf("chaos seed %d failed; rerun: %s", seed, o.rerun(tp.Cluster, seed))
 		}
 	})
 
@@ -458,15 +473,15 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, res *chaosRe
 }
 
 // chaosInput returns n messages (at least) of the chosen traffic.
-func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int, tp topology) []msg {
+func chaosInput(t *testing.T, m *refmodel.Model, seed uint64, n int, tp topology, input string) []msg {
 	if n == 0 {
 		return nil
 	}
 	var msgs []msg
-	if *flagInput == "fixture" {
+	if input == "fixture" {
 		msgs = newFixture(fixtureOptions{Seed: seed, N: n, Now: time.Now(), Cat: loadCatalog(t, exporterBinary(t))}).Msgs
 	} else {
-		classes, err := hostile.ParseClasses(*flagInput)
+		classes, err := hostile.ParseClasses(input)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1116,4 +1131,36 @@ func TestChaosSchedule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// knownSeeds are seeds that found defects on main before issue 15's fixes
+// (2026-12-06), each with the input and fault classes it ran with. After a
+// fix, `go test ./e2e/exactly -run TestChaosKnown -v -chaos.known` runs them
+// all again; each line's rerun command runs one.
+var knownSeeds = []struct {
+	name    string // what it found on main
+	cluster bool
+	seed    uint64
+	o       chaosOpts
+}{
+	{"re-created stream while running counted twice (defect 2), single", false, 386000702, chaosOpts{"ordinary", fRecreateRunning}},
+	{"re-created stream while running counted twice (defect 2), cluster", true, 96319388, chaosOpts{"ordinary", fRecreateRunning}},
+	{"aged-out messages of other partitions reported lost (defect 3), limits, cluster", true, 195554373, chaosOpts{"ordinary", fLimits}},
+	{"aged-out messages of other partitions reported lost (defect 3), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
+	{"one subject purged unread with 2 partitions: no loss counted", false, 272712597, chaosOpts{"ordinary", fPurgeSubject}},
+	{"far-future ts accepted, the ledger's real days dropped (defect 1)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
+}
+
+// TestChaosKnown runs knownSeeds (opt-in: -chaos.known; several minutes).
+func TestChaosKnown(t *testing.T) {
+	if !*flagKnown {
+		t.Skip("opt-in: -chaos.known runs the recorded seeds that found the defects of issue 15")
+	}
+	var results []string
+	for _, k := range knownSeeds {
+		t.Run(k.name, func(t *testing.T) {
+			results = append(results, runChaosSeed(t, k.cluster, k.seed, k.o))
+		})
+	}
+	t.Logf("chaos results:\n%s", strings.Join(results, "\n"))
 }
