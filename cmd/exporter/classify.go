@@ -15,6 +15,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/config"
 )
 
 func addClassify(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(context.Context) error) {
@@ -22,13 +23,17 @@ func addClassify(app *kingpin.Application, c *cli) (*kingpin.CmdClause, func(con
 	files := cmd.Arg("file", "JSON Lines files to read in order; none, or -, reads stdin.").Strings()
 	window := cmd.Flag("dedupe.window", "How long an event id is remembered to recognise redeliveries, by event time; 0 turns duplicate detection off.").Default("24h").Duration()
 	capacity := cmd.Flag("dedupe.capacity", "How many event ids are remembered at most; the oldest are forgotten first.").Default("1000000").Int()
+	future := cmd.Flag("events.future-tolerance", "An event whose ts is later than the time it is read by more than this is rejected as future_ts, as serve does on core NATS; 0 turns the rule off.").Default(config.DefaultFutureTolerance.String()).Duration()
 	return cmd, func(ctx context.Context) error {
 		cat, err := c.catalog()
 		if err != nil {
 			return err
 		}
-		rules := books.NewRules(cat, books.RulesOptions{DedupeWindow: *window, DedupeCapacity: *capacity})
-		cl := stager{classify.New(cat, classify.Options{Prefetch: rules.Prefetcher()}), rules}
+		if *future < 0 {
+			return fmt.Errorf("--events.future-tolerance %s is negative", *future)
+		}
+		rules := books.NewRules(cat, books.RulesOptions{DedupeWindow: *window, DedupeCapacity: *capacity, FutureTolerance: *future})
+		cl := stager{classify.New(cat, rules.ClassifyOptions()), rules}
 		out := bufio.NewWriterSize(c.stdout, 64<<10)
 		sum := newSummary()
 		line := 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -40,6 +41,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	subject := cmd.Flag("nats.subject", "Subject (wildcards allowed) the verification results are published on; an event without channel takes the subject's last token.").Default("faceid.results.>").String()
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
+	deadLetterMode := cmd.Flag("nats.dead-letter-mode", "What a dead letter carries besides the reason: reference (no payload; in JetStream mode the source stream and sequence of the original), redacted (the JSON object without the catalog's personal fields; anything else by reference) or full (the message as received, personal data included; warned at start). auto: reference in JetStream mode, redacted in core mode. A payload over 64KiB always goes by reference.").Default(service.DeadLetterAuto).Enum(service.DeadLetterAuto, "reference", "redacted", "full")
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
 	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
@@ -60,6 +62,11 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (10m duplicate window), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
 
 	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
+	var futureSet, retentionSet bool
+	futureTolerance := cmd.Flag("events.future-tolerance", "An event whose ts is later than its message's time (the JetStream timestamp; on core NATS the time of receipt) by more than this is rejected as future_ts and dead-lettered, so that it cannot move the ledger's newest day or the duplicate and reqId windows; 0 turns the rule off. Overrides the config file's events.future_tolerance.").
+		Default(config.DefaultFutureTolerance.String()).IsSetByUser(&futureSet).Duration()
+	retentionDays := cmd.Flag("ledger.retention-days", "Days before the newest accepted day that each partition's ledger keeps; an older event is counted, not booked (faceid_exporter_ledger_too_old_events_total). Overrides the config file's ledger.retention_days.").
+		Default(strconv.Itoa(ledger.DefaultRetentionDays)).IsSetByUser(&retentionSet).Int()
 	configCheck := cmd.Flag("config.check", "Validate --config.file (and --catalog.file), print a summary and exit.").Bool()
 
 	otlpEndpoint := cmd.Flag("otlp.endpoint", "OTLP receiver to push the metrics to (host:port, or a URL). Empty: no push.").String()
@@ -86,6 +93,12 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			if cfg, err = config.LoadFile(*configFile, cat); err != nil {
 				return err
 			}
+		}
+		if futureSet {
+			cfg.Events.FutureTolerance = *futureTolerance
+		}
+		if retentionSet {
+			cfg.Ledger.RetentionDays = *retentionDays
 		}
 		var otlp *metrics.OTLP
 		if *otlpEndpoint != "" || *otlpHeadersFile != "" {
@@ -142,7 +155,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 		}
 		scfg := service.Config{
 			Web: webFlags, TelemetryPath: *telemetryPath,
-			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter,
+			NATS: nats, Subject: *subject, Queue: *queue, DeadLetterSubject: *deadLetter, DeadLetterMode: *deadLetterMode,
 			EmbeddedListen: *embeddedListen, EmbeddedStoreDir: *storeDir,
 			JetStream: js, File: cfg, OTLP: otlp,
 			Demo: *demo, DemoRate: *demoRate,
@@ -181,11 +194,12 @@ func printConfigCheck(c *cli, file string, cfg *config.Config) error {
 	}
 	events, business := metrics.SeriesBound(cfg.Catalog, len(cfg.Business.AppID), len(cfg.Business.RuleID), cfg.Business.Enabled())
 	fmt.Fprintf(c.stdout, "%s: OK\n", name)
-	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags (overrides in config: %v)\n",
-		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), cfg.CatalogOverrides)
+	fmt.Fprintf(c.stdout, "catalog: %d codes, %d device tags, %d identity tags, %d personal fields (overrides in config: %v)\n",
+		len(cfg.Catalog.Codes), len(cfg.Catalog.DeviceTags), len(cfg.Catalog.IdentityTags), len(cfg.Catalog.PersonalFields), cfg.CatalogOverrides)
 	fmt.Fprintf(c.stdout, "dedupe: window %s, capacity %d\n", cfg.Dedupe.Window, cfg.Dedupe.Capacity)
-	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d\n",
-		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode)
+	fmt.Fprintf(c.stdout, "events: billable_failure %d, high_risk %d, unknown_code %d, future_tolerance %s\n",
+		cfg.Events.BillableFailure, cfg.Events.HighRisk, cfg.Events.UnknownCode, cfg.Events.FutureTolerance)
+	fmt.Fprintf(c.stdout, "ledger: retention_days %d\n", cfg.Ledger.RetentionDays)
 	if cfg.Business.Enabled() {
 		fmt.Fprintf(c.stdout, "business dimensions: %d app_id, %d rule_id values\n", len(cfg.Business.AppID), len(cfg.Business.RuleID))
 	}

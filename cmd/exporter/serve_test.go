@@ -128,6 +128,10 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("dedupe:\n  window: 5m\n  windw: 1m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	timeFile := filepath.Join(dir, "time.yaml")
+	if err := os.WriteFile(timeFile, []byte("events:\n  future_tolerance: 2m\nledger:\n  retention_days: 30\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	kvFile := filepath.Join(dir, "kv.yaml")
 	if err := os.WriteFile(kvFile, []byte("dedupe:\n  store: jetstream\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -145,6 +149,11 @@ func TestConfigCheck(t *testing.T) {
 		{"valid", []string{"--config.file=" + good, "--config.check"}, 0, "dedupe: window 5m0s, capacity 100000"},
 		{"valid_explicit_serve", []string{"serve", "--config.file=" + good, "--config.check"}, 0, "series bound:"},
 		{"defaults", []string{"--config.check"}, 0, "(no --config.file: defaults): OK"},
+		{"time_defaults", []string{"--config.check"}, 0, "future_tolerance 5m0s\nledger: retention_days 400\n"},
+		{"time_from_the_file", []string{"--config.file=" + timeFile, "--config.check"}, 0, "future_tolerance 2m0s\nledger: retention_days 30\n"},
+		{"time_flags_override_the_file", []string{"--config.file=" + timeFile, "--config.check", "--events.future-tolerance=30s", "--ledger.retention-days=800"}, 0, "future_tolerance 30s\nledger: retention_days 800\n"},
+		{"future_tolerance_negative", []string{"--config.check", "--events.future-tolerance=-1s"}, 1, "--events.future-tolerance -1s is out of range 0s..24h0m0s"},
+		{"retention_zero", []string{"--config.check", "--ledger.retention-days=0"}, 1, "--ledger.retention-days 0 is out of range 1..3660"},
 		{"removed_dedupe_store", []string{"--config.file=" + kvFile, "--config.check"}, 1, kvFile + `:2: field "store": was removed`},
 		{"partitions_need_channel_subjects", []string{"--config.check", "--jetstream.stream=FACEID", "--jetstream.partitions=3", "--nats.subject=faceid.results"}, 1, `--jetstream.partitions 3 needs --nats.subject of the form prefix.> or prefix.*`},
 		{"too_many_partitions", []string{"--config.check", "--jetstream.stream=FACEID", "--jetstream.partitions=10"}, 1, `--jetstream.partitions 10: at most 9 (one per catalog channel)`},
@@ -192,7 +201,7 @@ func TestServeFlags(t *testing.T) {
 	want := map[string]string{
 		"web.listen-address": ":9479", "web.config.file": "", "web.telemetry-path": "/metrics",
 		"nats.url": "", "nats.subject": "faceid.results.>", "nats.queue": "faceid-exporter",
-		"nats.dead-letter-subject": "faceid.deadletter", "nats.name": "faceid-exporter", "nats.creds-file": "",
+		"nats.dead-letter-subject": "faceid.deadletter", "nats.dead-letter-mode": "auto", "nats.name": "faceid-exporter", "nats.creds-file": "",
 		"nats.nkey-seed-file": "", "nats.user": "", "nats.password-file": "", "nats.token-file": "",
 		"nats.tls.ca-file": "", "nats.tls.cert-file": "", "nats.tls.key-file": "",
 		"nats.embedded.listen": "127.0.0.1:4222", "nats.embedded.store-dir": filepath.Join(os.TempDir(), "faceid-exporter-nats"),
@@ -202,6 +211,7 @@ func TestServeFlags(t *testing.T) {
 		"jetstream.stream-max-bytes": "8GiB", "jetstream.stream-replicas": "1", "jetstream.dead-letter-stream": "FACEID_DEADLETTER",
 		"config.file": "", "config.check": "", "otlp.endpoint": "", "otlp.protocol": "grpc", "otlp.header": "", "otlp.headers-file": "",
 		"otlp.insecure": "", "otlp.interval": "15s", "demo": "", "demo.rate": "50", "shutdown.timeout": "10s",
+		"events.future-tolerance": "5m0s", "ledger.retention-days": "400",
 	}
 	for name, def := range want {
 		got, ok := flags[name]

@@ -363,6 +363,7 @@ func TestHelpDefaults(t *testing.T) {
 		fmt.Sprintf(`--nats.subject="%v"`, dig(vals, "nats", "subject")),
 		fmt.Sprintf(`--nats.queue="%v"`, dig(vals, "nats", "queue")),
 		fmt.Sprintf(`--nats.dead-letter-subject="%v"`, dig(vals, "nats", "deadLetterSubject")),
+		fmt.Sprintf(`--nats.dead-letter-mode="%v"`, dig(vals, "nats", "deadLetterMode")),
 		fmt.Sprintf(`--jetstream.consumer="%v"`, dig(vals, "jetstream", "consumer")),
 		fmt.Sprintf(`--jetstream.checkpoint-bucket="%v"`, dig(vals, "jetstream", "checkpointBucket")),
 		fmt.Sprintf(`--jetstream.checkpoint-interval=%v`, dig(vals, "jetstream", "checkpointInterval")),

@@ -40,7 +40,7 @@ const orphanBound = 2*takeoverTimeout + 5*time.Second
 // days of now are booked), and the most one ledger request may span.
 func ledgerRange() (string, string) {
 	to := ledger.DayOf(time.Now().Add(48 * time.Hour))
-	return (to - ledger.Retention + 1).String(), to.String()
+	return (to - ledger.DefaultRetentionDays + 1).String(), to.String()
 }
 
 // chaos injects faults into a group while the test watches.

@@ -1014,8 +1014,8 @@ func rawMetrics(base string) ([]byte, error) {
 // tolerance are rejected).
 func ledgerSpans() [][2]string {
 	to := ledger.DayOf(time.Now().Add(48 * time.Hour))
-	mid := to - ledger.Retention
-	return [][2]string{{(mid - ledger.Retention + 1).String(), mid.String()}, {(mid + 1).String(), to.String()}}
+	mid := to - ledger.DefaultRetentionDays
+	return [][2]string{{(mid - ledger.DefaultRetentionDays + 1).String(), mid.String()}, {(mid + 1).String(), to.String()}}
 }
 
 // checkLedgers compares `exporter ledger` and every live replica's

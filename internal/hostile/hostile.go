@@ -68,6 +68,14 @@ func AllClasses() []Class {
 		UnknownChannel, BadRisk, Business}
 }
 
+// OrdinaryClasses lists the classes the exporter was built to handle before
+// issue 15: everything but far-past and future timestamps, retention gaps and
+// dedupe capacity pressure.
+func OrdinaryClasses() []Class {
+	return []Class{Ordinary, NoTS, OutOfOrder, DayBoundary, DupInside, DupOutside, NFCReqID, BillingChange,
+		BadJSON, Oversize, UnknownCode, UnknownChannel, BadRisk, Business}
+}
+
 // ParseClasses reads a comma-separated list of classes ("" or "all": every class).
 func ParseClasses(s string) ([]Class, error) {
 	if s == "" || s == "all" {
@@ -367,16 +375,25 @@ func (g *gen) class(c Class) {
 		g.emit(c, ch, g.base(ch, o.Now.Add(ahead)))
 	case DupInside, DupOutside:
 		ch := g.channel()
-		t := g.recent().Add(-o.DedupeWindow * 2)
+		t := g.recent().Add(-o.DedupeWindow * 4) // every redelivery below stays in the past
 		ev := g.base(ch, t)
 		g.emit(c, ch, ev)
 		var later []time.Duration
 		if c == DupInside {
 			later = []time.Duration{0, time.Millisecond, o.DedupeWindow / 2, o.DedupeWindow - time.Millisecond, -(o.DedupeWindow - time.Millisecond)}
+			later = later[:g.r.IntN(len(later))+1]
 		} else {
-			later = []time.Duration{o.DedupeWindow, o.DedupeWindow + time.Millisecond, -o.DedupeWindow, 3 * o.DedupeWindow}
+			w := o.DedupeWindow
+			later = [][]time.Duration{
+				{w},                           // exactly the window later: counted, and the record moves to it
+				{w + time.Millisecond},        // just outside
+				{w, w + w/2},                  // counted, then caught against the moved record
+				{-w, w / 2},                   // a window earlier: counted; the record stays, so the next is caught
+				{-w, -2*w + time.Millisecond}, // both late ones counted: the record stays at the first
+				{3 * w},                       // far later
+			}[g.r.IntN(6)]
 		}
-		for _, d := range later[:g.r.IntN(len(later))+1] {
+		for _, d := range later {
 			// Interleave other traffic, then redeliver with another time
 			// (a producer retry can restamp it) and maybe another body.
 			if g.r.IntN(2) == 0 {

@@ -287,19 +287,33 @@ func readTags(r map[string]json.RawMessage, name string) tagList {
 	return t
 }
 
-var tsForm = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$`)
+var tsForm = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-](0[0-9]|1[0-9]|2[0-3]):[0-5][0-9])$`)
 
 // maxUnixMs is 2200-01-01T00:00:00Z: years 1970-2199 are accepted.
 const maxUnixMs = 7258118400000
 
-// parseTS reads an RFC 3339 time with an offset ('T' and 'Z' upper case, at
-// most 9 fractional digits, offset hours 00-23), years 1970 to 2199 as
-// written. The model's pick for the rare forms production's hand parser also
-// takes (lower case 't'/'z', more fractional digits): refused here; the
-// hostile generator does not produce them.
+// parseTS reads an RFC 3339 time with an offset, years 1970 to 2199 as
+// written: YYYY-MM-DDTHH:MM:SS, an optional fraction of any length (digits
+// past the nanosecond are ignored), then Z or ±HH:MM (hours 00-23). RFC 3339
+// allows 't' and 'z' in lower case, and so does the model.
 func parseTS(s string) (time.Time, bool) {
 	if !tsForm.MatchString(s) {
 		return time.Time{}, false
+	}
+	b := []byte(s)
+	b[10] = 'T'
+	if last := len(b) - 1; b[last] == 'z' {
+		b[last] = 'Z'
+	}
+	s = string(b)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j-i-1 > 9 {
+			s = s[:i+10] + s[j:]
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {

@@ -91,8 +91,9 @@ type Model struct {
 	apps  map[string]bool
 	rules map[string]bool
 
-	unread uint64
-	last   uint64 // the last sequence applied
+	unread   uint64
+	last     uint64            // the last sequence applied
+	rejected map[uint64]string // stream sequence -> rejection reason
 }
 
 // part is one partition's books.
@@ -147,17 +148,23 @@ func New(cfg Config) (*Model, error) {
 			m.rules[r] = true
 		}
 	}
-	for range cfg.Partitions {
+	m.Reset()
+	return m, nil
+}
+
+// Reset empties the books (as New does, without parsing the catalog again).
+func (m *Model) Reset() {
+	m.parts, m.unread, m.last, m.rejected = nil, 0, 0, map[uint64]string{}
+	for range m.cfg.Partitions {
 		p := &part{counters: map[string]uint64{}, days: map[int64]map[LedgerKey]uint64{}}
-		if cfg.DedupeWindow > 0 && cfg.DedupeCapacity > 0 {
-			p.ids = newWindow(cfg.DedupeWindow, cfg.DedupeCapacity)
+		if m.cfg.DedupeWindow > 0 && m.cfg.DedupeCapacity > 0 {
+			p.ids = newWindow(m.cfg.DedupeWindow, m.cfg.DedupeCapacity)
 		}
-		if cat.reqFamily != "" {
-			p.anchors = newWindow(cat.reqWindow, max(cfg.ReqIDCapacity, 1))
+		if m.cat.reqFamily != "" {
+			p.anchors = newWindow(m.cat.reqWindow, max(m.cfg.ReqIDCapacity, 1))
 		}
 		m.parts = append(m.parts, p)
 	}
-	return m, nil
 }
 
 // Config returns the configuration with its defaults filled in.
@@ -184,6 +191,16 @@ func (m *Model) PartitionOf(subject string) int {
 // (faceid_exporter_jetstream_lost_messages_total of that partition).
 func (m *Model) Lost(partition int, n uint64) {
 	m.parts[partition].counters[CounterKey("faceid_exporter_jetstream_lost_messages_total")] += n
+}
+
+// LostMsg counts one message removed from the stream before the partition
+// that reads its subject read it (none: the subject is read by no partition).
+// It is the exact count of what each partition missed of its own subjects;
+// Lost is for a harness that counts otherwise.
+func (m *Model) LostMsg(subject string) {
+	if p := m.PartitionOf(subject); p >= 0 {
+		m.Lost(p, 1)
+	}
 }
 
 // StreamReset records that the stream was deleted and re-created: every
@@ -219,23 +236,36 @@ func (p *part) add(name string, n uint64, labels ...string) {
 	}
 }
 
-func (p *part) reject(reason string) {
+func (p *part) reject(m *Model, seq uint64, reason string) {
 	p.add("faceid_exporter_events_rejected_total", 1, "reason", reason)
 	p.add("faceid_exporter_dead_letters_total", 1, "reason", reason)
+	m.rejected[seq] = reason
+}
+
+// Rejected returns the rejected messages so far: stream sequence -> reason.
+// Each is dead-lettered once (docs/service.md "Dead letters once"), with the
+// reason in its Faceid-Reject-Reason header. After a stream reset the new
+// stream's sequences overwrite the old ones'.
+func (m *Model) Rejected() map[uint64]string {
+	out := make(map[uint64]string, len(m.rejected))
+	for k, v := range m.rejected {
+		out[k] = v
+	}
+	return out
 }
 
 func (p *part) apply(m *Model, msg Msg) {
 	cat := m.cat
 	ev, reason := decode(msg.Data, fallbackChannel(msg.Subject), cat.familyOf)
 	if reason != "" {
-		p.reject(reason)
+		p.reject(m, msg.Seq, reason)
 		return
 	}
 	// future_ts (issue 15): checked after every other rule of the input
 	// contract, against the message's own stored timestamp (so every replay
 	// decides the same). Exactly Stamp+tolerance is accepted.
 	if m.cfg.FutureTolerance > 0 && ev.hasTS && ev.ts.Sub(msg.Stamp) > m.cfg.FutureTolerance {
-		p.reject(ReasonFutureTS)
+		p.reject(m, msg.Seq, ReasonFutureTS)
 		return
 	}
 	ts := msg.Stamp // an event without ts takes its message's timestamp

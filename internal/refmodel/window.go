@@ -65,11 +65,17 @@ func (w *window) put(key string, t int64) {
 }
 
 // seen is the duplicate rule: it reports whether id was put less than a span
-// before or after t, and puts it when it was not.
+// before or after t, and puts it when it was not, unless the id's record is
+// later than t (README: a late event a window or more before its id's record
+// is not a duplicate and does not replace that record).
 func (w *window) seen(id string, t int64) bool {
 	w.observe(t)
-	if prev, ok := w.at[id]; ok && t-prev < w.span && prev-t < w.span {
+	prev, ok := w.at[id]
+	if ok && t-prev < w.span && prev-t < w.span {
 		return true
+	}
+	if ok && prev > t {
+		return false
 	}
 	w.put(id, t)
 	return false

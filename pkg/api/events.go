@@ -77,7 +77,7 @@ func (r *Record) ID() string { return string(r.id[:r.idLen]) }
 
 func (r *Record) fill(res *classify.Result, received int64) {
 	r.idLen = uint8(copy(r.id[:], res.Event.ID))
-	r.rawLen = uint8(copy(r.raw[:], res.CodeRaw))
+	r.rawLen = uint8(copy(r.raw[:], classify.ShownCode(res.CodeRaw)))
 	r.TS = res.TS.UnixNano()
 	r.Received = received
 	r.Channel, r.Code = res.Channel, res.Code

@@ -24,8 +24,10 @@ type LedgerSource struct {
 	Read LedgerReader
 }
 
-// MaxLedgerDays is the longest range of days one request may ask for.
-const MaxLedgerDays = ledger.Retention
+// MaxLedgerDays is the longest range of days one request may ask for (the
+// default retention; a longer --ledger.retention-days is read in several
+// requests).
+const MaxLedgerDays = ledger.DefaultRetentionDays
 
 // ledgerParams are the query parameters GET /api/v1/ledger takes.
 var ledgerParams = []string{"from", "to", "format"}

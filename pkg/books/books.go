@@ -18,6 +18,7 @@ type Books struct {
 	l     *Layout
 	c     []atomic.Uint64
 	rules *Rules
+	keep  ledger.Day // days kept before the newest day
 
 	days      map[ledger.Day]map[uint32]uint64
 	gen       map[ledger.Day]uint64 // change generation of each day
@@ -29,8 +30,11 @@ type Books struct {
 
 // New returns empty books.
 func New(l *Layout, o RulesOptions) *Books {
+	if o.RetentionDays <= 0 {
+		o.RetentionDays = ledger.DefaultRetentionDays
+	}
 	return &Books{
-		l: l, c: make([]atomic.Uint64, l.Slots()), rules: NewRules(l.cat, o),
+		l: l, c: make([]atomic.Uint64, l.Slots()), rules: NewRules(l.cat, o), keep: ledger.Day(o.RetentionDays),
 		days: map[ledger.Day]map[uint32]uint64{}, gen: map[ledger.Day]uint64{}, dirty: map[ledger.Day]uint64{},
 	}
 }
@@ -107,7 +111,8 @@ func (b *Books) Apply(r *classify.Result) (duplicate bool) {
 	return false
 }
 
-// book adds the event to its Beijing day's row.
+// book adds the event to its Beijing day's row. The ledger keeps the days
+// from the retention before the newest day an accepted event landed on.
 func (b *Books) book(r *classify.Result, codeSlot int) {
 	l := b.l
 	day := ledger.DayOfUnixNano(r.TS.UnixNano())
@@ -115,15 +120,9 @@ func (b *Books) book(r *classify.Result, codeSlot int) {
 		if day > b.newestDay {
 			b.newestDay = day
 		}
-		for d := range b.days {
-			if d < b.newestDay-ledger.Retention {
-				delete(b.days, d)
-				delete(b.gen, d)
-				b.dirty[d] = b.gen[d] // a removal to commit
-			}
-		}
+		b.prune()
 	}
-	if day < b.newestDay-ledger.Retention {
+	if day < b.newestDay-b.keep {
 		b.c[l.tooOld].Add(1)
 		return
 	}
@@ -140,6 +139,17 @@ func (b *Books) book(r *classify.Result, codeSlot int) {
 	g := b.gen[day] + 1
 	b.gen[day] = g
 	b.dirty[day] = g
+}
+
+// prune drops the days past the retention before the newest day.
+func (b *Books) prune() {
+	for d := range b.days {
+		if d < b.newestDay-b.keep {
+			delete(b.days, d)
+			delete(b.gen, d)
+			b.dirty[d] = b.gen[d] // a removal to commit
+		}
+	}
 }
 
 // Reject counts a rejected message. The caller holds the lock.

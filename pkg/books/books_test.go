@@ -150,6 +150,87 @@ func TestLedgerRetention(t *testing.T) {
 	}
 }
 
+// TestLedgerRetentionSetting: RulesOptions.RetentionDays (serve's
+// --ledger.retention-days) sets the days kept before the newest accepted
+// day, exactly at its edge; a past event never moves the newest day; books
+// restored with a shorter retention drop the days now past it and commit
+// their removal.
+func TestLedgerRetentionSetting(t *testing.T) {
+	cat := mustDefault(t)
+	l := NewLayout(cat, LayoutOptions{})
+	c := classify.New(cat, classify.Options{})
+	day := func(s string) ledger.Day {
+		d, err := ledger.ParseDay(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	days := func(b *Books) []string {
+		var out []string
+		for _, d := range b.Days() {
+			out = append(out, d.String())
+		}
+		return out
+	}
+	b := New(l, RulesOptions{RetentionDays: 3})
+	for _, e := range []string{
+		`{"channel":"wechat_h5","code":"0","ts":"2026-12-10T12:00:00+08:00"}`,
+		`{"channel":"wechat_h5","code":"0","ts":"2026-12-07T00:00:00+08:00"}`,     // 3 days before: kept
+		`{"channel":"wechat_h5","code":"0","ts":"2026-12-06T23:59:59.999+08:00"}`, // 4 days before: too old
+		`{"channel":"wechat_h5","code":"0","ts":"1970-01-01T00:00:00Z"}`,          // far past: too old, moves nothing
+		`{"channel":"wechat_h5","code":"0","ts":"2026-12-09T12:00:00+08:00"}`,
+	} {
+		apply(t, b, c, e)
+	}
+	if got, want := days(b), []string{"2026-12-07", "2026-12-09", "2026-12-10"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("days %v, want %v", got, want)
+	}
+	if n := counters(b)["faceid_exporter_ledger_too_old_events_total{}"]; n != 2 {
+		t.Fatalf("too old %d, want 2", n)
+	}
+	apply(t, b, c, `{"channel":"wechat_h5","code":"0","ts":"2026-12-11T12:00:00+08:00"}`) // 12-07 leaves
+	if got, want := days(b), []string{"2026-12-09", "2026-12-10", "2026-12-11"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("days %v, want %v", got, want)
+	}
+	snap, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, ok := snap.Days[day("2026-12-07")]; !ok || data != nil {
+		t.Fatal("the day that left is not committed as removed")
+	}
+	// Restored with a retention of 1: 12-09 is past it.
+	short := New(l, RulesOptions{RetentionDays: 1})
+	kept := map[ledger.Day][]byte{}
+	for d, data := range snap.Days {
+		if data != nil {
+			kept[d] = data
+		}
+	}
+	if err := short.Restore(snap.Counters, snap.Rules, kept); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := days(short), []string{"2026-12-10", "2026-12-11"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored days %v, want %v", got, want)
+	}
+	again, err := short.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, ok := again.Days[day("2026-12-09")]; !ok || data != nil {
+		t.Fatalf("the day past the shorter retention is not committed as removed: %v", again.Days)
+	}
+	// The default is ledger.DefaultRetentionDays.
+	def := New(l, RulesOptions{})
+	apply(t, def, c, `{"channel":"wechat_h5","code":"0","ts":"2026-12-10T12:00:00+08:00"}`)
+	apply(t, def, c, fmt.Sprintf(`{"channel":"wechat_h5","code":"0","ts":%q}`, (day("2026-12-10")-ledger.DefaultRetentionDays).Start().Format(time.RFC3339)))
+	apply(t, def, c, fmt.Sprintf(`{"channel":"wechat_h5","code":"0","ts":%q}`, (day("2026-12-10")-ledger.DefaultRetentionDays-1).Start().Format(time.RFC3339)))
+	if got := len(def.Days()); got != 2 {
+		t.Fatalf("default retention keeps %d days, want 2", got)
+	}
+}
+
 func TestRestoreRefusesWhatItCannotPlace(t *testing.T) {
 	cat := mustDefault(t)
 	l := NewLayout(cat, LayoutOptions{})

@@ -62,15 +62,6 @@ func (b *Books) Committed(s *Snapshot) {
 	}
 }
 
-// Recommit marks every day as changed, so that the next snapshot carries the
-// whole ledger (after a takeover whose record could not be trusted, say).
-func (b *Books) Recommit() {
-	for d := range b.days {
-		b.gen[d]++
-		b.dirty[d] = b.gen[d]
-	}
-}
-
 // Restore loads a checkpoint's state into empty books: counters, the rules'
 // state and the ledger days. A counter or row the layout cannot place (a
 // channel or code the catalog no longer has) is an error: the books must not
@@ -112,6 +103,9 @@ func (b *Books) Restore(counters, rules []byte, days map[ledger.Day][]byte) erro
 			b.newestDay = d
 		}
 	}
+	// A retention shorter than the one the days were kept with drops the
+	// days now past it (committed as removals).
+	b.prune()
 	b.lastRows = nil
 	return nil
 }

@@ -200,7 +200,7 @@ func NewLayout(cat *classify.Catalog, o LayoutOptions) *Layout {
 		"Times the stream was found re-created under the same name (its creation time changed): unread messages of the old stream are lost.", nil, 1)
 	l.set(l.resets, -1, nil, true)
 	l.tooOld = l.family("faceid_exporter_ledger_too_old_events_total",
-		"Counted events whose Beijing day lies more than the ledger's retention (400 days) before the newest day seen: in the counters, not in the ledger.", nil, 1)
+		"Counted events whose Beijing day lies more than the ledger's retention (--ledger.retention-days, default 400) before the newest accepted day: in the counters, not in the ledger.", nil, 1)
 	l.set(l.tooOld, -1, nil, true)
 	return l
 }

@@ -15,7 +15,7 @@ import (
 // DefaultReqIDCapacity is how many reqIds the NFC rule remembers by default.
 const DefaultReqIDCapacity = 100000
 
-// RulesOptions size the rules' tables.
+// RulesOptions size the books' bounded state and set its time rules.
 type RulesOptions struct {
 	// DedupeWindow and DedupeCapacity bound the event ids remembered for the
 	// duplicate rule (a zero value turns it off).
@@ -23,6 +23,12 @@ type RulesOptions struct {
 	DedupeCapacity int
 	// ReqIDCapacity bounds the reqIds remembered for the NFC rule (default 100000).
 	ReqIDCapacity int
+	// FutureTolerance is how much later than its message's time an event's
+	// ts may be (classify.Options.FutureTolerance; 0 turns the rule off).
+	FutureTolerance time.Duration
+	// RetentionDays is how many days before the newest accepted day the
+	// ledger keeps (default ledger.DefaultRetentionDays).
+	RetentionDays int
 }
 
 // Rules applies the rules that depend on the events before: an event whose id
@@ -30,6 +36,7 @@ type RulesOptions struct {
 // a success of the reqId rule's code is billed once per reqId window. Rules are
 // not safe for concurrent use.
 type Rules struct {
+	future  time.Duration
 	ids     *dedupe.Window
 	anchors *dedupe.Anchors // nil when the catalog has no reqId rule
 	code    *classify.Code  // the code the reqId rule applies to
@@ -37,7 +44,7 @@ type Rules struct {
 
 // NewRules returns the rules for cat.
 func NewRules(cat *classify.Catalog, o RulesOptions) *Rules {
-	r := &Rules{ids: dedupe.NewWindow(o.DedupeWindow, o.DedupeCapacity), code: cat.ReqIDCode()}
+	r := &Rules{future: o.FutureTolerance, ids: dedupe.NewWindow(o.DedupeWindow, o.DedupeCapacity), code: cat.ReqIDCode()}
 	if r.code != nil {
 		if o.ReqIDCapacity <= 0 {
 			o.ReqIDCapacity = DefaultReqIDCapacity
@@ -49,6 +56,12 @@ func NewRules(cat *classify.Catalog, o RulesOptions) *Rules {
 
 // Prefetcher returns what a classifier should prefetch event ids into.
 func (ru *Rules) Prefetcher() dedupe.Prefetcher { return ru.ids }
+
+// ClassifyOptions returns the options of the classifier that feeds these
+// rules: the prefetcher and the future-timestamp tolerance.
+func (ru *Rules) ClassifyOptions() classify.Options {
+	return classify.Options{Prefetch: ru.ids, FutureTolerance: ru.future}
+}
 
 // Apply decides r.Duplicate and, for duplicates and the reqId rule's code,
 // amends r.Billable and r.BillingRule ("duplicate", "req_id_first",

@@ -33,7 +33,15 @@ var (
 	ErrFenced = errors.New("checkpoint fenced: another owner committed")
 	// ErrNotFound: the partition has no checkpoint yet.
 	ErrNotFound = errors.New("no checkpoint")
+	// ErrChanged: a value no longer holds what the record read before it
+	// names (gone, or other bytes): a commit landed between the two reads
+	// and reused its slot, or the value is damaged.
+	ErrChanged = errors.New("the value no longer matches its record")
 )
+
+// ReadAttempts is how many times View reads the records and their values
+// before it gives up on reads that keep meeting ErrChanged.
+const ReadAttempts = 5
 
 // Record is one partition's committed checkpoint.
 type Record struct {
@@ -148,6 +156,15 @@ func (s *Store) Load(ctx context.Context, p int) (*Record, uint64, error) {
 	return rec, e.Revision(), nil
 }
 
+// Encode returns a record's stored form.
+func Encode(rec *Record) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return data, nil
+}
+
 // Decode parses a record.
 func Decode(data []byte) (*Record, error) {
 	var rec Record
@@ -162,9 +179,9 @@ func Decode(data []byte) (*Record, error) {
 
 // Create writes a partition's first record; ErrFenced when one exists.
 func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
-	data, err := json.Marshal(rec)
+	data, err := Encode(rec)
 	if err != nil {
-		return 0, fmt.Errorf("encode record: %w", err)
+		return 0, err
 	}
 	rev, err := s.kv.Create(ctx, s.RecordKey(rec.Partition), data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -180,9 +197,9 @@ func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
 // since rev.
 func (s *Store) Commit(ctx context.Context, rec *Record, rev uint64) (uint64, error) {
 	rec.Version = Version
-	data, err := json.Marshal(rec)
+	data, err := Encode(rec)
 	if err != nil {
-		return 0, fmt.Errorf("encode record: %w", err)
+		return 0, err
 	}
 	nrev, err := s.kv.Update(ctx, s.RecordKey(rec.Partition), data, rev)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -226,13 +243,16 @@ func (s *Store) Get(ctx context.Context, ref Ref) ([]byte, error) {
 	data := make([]byte, 0, ref.Size)
 	for i := 0; i < ref.Chunks; i++ {
 		e, err := s.kv.Get(ctx, ref.Key+".c"+strconv.Itoa(i))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("read %s.c%d: %w: %w", ref.Key, i, ErrChanged, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s.c%d: %w", ref.Key, i, err)
 		}
 		data = append(data, e.Value()...)
 	}
 	if len(data) != ref.Size || strconv.FormatUint(xxhash.Sum64(data), 16) != ref.Hash {
-		return nil, fmt.Errorf("read %s: %d bytes with hash %x, the record says %d bytes with hash %s", ref.Key, len(data), xxhash.Sum64(data), ref.Size, ref.Hash)
+		return nil, fmt.Errorf("read %s: %d bytes with hash %x, the record says %d bytes with hash %s: %w", ref.Key, len(data), xxhash.Sum64(data), ref.Size, ref.Hash, ErrChanged)
 	}
 	return data, nil
 }
@@ -284,6 +304,26 @@ func (s *Store) Records(ctx context.Context) (map[int]*Record, error) {
 		out[p] = rec
 	}
 	return out, nil
+}
+
+// View calls read with every partition record of the group (Records), for
+// it to read the values they name with Get. A read longer than about one
+// commit interval can meet a value a later commit replaced: when read
+// returns ErrChanged, View reads the records again and calls read with them,
+// at most ReadAttempts times in all, and then returns an error that says so.
+func (s *Store) View(ctx context.Context, read func(recs map[int]*Record) error) error {
+	var err error
+	for attempt := 1; attempt <= ReadAttempts; attempt++ {
+		var recs map[int]*Record
+		if recs, err = s.Records(ctx); err != nil {
+			return err
+		}
+		if err = read(recs); !errors.Is(err, ErrChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("checkpoints of stream %s and group %s changed during each of %d reads (a read must finish within about one commit interval): %w",
+		s.stream, s.group, ReadAttempts, err)
 }
 
 // listedPartitions returns the partition count named by the first record a

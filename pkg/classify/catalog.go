@@ -3,10 +3,13 @@ package classify
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/faceid-observability/faceid-exporter/pkg/redact"
 )
 
 //go:embed catalog.yaml
@@ -173,6 +176,10 @@ type Catalog struct {
 	ReqIDRule      ReqIDRule
 	DeviceLevel    LevelRule
 	RiskLevel      LevelRule
+	// PersonalFields are the fields of Tencent's responses (and of records
+	// built from them) that hold personal data: a redacted dead letter
+	// leaves them out at any depth (see pkg/redact).
+	PersonalFields []PersonalField
 
 	channels     map[string]*Channel
 	families     map[string]*Family
@@ -185,7 +192,34 @@ const (
 	MaxCodes        = 2048
 	MaxDeviceTags   = 256
 	MaxIdentityTags = 256
+	// MaxPersonalFields bounds the personal-field list.
+	MaxPersonalFields = 1024
 )
+
+// PersonalField is a field name that holds personal data, and its kind.
+type PersonalField struct {
+	Kind  string // one of PersonalKinds
+	Field string // as Tencent writes it; matched as FieldKey compares
+}
+
+var personalKinds = []string{"id_number", "name", "contact", "address", "birth", "document_text", "biometric_media", "encrypted_identity", "speech", "other"}
+
+// PersonalKinds returns the kinds a personal field may have.
+func PersonalKinds() []string { return slices.Clone(personalKinds) }
+
+// FieldKey is how personal field names are compared (redact.Key): without
+// ASCII case and without '_' and '-', so IdCard, idcard, id_card and ID-CARD
+// are one field.
+func FieldKey(name string) string { return redact.Key(name) }
+
+// PersonalFieldNames returns the personal field names.
+func (c *Catalog) PersonalFieldNames() []string {
+	out := make([]string, len(c.PersonalFields))
+	for i, f := range c.PersonalFields {
+		out[i] = f.Field
+	}
+	return out
+}
 
 // Default returns the catalog embedded in the binary.
 func Default() (*Catalog, error) {
@@ -276,15 +310,16 @@ func Categories() []string { return append([]string(nil), categories...) }
 
 func build(doc *catalogDoc) (*Catalog, error) {
 	c := &Catalog{
-		Version:      doc.Version,
-		Source:       doc.Source,
-		ReqIDRule:    ReqIDRule{Family: doc.ReqID.Family, Code: doc.ReqID.Code, Window: doc.ReqID.Window},
-		DeviceLevel:  LevelRule{Max: doc.DeviceLevel.Max, HighFrom: doc.DeviceLevel.HighFrom},
-		RiskLevel:    LevelRule{Max: doc.RiskLevel.Max, HighFrom: doc.RiskLevel.HighFrom},
-		channels:     map[string]*Channel{},
-		families:     map[string]*Family{},
-		deviceTags:   map[string]*DeviceTag{},
-		identityTags: map[string]*IdentityTag{},
+		Version:        doc.Version,
+		Source:         doc.Source,
+		ReqIDRule:      ReqIDRule{Family: doc.ReqID.Family, Code: doc.ReqID.Code, Window: doc.ReqID.Window},
+		DeviceLevel:    LevelRule{Max: doc.DeviceLevel.Max, HighFrom: doc.DeviceLevel.HighFrom},
+		RiskLevel:      LevelRule{Max: doc.RiskLevel.Max, HighFrom: doc.RiskLevel.HighFrom},
+		PersonalFields: slices.Clone(doc.PersonalFields),
+		channels:       map[string]*Channel{},
+		families:       map[string]*Family{},
+		deviceTags:     map[string]*DeviceTag{},
+		identityTags:   map[string]*IdentityTag{},
 	}
 	for _, fd := range doc.Families {
 		f := &Family{Index: len(c.Families), Name: fd.Name, Title: fd.Title, Channels: fd.Channels, codes: map[string]*Code{}}

@@ -28,6 +28,7 @@ type catalogDoc struct {
 	DeviceTags     []deviceTagDoc
 	IdentityTags   []identityTagDoc
 	Codes          []codeDoc
+	PersonalFields []PersonalField
 }
 
 type familyDoc struct {
@@ -67,6 +68,7 @@ type deviceTagDoc struct {
 type identityTagDoc struct{ Tag, Type string }
 
 var (
+	fieldPattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
 	codePattern     = regexp.MustCompile(`^(0|-?[1-9][0-9]{0,11})$`)
 	tagPattern      = regexp.MustCompile(`^[0-9]{1,8}$`)
 	namePattern     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
@@ -186,10 +188,10 @@ func parseCatalogNode(name string, top *yaml.Node, base *catalogDoc) (*catalogDo
 		// metrics are built from them.
 		doc.Families = base.Families
 	}
-	known := []string{"version", "source", "families", "billing_changes", "req_id_rule", "risk", "device_tags", "identity_tags", "codes"}
-	required := []string{"version", "families", "codes", "risk", "device_tags", "identity_tags"}
+	known := []string{"version", "source", "families", "billing_changes", "req_id_rule", "risk", "device_tags", "identity_tags", "codes", "personal_fields"}
+	required := []string{"version", "families", "codes", "risk", "device_tags", "identity_tags", "personal_fields"}
 	if override {
-		known = []string{"version", "codes", "device_tags", "identity_tags"}
+		known = []string{"version", "codes", "device_tags", "identity_tags", "personal_fields"}
 		required = []string{"version"}
 	}
 	f, err := p.Fields(top, "catalog", known, required)
@@ -220,6 +222,7 @@ func parseCatalogNode(name string, top *yaml.Node, base *catalogDoc) (*catalogDo
 		{"device_tags", func(n *yaml.Node) error { return p.deviceTags(n, doc) }},
 		{"identity_tags", func(n *yaml.Node) error { return p.identityTags(n, doc) }},
 		{"codes", func(n *yaml.Node) error { return p.codes(n, doc, override) }},
+		{"personal_fields", func(n *yaml.Node) error { return p.personalFields(n, doc) }},
 	}
 	for _, s := range steps {
 		if n, ok := f[s.key]; ok {
@@ -477,6 +480,52 @@ func (p *parser) identityTags(n *yaml.Node, doc *catalogDoc) error {
 	return nil
 }
 
+// personalFields reads the fields a redacted dead letter leaves out: groups
+// of field names by kind; a name (compared as FieldKey does) is listed once.
+func (p *parser) personalFields(n *yaml.Node, doc *catalogDoc) error {
+	items, err := p.list(n, "personal_fields")
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, it := range items {
+		f, err := p.Fields(it, "personal field group", []string{"kind", "fields"}, []string{"kind", "fields"})
+		if err != nil {
+			return err
+		}
+		kind, err := p.enum(f["kind"], "kind", PersonalKinds())
+		if err != nil {
+			return err
+		}
+		names, err := p.list(f["fields"], "fields")
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			return p.Errorf(f["fields"], "fields", "the %s group lists no fields", kind)
+		}
+		for _, fn := range names {
+			name, err := p.str(fn, "fields")
+			if err != nil {
+				return err
+			}
+			if !fieldPattern.MatchString(name) {
+				return p.Errorf(fn, "fields", "%q is not a field name (a letter, then letters, digits, '_' or '-'; at most 64)", name)
+			}
+			key := FieldKey(name)
+			if seen[key] {
+				return p.Errorf(fn, "fields", "%q is listed twice (names are compared without case, '_' and '-')", name)
+			}
+			seen[key] = true
+			doc.PersonalFields = append(doc.PersonalFields, PersonalField{Kind: kind, Field: name})
+		}
+	}
+	if len(doc.PersonalFields) > MaxPersonalFields {
+		return p.Errorf(n, "personal_fields", "more than %d fields", MaxPersonalFields)
+	}
+	return nil
+}
+
 func (p *parser) codes(n *yaml.Node, doc *catalogDoc, override bool) error {
 	items, err := p.list(n, "codes")
 	if err != nil {
@@ -557,6 +606,7 @@ func (c *Catalog) toDoc() *catalogDoc {
 	for _, t := range c.IdentityTags {
 		doc.IdentityTags = append(doc.IdentityTags, identityTagDoc{Tag: t.Tag, Type: t.Type})
 	}
+	doc.PersonalFields = slices.Clone(c.PersonalFields)
 	return doc
 }
 
@@ -576,6 +626,11 @@ func (d *catalogDoc) merge(o *catalogDoc) {
 			d.DeviceTags[i] = ot
 		} else {
 			d.DeviceTags = append(d.DeviceTags, ot)
+		}
+	}
+	for _, of := range o.PersonalFields {
+		if !slices.ContainsFunc(d.PersonalFields, func(f PersonalField) bool { return FieldKey(f.Field) == FieldKey(of.Field) }) {
+			d.PersonalFields = append(d.PersonalFields, of)
 		}
 	}
 	for _, ot := range o.IdentityTags {

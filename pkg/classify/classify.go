@@ -145,8 +145,9 @@ func (r *Result) Known() bool { return r.Code != nil }
 // belong to the stage that owns a partition's state (package books). It is
 // not safe for concurrent use.
 type Classifier struct {
-	cat *Catalog
-	dec Decoder
+	cat    *Catalog
+	dec    Decoder
+	future int64 // FutureTolerance in ns; 0: off
 }
 
 // Options configure a Classifier.
@@ -154,11 +155,18 @@ type Options struct {
 	// Prefetch, when set, is told each event id's key as soon as the decoder
 	// reads it, so that the duplicate lookup that follows finds it in cache.
 	Prefetch dedupe.Prefetcher
+	// FutureTolerance is how much later than its message's time (the
+	// received argument of Classify) an event's ts may be: an event whose ts
+	// is later by more is rejected as ReasonFutureTS, so that one event
+	// stamped years ahead cannot move the books' clocks (the ledger's newest
+	// day, the duplicate and reqId windows). Exactly the tolerance is
+	// accepted. 0 turns the rule off.
+	FutureTolerance time.Duration
 }
 
 // New returns a Classifier for cat.
 func New(cat *Catalog, opts Options) *Classifier {
-	c := &Classifier{cat: cat}
+	c := &Classifier{cat: cat, future: int64(opts.FutureTolerance)}
 	c.dec.prefetch = opts.Prefetch
 	return c
 }
@@ -185,9 +193,10 @@ func (cat *Catalog) ReqIDCode() *Code {
 func (c *Classifier) Catalog() *Catalog { return c.cat }
 
 // Classify decodes msg and classifies it into r. fallbackChannel names the
-// channel of an event that carries none (nil: none); received is the time of
-// receipt, used when the event has no ts. A rejected message returns a
-// *RejectError.
+// channel of an event that carries none (nil: none); received is the
+// message's time (its JetStream timestamp, or the time of receipt on core
+// NATS), used when the event has no ts and as the reference of the
+// FutureTolerance rule. A rejected message returns a *RejectError.
 func (c *Classifier) Classify(msg, fallbackChannel []byte, received time.Time, r *Result) error {
 	ev := &r.Event
 	if err := c.dec.Decode(msg, ev); err != nil {
@@ -202,10 +211,15 @@ func (c *Classifier) Classify(msg, fallbackChannel []byte, received time.Time, r
 	}
 	ch, ok := c.cat.channels[string(chName)]
 	if !ok {
-		return reject(ReasonUnknownChannel, "channel %q is not one of the catalog's channels", truncate(chName))
+		return reject(ReasonUnknownChannel, "the channel is not one of the catalog's channels")
 	}
 	if ev.CodeKind == KindAbsent || len(ev.Code) == 0 {
 		return reject(ReasonMissingCode, "the event has no code")
+	}
+	if c.future > 0 && ev.HasTS {
+		if at := received.UnixNano(); ev.TS > at && ev.TS-at > c.future {
+			return reject(ReasonFutureTS, "ts is later than its message's time by more than the tolerance of %s", time.Duration(c.future))
+		}
 	}
 	c.resolve(ch, received, r)
 	return nil
@@ -389,6 +403,37 @@ func normaliseCode(raw []byte, buf []byte) []byte {
 		buf = append(buf, '-')
 	}
 	return append(buf, v...)
+}
+
+// MaxShownCodeDigits is the longest unknown code shown in logs and the API:
+// Tencent's codes are short integers; a longer number may be a phone (11
+// digits) or an ID number (15 or 18), and text may be a name.
+const MaxShownCodeDigits = 10
+
+// HiddenCode replaces, in logs and the API, a raw code ShownCode hides.
+const HiddenCode = "(hidden: not a short integer)"
+
+var hiddenCode = []byte(HiddenCode)
+
+// ShownCode returns a Result's CodeRaw as logs and the API may show it: an
+// integer of at most MaxShownCodeDigits digits as it is, anything else (text,
+// a long number: what a producer's mistake may fill with personal data) as
+// HiddenCode.
+// The result must not be modified.
+func ShownCode(raw []byte) []byte {
+	v := raw
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > MaxShownCodeDigits {
+		return hiddenCode
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return hiddenCode
+		}
+	}
+	return raw
 }
 
 // ParseBillable parses a billable label value: "true", "false" or "unknown".

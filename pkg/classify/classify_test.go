@@ -372,3 +372,57 @@ func TestClassifierIsPure(t *testing.T) {
 		t.Fatal("IDKey is not a stable hash")
 	}
 }
+
+// TestFutureTimestamp: an event whose ts is later than its message's time by
+// more than the tolerance is rejected as future_ts; exactly the tolerance,
+// any past ts and an event without ts are accepted; a tolerance of 0 turns
+// the rule off; a worse fault of the message wins.
+func TestFutureTimestamp(t *testing.T) {
+	cat := mustDefault(t)
+	const tol = 5 * time.Minute
+	at := func(d time.Duration) string { return fmt.Sprintf("%q", receivedAt.Add(d).Format(time.RFC3339Nano)) }
+	cases := []struct {
+		name      string
+		tolerance time.Duration
+		ts        string // the ts field's JSON value, "" for none
+		code      string
+		want      Reason
+	}{
+		{"at_the_message_time", tol, at(0), `"0"`, ReasonNone},
+		{"exactly_the_tolerance", tol, at(tol), `"0"`, ReasonNone},
+		{"one_nanosecond_past", tol, at(tol + time.Nanosecond), `"0"`, ReasonFutureTS},
+		{"unix_ms_one_ms_past", tol, fmt.Sprint(receivedAt.Add(tol + time.Millisecond).UnixMilli()), `"0"`, ReasonFutureTS},
+		{"unix_ms_exactly", tol, fmt.Sprint(receivedAt.Add(tol).UnixMilli()), `"0"`, ReasonNone},
+		{"year_2199", tol, `"2199-01-01T00:00:00Z"`, `"0"`, ReasonFutureTS},
+		{"far_past", tol, `"1970-01-01T00:00:00Z"`, `"0"`, ReasonNone},
+		{"no_ts", tol, "", `"0"`, ReasonNone},
+		{"rule_off", 0, `"2199-01-01T00:00:00Z"`, `"0"`, ReasonNone},
+		{"missing_code_wins", tol, `"2199-01-01T00:00:00Z"`, "null", ReasonMissingCode},
+		{"invalid_ts_is_not_future", tol, `"2199-13-01T00:00:00Z"`, `"0"`, ReasonInvalidTS},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(cat, Options{FutureTolerance: tc.tolerance})
+			msg := `{"id":"a","channel":"wechat_h5","code":` + tc.code
+			if tc.ts != "" {
+				msg += `,"ts":` + tc.ts
+			}
+			msg += "}"
+			var r Result
+			err := c.Classify([]byte(msg), nil, receivedAt, &r)
+			var rej *RejectError
+			got := ReasonNone
+			if errors.As(err, &rej) {
+				got = rej.Reason
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("%s: reason %s (%v), want %s", msg, got, err, tc.want)
+			}
+			if got == ReasonFutureTS && rej.Reason.String() != "future_ts" {
+				t.Errorf("label %q", rej.Reason.String())
+			}
+		})
+	}
+}

@@ -27,7 +27,6 @@ type Decoder struct {
 	// rejected once it is known to be valid JSON.
 	badChannel, badCode bool
 	badTS               ValueKind // KindAbsent: ts is fine
-	badTSValue          []byte
 }
 
 // Decode parses msg into ev. It returns a *RejectError when the message breaks
@@ -71,9 +70,9 @@ func (d *Decoder) contractErr() error {
 	case d.badCode:
 		return reject(ReasonInvalidCode, "code must be a string or an integer")
 	case d.badTS == KindString:
-		return reject(ReasonInvalidTS, "ts %q is not an RFC 3339 time with an offset", truncate(d.badTSValue))
+		return reject(ReasonInvalidTS, "ts is a string that is not an RFC 3339 time with an offset")
 	case d.badTS == KindInt:
-		return reject(ReasonInvalidTS, "ts %s is not Unix milliseconds between 1970 and 2200", truncate(d.badTSValue))
+		return reject(ReasonInvalidTS, "ts is an integer that is not Unix milliseconds between 1970 and 2200")
 	case d.badTS == KindOther:
 		return reject(ReasonInvalidTS, "ts must be an RFC 3339 string or integer Unix milliseconds")
 	}
@@ -261,13 +260,13 @@ func (d *Decoder) ts(v []byte, kind ValueKind, ev *Event) {
 		if ts, ok := parseRFC3339(v); ok {
 			ev.TS, ev.HasTS = ts, true
 		} else {
-			d.badTS, d.badTSValue = KindString, v
+			d.badTS = KindString
 		}
 	case KindInt:
 		if ms, ok := parseInt(v); ok && ms >= 0 && ms <= maxUnixMs {
 			ev.TS, ev.HasTS = ms*1e6, true
 		} else {
-			d.badTS, d.badTSValue = KindInt, v
+			d.badTS = KindInt
 		}
 	default:
 		d.badTS = KindOther

@@ -20,10 +20,14 @@ const (
 	ReasonMissingCode
 	ReasonInvalidCode
 	ReasonInvalidTS
+	// ReasonFutureTS: the event's ts is later than its message's time (the
+	// JetStream timestamp, or the time of receipt on core NATS) by more than
+	// the classifier's FutureTolerance.
+	ReasonFutureTS
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"none", "oversize", "not_object", "invalid_json", "missing_channel", "unknown_channel", "missing_code", "invalid_code", "invalid_ts"}
+var reasonNames = [numReasons]string{"none", "oversize", "not_object", "invalid_json", "missing_channel", "unknown_channel", "missing_code", "invalid_code", "invalid_ts", "future_ts"}
 
 // String returns the reason's label value.
 func (r Reason) String() string {
@@ -42,7 +46,10 @@ func Reasons() []Reason {
 	return out
 }
 
-// RejectError says why a message was rejected.
+// RejectError says why a message was rejected. Detail describes what was
+// wrong without quoting the message: it reaches dead letters, logs and the
+// API, and a message may hold personal data anywhere (a name in the channel,
+// an ID number as the ts), so no value of the message is ever copied into it.
 type RejectError struct {
 	Reason Reason
 	Detail string
@@ -62,7 +69,7 @@ func asReject(err error) error {
 	return err
 }
 
-// truncate cuts a value for an error message.
+// truncate cuts a value for a test's failure message (never a Detail).
 func truncate(v []byte) string {
 	const max = 64
 	if len(v) > max {

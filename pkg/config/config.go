@@ -1,6 +1,6 @@
 // Package config reads the exporter's --config.file: catalog overrides, the
 // dedupe window, business-dimension allowlists, event ring-buffer sizes and
-// pricing. Parsing is strict: unknown or duplicate fields, wrong types and
+// the future-timestamp tolerance, the ledger's retention and pricing. Parsing is strict: unknown or duplicate fields, wrong types and
 // out-of-range values are errors that name file:line and the field.
 package config
 
@@ -20,6 +20,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/internal/yamlstrict"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
 // Limits enforced on a config file.
@@ -42,7 +43,13 @@ const (
 	DefaultDedupeCapacity = 100000
 	DefaultRingSize       = 1000
 	DefaultUnknownRing    = 200
+	// DefaultFutureTolerance is how much later than its message's time an
+	// event's ts may be before it is rejected as future_ts.
+	DefaultFutureTolerance = 5 * time.Minute
 )
+
+// MaxFutureTolerance bounds events.future_tolerance.
+const MaxFutureTolerance = 24 * time.Hour
 
 // Reserved label values of the business dimensions.
 const (
@@ -61,7 +68,15 @@ type Config struct {
 	Dedupe           Dedupe
 	Business         Business
 	Events           Events
+	Ledger           Ledger
 	Pricing          *Pricing // nil when the file has no pricing section
+}
+
+// Ledger configures the daily books.
+type Ledger struct {
+	// RetentionDays is how many days before the newest accepted day the
+	// books keep; older events are counted, not booked.
+	RetentionDays int
 }
 
 // Dedupe configures duplicate detection by event id.
@@ -80,11 +95,16 @@ type Business struct {
 // Enabled reports whether any business dimension is allowlisted.
 func (b Business) Enabled() bool { return b.AppID != nil || b.RuleID != nil }
 
-// Events sizes the ring buffers behind /api/v1/events.
+// Events sizes the ring buffers behind /api/v1/events and sets how far
+// ahead of its message an event's time may be.
 type Events struct {
 	BillableFailure int
 	HighRisk        int
 	UnknownCode     int
+	// FutureTolerance: an event whose ts is later than its message's time
+	// (JetStream timestamp; time of receipt on core NATS) by more is
+	// rejected as future_ts. 0 turns the rule off.
+	FutureTolerance time.Duration
 }
 
 // Pricing is what a billed verification costs, for cost dashboards.
@@ -100,7 +120,9 @@ func Default(base *classify.Catalog) *Config {
 	return &Config{
 		Catalog: base,
 		Dedupe:  Dedupe{Window: DefaultDedupeWindow, Capacity: DefaultDedupeCapacity},
-		Events:  Events{BillableFailure: DefaultRingSize, HighRisk: DefaultRingSize, UnknownCode: DefaultUnknownRing},
+		Events: Events{BillableFailure: DefaultRingSize, HighRisk: DefaultRingSize, UnknownCode: DefaultUnknownRing,
+			FutureTolerance: DefaultFutureTolerance},
+		Ledger: Ledger{RetentionDays: ledger.DefaultRetentionDays},
 	}
 }
 
@@ -139,7 +161,7 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
 		return cfg, nil
 	}
-	f, err := p.Fields(top, "config", []string{"catalog", "dedupe", "business_dimensions", "events", "pricing"}, nil)
+	f, err := p.Fields(top, "config", []string{"catalog", "dedupe", "business_dimensions", "events", "ledger", "pricing"}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +183,11 @@ func Parse(name string, data []byte, base *classify.Catalog) (*Config, error) {
 	}
 	if n, ok := f["events"]; ok {
 		if err := p.events(n, &cfg.Events); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := f["ledger"]; ok {
+		if err := p.ledger(n, &cfg.Ledger); err != nil {
 			return nil, err
 		}
 	}
@@ -201,6 +228,21 @@ func (p *parser) str(n *yaml.Node, field string) (string, error) {
 	return n.Value, nil
 }
 
+func (p *parser) duration(n *yaml.Node, field string, max time.Duration) (time.Duration, error) {
+	s, err := p.str(n, field)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, p.Errorf(n, field, "%q is not a duration such as 10m", s)
+	}
+	if d < 0 || d > max {
+		return 0, p.Errorf(n, field, "%s is out of range 0s..%s", d, max)
+	}
+	return d, nil
+}
+
 func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 	f, err := p.Fields(n, "dedupe", []string{"window", "capacity", "store", "bucket"}, nil)
 	if err != nil {
@@ -212,18 +254,9 @@ func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
 		}
 	}
 	if v, ok := f["window"]; ok {
-		s, err := p.str(v, "window")
-		if err != nil {
+		if d.Window, err = p.duration(v, "window", MaxDedupeWindow); err != nil {
 			return err
 		}
-		w, err := time.ParseDuration(s)
-		if err != nil {
-			return p.Errorf(v, "window", "%q is not a duration such as 10m", s)
-		}
-		if w < 0 || w > MaxDedupeWindow {
-			return p.Errorf(v, "window", "%s is out of range 0s..%s", w, MaxDedupeWindow)
-		}
-		d.Window = w
 	}
 	if v, ok := f["capacity"]; ok {
 		if d.Capacity, err = p.integer(v, "capacity", 0, MaxDedupeCapacity); err != nil {
@@ -285,9 +318,14 @@ func (p *parser) business(n *yaml.Node, b *Business) error {
 }
 
 func (p *parser) events(n *yaml.Node, e *Events) error {
-	f, err := p.Fields(n, "events", []string{"billable_failure", "high_risk", "unknown_code"}, nil)
+	f, err := p.Fields(n, "events", []string{"billable_failure", "high_risk", "unknown_code", "future_tolerance"}, nil)
 	if err != nil {
 		return err
+	}
+	if v, ok := f["future_tolerance"]; ok {
+		if e.FutureTolerance, err = p.duration(v, "future_tolerance", MaxFutureTolerance); err != nil {
+			return err
+		}
 	}
 	for _, s := range []struct {
 		key string
@@ -297,6 +335,19 @@ func (p *parser) events(n *yaml.Node, e *Events) error {
 			if *s.dst, err = p.integer(v, s.key, 1, MaxRingSize); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+func (p *parser) ledger(n *yaml.Node, l *Ledger) error {
+	f, err := p.Fields(n, "ledger", []string{"retention_days"}, nil)
+	if err != nil {
+		return err
+	}
+	if v, ok := f["retention_days"]; ok {
+		if l.RetentionDays, err = p.integer(v, "retention_days", 1, ledger.MaxRetentionDays); err != nil {
+			return err
 		}
 	}
 	return nil

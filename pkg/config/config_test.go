@@ -34,8 +34,11 @@ func TestValid(t *testing.T) {
 		if !slices.Equal(cfg.Business.AppID, []string{"app-a", "app-b"}) || !slices.Equal(cfg.Business.RuleID, []string{"r1"}) {
 			t.Errorf("business = %+v", cfg.Business)
 		}
-		if cfg.Events != (Events{BillableFailure: 50, HighRisk: 60, UnknownCode: 70}) {
+		if cfg.Events != (Events{BillableFailure: 50, HighRisk: 60, UnknownCode: 70, FutureTolerance: 90 * time.Second}) {
 			t.Errorf("events = %+v", cfg.Events)
+		}
+		if cfg.Ledger != (Ledger{RetentionDays: 800}) {
+			t.Errorf("ledger = %+v", cfg.Ledger)
 		}
 		if p := cfg.Pricing; p == nil || p.Currency != "CNY" || p.MonthlyBudget != 50000 || !p.HasBudget || p.UnitPrice["app_sdk"] != 1.5 || p.UnitPrice["wechat_h5"] != 1 || len(p.UnitPrice) != 2 {
 			t.Errorf("pricing = %+v", cfg.Pricing)
@@ -57,7 +60,7 @@ func TestValid(t *testing.T) {
 			t.Fatal(err)
 		}
 		def := Default(cat)
-		if cfg.Dedupe != def.Dedupe || cfg.Events != def.Events || cfg.Business.Enabled() || cfg.Pricing != nil || cfg.Catalog != cat {
+		if cfg.Dedupe != def.Dedupe || cfg.Events != def.Events || cfg.Ledger != def.Ledger || cfg.Business.Enabled() || cfg.Pricing != nil || cfg.Catalog != cat {
 			t.Errorf("empty file gave %+v, want the defaults", cfg)
 		}
 	})
@@ -118,7 +121,11 @@ func TestInvalid(t *testing.T) {
 		"top_not_mapping":           "testdata/invalid/top_not_mapping.yaml:1: field \"config\": must be a mapping, got a list",
 		"two_documents":             "testdata/invalid/two_documents.yaml:3: field \"---\": a config file holds one YAML document",
 		"unknown_dedupe_field":      "testdata/invalid/unknown_dedupe_field.yaml:3: field \"size\": unknown field in dedupe (known: window, capacity, store, bucket)",
-		"unknown_top_field":         "testdata/invalid/unknown_top_field.yaml:3: field \"retention\": unknown field in config (known: catalog, dedupe, business_dimensions, events, pricing)",
+		"unknown_top_field":         "testdata/invalid/unknown_top_field.yaml:3: field \"retention\": unknown field in config (known: catalog, dedupe, business_dimensions, events, ledger, pricing)",
+		"future_tolerance_too_long": "testdata/invalid/future_tolerance_too_long.yaml:2: field \"future_tolerance\": 48h0m0s is out of range 0s..24h0m0s",
+		"future_tolerance_negative": "testdata/invalid/future_tolerance_negative.yaml:2: field \"future_tolerance\": -1m0s is out of range 0s..24h0m0s",
+		"retention_zero":            "testdata/invalid/retention_zero.yaml:2: field \"retention_days\": 0 is out of range 1..3660",
+		"retention_not_integer":     "testdata/invalid/retention_not_integer.yaml:2: field \"retention_days\": must be an integer, got \"400d\"",
 		"window_too_long":           "testdata/invalid/window_too_long.yaml:2: field \"window\": 48h0m0s is out of range 0s..24h0m0s",
 	}
 	fixtures.Each(t, "testdata/invalid", ".yaml", want, func(t *testing.T, f, want string) {
@@ -169,7 +176,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if cfg.Catalog == nil || cfg.Events.BillableFailure < 1 || len(cfg.Business.AppID) > MaxAllowlist {
+		if cfg.Catalog == nil || cfg.Events.BillableFailure < 1 || len(cfg.Business.AppID) > MaxAllowlist ||
+			cfg.Events.FutureTolerance < 0 || cfg.Events.FutureTolerance > MaxFutureTolerance || cfg.Ledger.RetentionDays < 1 {
 			t.Fatalf("accepted an invalid config: %+v", cfg)
 		}
 	})

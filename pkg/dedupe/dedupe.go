@@ -40,7 +40,8 @@ func NewWindow(window time.Duration, capacity int) *Window {
 }
 
 // Seen reports whether key was recorded less than the window before or after
-// at (Unix nanoseconds), and records it when it was not.
+// at (Unix nanoseconds), and records it when it was not, unless the key's
+// record is newer (an event far in the past never replaces it).
 func (w *Window) Seen(key uint64, at int64) bool {
 	if w.disabled {
 		return false
@@ -49,8 +50,14 @@ func (w *Window) Seen(key uint64, at int64) bool {
 		w.newest = at
 	}
 	w.table.ExpireBefore(w.newest - w.window + 1)
-	if prev, ok := w.table.Get(key); ok && at-prev < w.window && prev-at < w.window {
+	prev, ok := w.table.Get(key)
+	if ok && at-prev < w.window && prev-at < w.window {
 		return true
+	}
+	if ok && prev > at {
+		// A late event a window or more before the key's record: keeping
+		// the newer record is what catches the redeliveries to come.
+		return false
 	}
 	if w.table.Put(key, at) {
 		w.evicted++

@@ -23,6 +23,9 @@ func TestWindow(t *testing.T) {
 		{"repeat_after_window", []step{{1, 0, false}, {2, 10 * time.Minute, false}, {1, 10*time.Minute + time.Second, false}, {1, 11 * time.Minute, true}}},
 		{"distinct_keys", []step{{1, 0, false}, {2, 0, false}, {3, time.Second, false}, {2, 2 * time.Second, true}}},
 		{"late_redelivery_inside_window", []step{{1, 5 * time.Minute, false}, {2, 6 * time.Minute, false}, {1, 5 * time.Minute, true}}},
+		// An event of the same id a day in the past is no duplicate, and
+		// does not replace the newer record: its redeliveries are caught.
+		{"far_past_same_id_keeps_the_record", []step{{1, 24 * time.Hour, false}, {1, 0, false}, {1, 24 * time.Hour, true}, {1, 24*time.Hour + time.Minute, true}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,8 +18,12 @@ var Beijing = time.FixedZone("Asia/Shanghai", 8*3600)
 // DayLayout is the format of a day: YYYY-MM-DD.
 const DayLayout = "2006-01-02"
 
-// Retention is how many days before the newest day the books keep.
-const Retention = 400
+// DefaultRetentionDays is how many days before the newest accepted day the
+// books keep by default (serve's --ledger.retention-days).
+const DefaultRetentionDays = 400
+
+// MaxRetentionDays bounds the retention a configuration may ask for.
+const MaxRetentionDays = 3660
 
 // Day is a Beijing calendar day as days since 1970-01-01 (Beijing).
 type Day int32

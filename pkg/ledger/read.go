@@ -21,40 +21,45 @@ type DayFile struct {
 var ErrNoBooks = errors.New("no checkpoint")
 
 // Read returns the committed rows of days from..to of every partition of a
-// stream's consumer group, summed, from its checkpoint bucket.
+// stream's consumer group, summed, from its checkpoint bucket. A commit that
+// replaces a day's value while it is read makes it read the records and
+// values again (checkpoint.Store.View), a bounded number of times.
 func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from, to Day) ([]Row, error) {
 	st := checkpoint.NewStore(kv, stream, group)
-	recs, err := st.Records(ctx)
+	var rows []Row
+	err := st.View(ctx, func(recs map[int]*checkpoint.Record) error {
+		if len(recs) == 0 {
+			return fmt.Errorf("%w for stream %s and group %s in bucket %s", ErrNoBooks, stream, group, kv.Bucket())
+		}
+		sum := Books{}
+		for p, rec := range recs {
+			for d, ref := range rec.Days {
+				day, err := ParseDay(d)
+				if err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+				if day < from || day > to {
+					continue
+				}
+				data, err := st.Get(ctx, ref)
+				if err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+				var f DayFile
+				if err := json.Unmarshal(data, &f); err != nil {
+					return fmt.Errorf("partition %d: day %s: %w", p, d, err)
+				}
+				for _, r := range f.Rows {
+					sum.Add(Key{Day: day, Channel: r.Channel, Code: r.Code, Billable: r.Billable, RuleID: r.RuleID}, r.Count)
+				}
+			}
+		}
+		rows = sum.Rows(from, to)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("%w for stream %s and group %s in bucket %s", ErrNoBooks, stream, group, kv.Bucket())
-	}
-	sum := Books{}
-	for p, rec := range recs {
-		for d, ref := range rec.Days {
-			day, err := ParseDay(d)
-			if err != nil {
-				return nil, fmt.Errorf("partition %d: %w", p, err)
-			}
-			if day < from || day > to {
-				continue
-			}
-			data, err := st.Get(ctx, ref)
-			if err != nil {
-				return nil, fmt.Errorf("partition %d: %w", p, err)
-			}
-			var f DayFile
-			if err := json.Unmarshal(data, &f); err != nil {
-				return nil, fmt.Errorf("partition %d: day %s: %w", p, d, err)
-			}
-			for _, r := range f.Rows {
-				sum.Add(Key{Day: day, Channel: r.Channel, Code: r.Code, Billable: r.Billable, RuleID: r.RuleID}, r.Count)
-			}
-		}
-	}
-	rows := sum.Rows(from, to)
 	if rows == nil {
 		rows = []Row{}
 	}

@@ -22,7 +22,7 @@ import (
 const DefaultFamily = "wechat"
 
 // MaxDays bounds the days of one reconciliation.
-const MaxDays = ledger.Retention + 1
+const MaxDays = ledger.DefaultRetentionDays + 1
 
 // Statuses of a row.
 const (

@@ -87,7 +87,7 @@ var goldenInput = []struct{ subject, msg string }{
 	{"faceid.results.wechat_h5", `{"id":"e01","channel":"wechat_h5","code":"0","ts":"2026-12-15T11:59:58+08:00","app_id":"app-a","rule_id":"r1"}`},
 	// A code the catalog does not have.
 	{"faceid.results.app_sdk", `{"id":"e17","channel":"app_sdk","code":"12345","ts":"2026-12-15T11:30:00+08:00"}`},
-	// Older than the books keep (ledger.Retention days before the newest day).
+	// Older than the books keep (ledger.DefaultRetentionDays days before the newest day).
 	{"faceid.results.wechat_h5", `{"id":"e18","channel":"wechat_h5","code":"0","ts":"2025-01-01T00:00:00+08:00"}`},
 	// Rejects.
 	{"faceid.results.app_sdk", `{"id":"e19","channel":"app_sdk","code":`},

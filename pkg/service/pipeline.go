@@ -45,7 +45,7 @@ func (h *hooks) Counted(r *classify.Result, received int64) {
 		h.ev.Observe(r, received)
 	}
 	if r.Code == nil && h.unknownLog.Allow() {
-		h.log.Warn("unknown return code (logged at most once a second)", "channel", r.Channel.Name, "family", r.Family.Name, "raw_code", string(r.CodeRaw))
+		h.log.Warn("unknown return code (logged at most once a second)", "channel", r.Channel.Name, "family", r.Family.Name, "raw_code", string(classify.ShownCode(r.CodeRaw)))
 	}
 }
 
@@ -76,7 +76,7 @@ func NewPipeline(b *books.Books, h stream.Hooks, m *metrics.Metrics, clock func(
 		clock = time.Now
 	}
 	return &Pipeline{b: b, h: h, m: m, clock: clock,
-		c: classify.New(b.Layout().Catalog(), classify.Options{Prefetch: b.Rules().Prefetcher()})}
+		c: classify.New(b.Layout().Catalog(), b.Rules().ClassifyOptions())}
 }
 
 // Process implements stream.Processor.

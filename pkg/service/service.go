@@ -27,6 +27,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/redact"
 	"github.com/faceid-observability/faceid-exporter/pkg/simulate"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
@@ -40,9 +41,12 @@ type Config struct {
 	Subject           string
 	Queue             string
 	DeadLetterSubject string
-	EmbeddedListen    string
-	EmbeddedStoreDir  string
-	JetStream         JetStream // Stream "" means core NATS
+	// DeadLetterMode is what a dead letter carries: reference, redacted or
+	// full; "" or auto: reference in JetStream mode, redacted in core mode.
+	DeadLetterMode   string
+	EmbeddedListen   string
+	EmbeddedStoreDir string
+	JetStream        JetStream // Stream "" means core NATS
 
 	File *config.Config // the parsed --config.file (or its defaults)
 	OTLP *metrics.OTLP  // nil: no OTLP push
@@ -93,6 +97,9 @@ func (c *Config) Validate() error {
 	if stream.SubjectMatchesFilter(c.DeadLetterSubject, c.Subject) {
 		return fmt.Errorf("--nats.dead-letter-subject %q is inside --nats.subject %q: dead letters would be consumed again", c.DeadLetterSubject, c.Subject)
 	}
+	if _, err := c.deadLetterMode(); err != nil {
+		return err
+	}
 	if c.Demo && c.NATS.URLs != "" {
 		return errors.New("--demo runs its own embedded NATS server; leave --nats.url empty")
 	}
@@ -101,6 +108,12 @@ func (c *Config) Validate() error {
 	}
 	if c.File == nil {
 		return errors.New("no configuration")
+	}
+	if t := c.File.Events.FutureTolerance; t < 0 || t > config.MaxFutureTolerance {
+		return fmt.Errorf("--events.future-tolerance %s is out of range 0s..%s", t, config.MaxFutureTolerance)
+	}
+	if d := c.File.Ledger.RetentionDays; d < 1 || d > ledger.MaxRetentionDays {
+		return fmt.Errorf("--ledger.retention-days %d is out of range 1..%d", d, ledger.MaxRetentionDays)
 	}
 	if c.Reconcile != nil && c.JetStream.Stream == "" {
 		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
@@ -127,6 +140,26 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// deadLetterMode resolves --nats.dead-letter-mode.
+func (c *Config) deadLetterMode() (stream.DeadLetterMode, error) {
+	switch c.DeadLetterMode {
+	case "", DeadLetterAuto:
+		if c.JetStream.Stream != "" || c.Demo {
+			return stream.DeadLetterReference, nil
+		}
+		return stream.DeadLetterRedacted, nil
+	}
+	m, err := stream.ParseDeadLetterMode(c.DeadLetterMode)
+	if err != nil {
+		return 0, fmt.Errorf("--nats.dead-letter-mode: %w", err)
+	}
+	return m, nil
+}
+
+// DeadLetterAuto is the default dead-letter mode: reference in JetStream
+// mode (the source stream keeps the original), redacted in core mode.
+const DeadLetterAuto = "auto"
+
 // Run runs the exporter until ctx is cancelled, then stops intake, commits
 // what was counted, flushes OTLP and returns, all within ShutdownTimeout.
 func Run(ctx context.Context, c Config) (err error) {
@@ -144,6 +177,12 @@ func Run(ctx context.Context, c Config) (err error) {
 		c.PollInterval = 5 * time.Second
 	}
 	jsMode := c.JetStream.Stream != ""
+	dlMode, _ := c.deadLetterMode()
+	if dlMode == stream.DeadLetterFull {
+		log.Warn("dead letters carry rejected messages in full (--nats.dead-letter-mode=full): names, ID numbers and photos in them are kept on the dead-letter subject", "subject", c.DeadLetterSubject)
+	} else {
+		log.Info("dead letters carry no personal data", "mode", dlMode.String(), "subject", c.DeadLetterSubject, "max_payload_bytes", stream.DeadLetterMaxPayload)
+	}
 	if jsMode && c.JetStream.Instance == "" {
 		c.JetStream.Instance = NewInstanceID()
 	}
@@ -170,7 +209,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		}
 	}
 	layout := books.NewLayout(cat, lopts)
-	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity}
+	ropts := books.RulesOptions{DedupeWindow: c.File.Dedupe.Window, DedupeCapacity: c.File.Dedupe.Capacity,
+		FutureTolerance: c.File.Events.FutureTolerance, RetentionDays: c.File.Ledger.RetentionDays}
 	events := api.NewEvents(api.Sizes{
 		BillableFailure: c.File.Events.BillableFailure,
 		HighRisk:        c.File.Events.HighRisk,
@@ -305,7 +345,8 @@ func Run(ctx context.Context, c Config) (err error) {
 		return err
 	}
 	defer nc.Close()
-	dl := stream.NewDeadLetter(nc, c.DeadLetterSubject, CoreObserver(m, coreBooks))
+	dl := stream.NewDeadLetterWith(nc, c.DeadLetterSubject, CoreObserver(m, coreBooks),
+		stream.DeadLetterOptions{Mode: dlMode, Redactor: redact.New(cat.PersonalFieldNames())})
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/redact"
 )
 
 // Processor handles one message: it returns nil once the message is counted
@@ -25,47 +28,187 @@ const (
 	HeaderReason          = "Faceid-Reject-Reason"
 	HeaderDetail          = "Faceid-Reject-Detail"
 	HeaderOriginalSubject = "Faceid-Original-Subject"
-	HeaderTruncated       = "Faceid-Truncated-From"
+	// HeaderPayload says what the payload is: reference (none), redacted
+	// or full (see DeadLetterMode).
+	HeaderPayload = "Faceid-Payload"
+	// HeaderOriginalBytes is the rejected message's size.
+	HeaderOriginalBytes = "Faceid-Original-Bytes"
+	// HeaderRedactedFields is how many personal fields a redacted payload
+	// left out.
+	HeaderRedactedFields = "Faceid-Redacted-Fields"
+	// The source of a message consumed from a stream (JetStream mode): its
+	// stream, the stream's creation time (RFC 3339, UTC, nanoseconds: a
+	// stream deleted and re-created under the same name is another stream)
+	// and the message's sequence in it, enough to fetch the original while
+	// the stream keeps it (nats stream get <stream> <sequence>).
+	HeaderSourceStream   = "Faceid-Source-Stream"
+	HeaderSourceCreated  = "Faceid-Source-Created"
+	HeaderSourceSequence = "Faceid-Source-Sequence"
 )
 
-// DeadLetterMaxTruncated is how much of a message is kept when the whole does
-// not fit in one NATS message with the dead-letter headers.
-const DeadLetterMaxTruncated = 64 << 10
+// DeadLetterMode says what of a rejected message its dead letter carries
+// besides the headers.
+type DeadLetterMode uint8
+
+// Dead-letter modes.
+const (
+	// DeadLetterReference carries no payload: the headers name the source
+	// stream and sequence (in JetStream mode; in core mode there is no
+	// stream to refer to, and the original is not kept anywhere).
+	DeadLetterReference DeadLetterMode = iota
+	// DeadLetterRedacted carries the JSON object without the catalog's
+	// personal fields and without the contract field whose value was
+	// rejected (channel, code or ts: a value that broke the contract may be
+	// anything, a name or an ID number); a payload that is not a JSON object
+	// cannot be redacted safely and goes by reference.
+	DeadLetterRedacted
+	// DeadLetterFull carries the payload as received, personal data
+	// included.
+	DeadLetterFull
+)
+
+var deadLetterModes = []string{"reference", "redacted", "full"}
+
+func (m DeadLetterMode) String() string {
+	if int(m) < len(deadLetterModes) {
+		return deadLetterModes[m]
+	}
+	return "unknown"
+}
+
+// DeadLetterModes lists the modes' names.
+func DeadLetterModes() []string { return slices.Clone(deadLetterModes) }
+
+// ParseDeadLetterMode returns the mode named s.
+func ParseDeadLetterMode(s string) (DeadLetterMode, error) {
+	i := slices.Index(deadLetterModes, s)
+	if i < 0 {
+		return 0, fmt.Errorf("dead-letter mode %q is not one of %s", s, strings.Join(deadLetterModes, ", "))
+	}
+	return DeadLetterMode(i), nil
+}
+
+// DeadLetterMaxPayload is the largest message a dead letter carries a
+// payload of: a larger one goes by reference whatever the mode, as does a
+// payload that would not fit in the server's max payload with the headers
+// (DeadLetterMaxHeaders).
+const DeadLetterMaxPayload = 64 << 10
+
+// DeadLetterMaxHeaders bounds the dead-letter headers (Nats-Msg-Id
+// included) besides the original subject and the source stream's name
+// (the detail is cut at 512 bytes).
+const DeadLetterMaxHeaders = 1 << 10
+
+// maxDetail is the most bytes of a rejection detail a dead letter keeps.
+const maxDetail = 512
+
+// DeadLetterOptions configure what a dead letter carries.
+type DeadLetterOptions struct {
+	Mode DeadLetterMode
+	// Redactor removes the personal fields in DeadLetterRedacted mode
+	// (nil there: every payload goes by reference).
+	Redactor *redact.Redactor
+}
+
+// rejectedField is the contract field whose value a reason rejects: a
+// redacted dead letter leaves it out too. Keyed by the reason's label, so a
+// reason added to the classifier is named here without a code change there.
+var rejectedField = map[string]string{
+	"unknown_channel": "channel", "invalid_code": "code", "invalid_ts": "ts", "future_ts": "ts",
+}
 
 // DeadLetter republishes rejected messages with the reason in headers.
 type DeadLetter struct {
 	nc      *nats.Conn
 	subject string
 	obs     Observer
+	o       DeadLetterOptions
+	// byReason is o.Redactor with the field rejectedField names.
+	byReason map[string]*redact.Redactor
 }
 
-// NewDeadLetter returns a DeadLetter publishing to subject.
+// NewDeadLetter returns a DeadLetter publishing to subject by reference.
 func NewDeadLetter(nc *nats.Conn, subject string, obs Observer) *DeadLetter {
-	return &DeadLetter{nc: nc, subject: subject, obs: obs}
+	return NewDeadLetterWith(nc, subject, obs, DeadLetterOptions{})
 }
 
-// message builds the dead letter of data, received on subject.
-func (d *DeadLetter) message(data []byte, subject string, rej *classify.RejectError) *nats.Msg {
+// NewDeadLetterWith returns a DeadLetter publishing to subject in o's mode.
+func NewDeadLetterWith(nc *nats.Conn, subject string, obs Observer, o DeadLetterOptions) *DeadLetter {
+	d := &DeadLetter{nc: nc, subject: subject, obs: obs, o: o, byReason: map[string]*redact.Redactor{}}
+	if o.Redactor != nil {
+		for reason, field := range rejectedField {
+			d.byReason[reason] = o.Redactor.With(field)
+		}
+	}
+	return d
+}
+
+// Mode returns the dead letters' mode.
+func (d *DeadLetter) Mode() DeadLetterMode { return d.o.Mode }
+
+// Source names a message in its stream; the zero Source (core mode) names
+// none.
+type Source struct {
+	Stream  string
+	Created time.Time
+	Seq     uint64
+}
+
+// message builds the dead letter of data, received on subject from src.
+func (d *DeadLetter) message(data []byte, subject string, rej *classify.RejectError, src Source) *nats.Msg {
 	msg := nats.NewMsg(d.subject)
 	msg.Header.Set(HeaderReason, rej.Reason.String())
 	detail := rej.Detail
-	if len(detail) > 512 {
-		detail = detail[:512]
+	if len(detail) > maxDetail {
+		detail = strings.ToValidUTF8(detail[:maxDetail], "")
 	}
 	msg.Header.Set(HeaderDetail, detail)
 	msg.Header.Set(HeaderOriginalSubject, subject)
-	msg.Data = data
-	if max := d.nc.MaxPayload(); max > 0 && int64(len(data)+4096) > max {
-		msg.Header.Set(HeaderTruncated, strconv.Itoa(len(data)))
-		msg.Data = data[:min(len(data), DeadLetterMaxTruncated)]
+	msg.Header.Set(HeaderOriginalBytes, strconv.Itoa(len(data)))
+	if src.Stream != "" {
+		msg.Header.Set(HeaderSourceStream, src.Stream)
+		msg.Header.Set(HeaderSourceCreated, src.Created.UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(HeaderSourceSequence, strconv.FormatUint(src.Seq, 10))
 	}
+	mode := d.o.Mode
+	var payload []byte
+	switch mode {
+	case DeadLetterFull:
+		payload = data
+	case DeadLetterRedacted:
+		r := d.o.Redactor
+		if rr, ok := d.byReason[rej.Reason.String()]; ok {
+			r = rr
+		}
+		if r == nil {
+			mode = DeadLetterReference
+			break
+		}
+		out, n, err := r.Object(data)
+		if err != nil {
+			mode = DeadLetterReference
+			break
+		}
+		payload = out
+		msg.Header.Set(HeaderRedactedFields, strconv.Itoa(n))
+	}
+	limit := int64(DeadLetterMaxPayload)
+	if max := d.nc.MaxPayload(); max > 0 {
+		limit = min(limit, max-int64(DeadLetterMaxHeaders+len(subject)+len(d.subject)+2*len(src.Stream)))
+	}
+	if len(data) > DeadLetterMaxPayload || int64(len(payload)) > limit {
+		mode, payload = DeadLetterReference, nil
+		msg.Header.Del(HeaderRedactedFields)
+	}
+	msg.Header.Set(HeaderPayload, mode.String())
+	msg.Data = payload
 	return msg
 }
 
 // Publish republishes data, received on subject, with rej's reason, through
 // core NATS (core mode: at most once; see the JetStream mode for exactly once).
 func (d *DeadLetter) Publish(data []byte, subject string, rej *classify.RejectError) error {
-	if err := d.nc.PublishMsg(d.message(data, subject, rej)); err != nil {
+	if err := d.nc.PublishMsg(d.message(data, subject, rej, Source{})); err != nil {
 		d.obs.DeadLetterError()
 		return fmt.Errorf("dead-letter %s message to %s: %w", rej.Reason, d.subject, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,7 +130,11 @@ var deadLetterCases = func() []struct {
 	}
 }()
 
-func checkDeadLetters(t *testing.T, dead []*nats.Msg) {
+// checkDeadLetters checks the dead letters of deadLetterCases, sent by
+// reference: no payload; with fetch (JetStream mode) the headers name the
+// source stream, its creation and the sequence, and the message fetched by
+// them is the original.
+func checkDeadLetters(t *testing.T, dead []*nats.Msg, fetch func(stream string, created time.Time, seq uint64) []byte) {
 	t.Helper()
 	if len(dead) != len(deadLetterCases) {
 		t.Fatalf("%d dead letters, want %d", len(dead), len(deadLetterCases))
@@ -145,8 +150,31 @@ func checkDeadLetters(t *testing.T, dead []*nats.Msg) {
 		if got := m.Header.Get(stream.HeaderOriginalSubject); got != c.subject {
 			t.Errorf("dead letter %d: original subject %q, want %q", i, got, c.subject)
 		}
-		if !bytes.Equal(m.Data, c.msg) {
-			t.Errorf("dead letter %d: payload of %d bytes, want the original %d bytes", i, len(m.Data), len(c.msg))
+		if got := m.Header.Get(stream.HeaderPayload); got != "reference" || len(m.Data) != 0 {
+			t.Errorf("dead letter %d: payload %q of %d bytes, want a reference and none", i, got, len(m.Data))
+		}
+		if got := m.Header.Get(stream.HeaderOriginalBytes); got != strconv.Itoa(len(c.msg)) {
+			t.Errorf("dead letter %d: original size %q, want %d", i, got, len(c.msg))
+		}
+		name, created, seq := m.Header.Get(stream.HeaderSourceStream), m.Header.Get(stream.HeaderSourceCreated), m.Header.Get(stream.HeaderSourceSequence)
+		if fetch == nil {
+			if name != "" || created != "" || seq != "" {
+				t.Errorf("dead letter %d: core mode has no source stream, got %q %q %q", i, name, created, seq)
+			}
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, created)
+		if err != nil {
+			t.Errorf("dead letter %d: source created %q: %v", i, created, err)
+			continue
+		}
+		n, err := strconv.ParseUint(seq, 10, 64)
+		if err != nil {
+			t.Errorf("dead letter %d: source sequence %q: %v", i, seq, err)
+			continue
+		}
+		if got := fetch(name, at, n); !bytes.Equal(got, c.msg) {
+			t.Errorf("dead letter %d: %s sequence %d holds %d bytes, not the rejected %d-byte message", i, name, n, len(got), len(c.msg))
 		}
 	}
 }
@@ -185,7 +213,7 @@ func TestCoreDeadLetters(t *testing.T) {
 	natstest.WaitFor(t, 10*time.Second, "dead letters", func() bool { mu.Lock(); defer mu.Unlock(); return len(dead) == len(deadLetterCases) })
 	natstest.WaitFor(t, 10*time.Second, "the good event counted", func() bool { return verifications(t, r)["true,wechat_h5,0"] == 1 })
 	mu.Lock()
-	checkDeadLetters(t, dead)
+	checkDeadLetters(t, dead, nil)
 	mu.Unlock()
 	rejected := family(t, r.reg, "faceid_exporter_events_rejected_total")
 	dls := family(t, r.reg, "faceid_exporter_dead_letters_total")
@@ -245,7 +273,25 @@ func TestJetStreamDeadLettersOnce(t *testing.T) {
 		}
 		dead = append(dead, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 	}
-	checkDeadLetters(t, dead)
+	src, err := js.Stream(t.Context(), "FACEID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcInfo, err := src.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDeadLetters(t, dead, func(name string, created time.Time, seq uint64) []byte {
+		if name != "FACEID" || !created.Equal(srcInfo.Created) {
+			t.Errorf("source %s created %s, want FACEID created %s", name, created, srcInfo.Created)
+		}
+		m, err := src.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Errorf("get %s %d: %v", name, seq, err)
+			return nil
+		}
+		return m.Data
+	})
 	c := committedCounters(t, b.store)
 	for _, dc := range deadLetterCases {
 		if c[fmt.Sprintf("faceid_exporter_dead_letters_total{reason=%q}", dc.reason)] != 1 || c[fmt.Sprintf("faceid_exporter_events_rejected_total{reason=%q}", dc.reason)] != 1 {

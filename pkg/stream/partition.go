@@ -260,7 +260,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 // acknowledgement.
 func (pt *partition) deadLetter(data []byte, subject string, rej *classify.RejectError, seq uint64) {
 	g := pt.g
-	msg := g.o.DeadLetter.message(data, subject, rej)
+	msg := g.o.DeadLetter.message(data, subject, rej, Source{Stream: g.o.Stream, Created: pt.created, Seq: seq})
 	id := g.o.Stream + ":" + strconv.FormatInt(pt.created.UnixNano(), 10) + ":" + strconv.FormatUint(seq, 10)
 	if g.o.DeadLetterJetStream {
 		f, err := g.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
