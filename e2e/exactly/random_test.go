@@ -80,7 +80,7 @@ var clusterOnly = map[string]bool{fStepdownStream: true, fStepdownKV: true}
 // Short-pass sizes: each seed takes about a minute on two loaded cores.
 const (
 	shortSeedsSingle  = 2
-	shortSeedsCluster = 1
+	shortSeedsCluster = 2
 	settleWithinChaos = 75 * time.Second
 )
 
