@@ -385,6 +385,10 @@ type chaosRun struct {
 	lastRead uint64
 	partLast map[int]uint64
 	resets   int
+	// unpart counts the current stream's messages that no partition reads
+	// (with several partitions: faceid_exporter_jetstream_unpartitioned_messages
+	// summed over the live replicas must equal it).
+	unpart uint64
 
 	pubDone chan error // the publish under way, nil when none
 
@@ -745,6 +749,8 @@ func (r *chaosRun) apply(m refmodel.Msg) {
 	r.model.Apply(m)
 	if p := r.model.PartitionOf(m.Subject); p >= 0 {
 		r.partLast[p] = max(r.partLast[p], m.Seq)
+	} else {
+		r.unpart++
 	}
 	r.lastRead = max(r.lastRead, m.Seq)
 }
@@ -776,7 +782,7 @@ func (r *chaosRun) recreate() {
 	createStream(r.t, r.js, streamConfig(reps))
 	r.model.StreamReset()
 	r.resets++
-	r.lastRead, r.partLast = 0, map[int]uint64{}
+	r.lastRead, r.partLast, r.unpart = 0, map[int]uint64{}, 0
 	r.note("stream %s deleted and re-created", streamName)
 }
 
@@ -891,6 +897,17 @@ func (r *chaosRun) check(what string) {
 	if d := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, gotCounters); d != "" {
 		problems = append(problems, "counters summed over the live replicas (want = model; the exporter's own counters first):\n"+firstN(ranked(d), 60))
 	}
+	if r.tp.Partitions > 1 {
+		scrapes := map[*proc]scrape{}
+		for i, b := range raw {
+			if s, err := parseMetrics(strings.NewReader(string(b))); err == nil {
+				scrapes[&proc{name: strconv.Itoa(i)}] = s
+			}
+		}
+		if d := r.unpartitionedDiff(scrapes); d != "" {
+			problems = append(problems, d)
+		}
+	}
 	problems = append(problems, r.checkLedgers(want)...)
 	problems = append(problems, r.checkDeadLetters(want)...)
 	if len(problems) == 0 {
@@ -972,7 +989,10 @@ func (r *chaosRun) settle(want refmodel.Expected, within time.Duration) ([][]byt
 			return false, status
 		}
 		diff := refmodel.Diff(refmodel.Expected{Counters: want.Counters}, refmodel.Expected{Counters: got})
-		snap := strings.Join(seqs, " ") + fmt.Sprint(got)
+		if d := r.unpartitionedDiff(scrapes); d != "" {
+			diff = strings.TrimPrefix(diff+"\n"+d, "\n")
+		}
+		snap := strings.Join(seqs, " ") + fmt.Sprint(got) + diff
 		if snap != prev {
 			prev, prevAt = snap, time.Now()
 		}
@@ -1181,4 +1201,26 @@ func ranked(diff string) []string {
 	}
 	slices.SortStableFunc(lines, func(a, b string) int { return rank(a) - rank(b) })
 	return lines
+}
+
+// unpartitionedDiff compares faceid_exporter_jetstream_unpartitioned_messages
+// summed over the live replicas with the stream's messages that no partition
+// reads ("" when equal, or with one partition).
+func (r *chaosRun) unpartitionedDiff(scrapes map[*proc]scrape) string {
+	if r.tp.Partitions <= 1 {
+		return ""
+	}
+	got := 0.0
+	var who []string
+	for p, s := range scrapes {
+		if v, ok := s.get("faceid_exporter_jetstream_unpartitioned_messages"); ok {
+			got += v
+			who = append(who, fmt.Sprintf("%s=%v", p.name, v))
+		}
+	}
+	if got == float64(r.unpart) {
+		return ""
+	}
+	slices.Sort(who)
+	return fmt.Sprintf("faceid_exporter_jetstream_unpartitioned_messages summed over the live replicas: want %d (the stream's messages no partition reads), got %v (%s)", r.unpart, got, strings.Join(who, " "))
 }
