@@ -1168,7 +1168,7 @@ var knownSeeds = []struct {
 	{"aged-out messages of other partitions reported lost (defect 3), limits, cluster", true, 195554373, chaosOpts{"ordinary", fLimits}},
 	{"aged-out messages of other partitions reported lost (defect 3), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
 	{"one subject purged unread with 2 partitions: no loss counted", false, 272712597, chaosOpts{"ordinary", fPurgeSubject}},
-	{"far-future ts accepted, the ledger's real days dropped (defect 1)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
+	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
 }
 
 // TestChaosKnown runs knownSeeds (opt-in: -chaos.known; several minutes).
