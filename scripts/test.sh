@@ -34,8 +34,9 @@ echo "== helm lint --strict"
 
 # e2e/exactly runs a short pass of randomized fault schedules (TestChaosSingle,
 # TestChaosCluster: a few new seeds each run); each seed's result and its rerun
-# command go to the report printed below, pass or fail. The package takes
-# longer than go test's default 10-minute limit on a loaded machine.
+# command go to the report printed below, pass or fail. e2e/exactly's
+# fault tests together can outlast go test's default 10-minute limit on a
+# loaded machine, hence -timeout.
 echo "== go test ./... (exporter module)"
 chaos_report=$(mktemp)
 if ! FACEID_CHAOS_REPORT="$chaos_report" go test -count=1 -timeout 30m ./...; then
