@@ -60,7 +60,7 @@ const (
 	fKill            = "kill"             // kill -9 of a replica, restarted within a second
 	fKillDown        = "kill-down"        // kill -9 of a replica that stays down past the takeover timeout
 	fFreeze          = "freeze"           // SIGSTOP past the takeover timeout, then SIGCONT
-	fNATSRestart     = "nats-restart"     // kill -9 of the nats-server (a cluster: one node), restarted on its port and store
+	fNATSRestart     = "nats-restart"     // the nats-server (a cluster: one node) killed -9 or stopped by SIGTERM, restarted on its port and store
 	fStepdownStream  = "stepdown-stream"  // the stream's leader steps down (cluster)
 	fStepdownKV      = "stepdown-kv"      // the checkpoint bucket's leader steps down (cluster)
 	fRecreateRunning = "recreate-running" // the stream deleted and re-created while the replicas run
@@ -104,6 +104,9 @@ func (s step) String() string {
 	case fFreeze:
 		return fmt.Sprintf("SIGSTOP replica #%d (an owner if one is live) for the takeover timeout + %dms, SIGCONT", s.Who, s.Ms)
 	case fNATSRestart:
+		if s.natsGraceful() {
+			return fmt.Sprintf("SIGTERM nats-server node #%d (graceful), down %dms, restart", s.Who, s.Ms)
+		}
 		return fmt.Sprintf("kill -9 nats-server node #%d, down %dms, restart", s.Who, s.Ms)
 	case fStepdownStream, fStepdownKV:
 		return s.Kind
@@ -122,6 +125,11 @@ func (s step) String() string {
 	}
 	return s.Kind
 }
+
+// natsGraceful: a nats-restart step with an odd down time stops the server
+// with SIGTERM (a graceful shutdown), an even one with SIGKILL. (Taken from
+// the down time so that adding it changed no seed's schedule.)
+func (s step) natsGraceful() bool { return s.Kind == fNATSRestart && s.Ms%2 == 1 }
 
 // syncs reports whether a step waits for the group to settle first.
 func (s step) syncs() bool {
@@ -553,8 +561,8 @@ func (r *chaosRun) do(s step) {
 		}
 	case fNATSRestart:
 		n := r.farm.nodes[s.Who%len(r.farm.nodes)]
-		r.note("kill -9 nats-server %s, down %dms", n.name, s.Ms)
-		n.kill(false)
+		r.note("%s", strings.Replace(s.String(), fmt.Sprintf("node #%d", s.Who), n.name, 1))
+		n.kill(s.natsGraceful())
 		pause(time.Duration(s.Ms) * time.Millisecond)
 		if err := n.start(); err != nil {
 			r.fatalf("%v", err)
