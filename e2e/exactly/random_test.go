@@ -1176,6 +1176,7 @@ var knownSeeds = []struct {
 	{"aged-out messages of other partitions reported lost (defect 3), limits, cluster", true, 195554373, chaosOpts{"ordinary", fLimits}},
 	{"aged-out messages of other partitions reported lost (defect 3), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
 	{"one subject purged unread with 2 partitions: no loss counted", false, 272712597, chaosOpts{"ordinary", fPurgeSubject}},
+	{"unpartitioned gauge still reported by partition 0's former owner (defect 7)", false, 870318949, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
 	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
 }
 
