@@ -400,6 +400,8 @@ type chaosRun struct {
 
 	pubDone chan error // the publish under way, nil when none
 
+	liveness []string // problems the next check reports
+
 	sinceCheck []string // fault classes since the last good check
 	checks     int
 }
@@ -868,20 +870,36 @@ func (r *chaosRun) quiet(s step) {
 			return
 		}
 		r.note("quiet: kill -9 %s (pid %d)", p.name, p.pid())
+		killed := time.Now()
 		p.kill()
 		if len(r.g.procs) > 1 {
 			// Stay down until another replica has taken over.
-			pause(takeoverTimeout + time.Second)
+			r.owned(killed, "after an owner was killed -9 in a quiet period")
 			r.check("quiet: an owner killed, its partitions taken over with nothing to read")
 		} else if s.K == 1 {
 			pause(takeoverTimeout + time.Second) // alone: down past the timeout
 		}
 		r.startProc(p)
 	default:
+		killed := time.Now()
 		r.killAll()
 		r.startAll()
+		r.owned(killed, "after every replica was killed -9 and restarted in a quiet period")
 	}
 	r.check("quiet: ownership moved with nothing to read")
+}
+
+// owned waits until every partition has one live owner again and notes a
+// liveness problem (reported by the next check) when that took longer than
+// orphanBound after since.
+func (r *chaosRun) owned(since time.Time, what string) {
+	err := pollUntil(settleWithinChaos, 50*time.Millisecond, func() (bool, string) { return allOwned(r.g, false) })
+	took := time.Since(since)
+	r.note("every partition owned again %s after %s", what, took.Round(10*time.Millisecond))
+	if err != nil || took > orphanBound {
+		r.liveness = append(r.liveness, fmt.Sprintf("liveness: every partition owned again only %s after %s (want ≤ %s: --jetstream.takeover-timeout %s plus slack); %v",
+			took.Round(10*time.Millisecond), what, orphanBound, takeoverTimeout, err))
+	}
 }
 
 // check waits until the group settles on what the model expects, then
@@ -893,7 +911,8 @@ func (r *chaosRun) check(what string) {
 	r.checks++
 	want := r.model.Expect()
 	raw, status, settled := r.settle(want, settleWithinChaos)
-	var problems []string
+	problems := r.liveness
+	r.liveness = nil
 	if !settled {
 		problems = append(problems, "not settled within "+settleWithinChaos.String()+": "+status)
 	}
