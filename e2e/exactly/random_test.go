@@ -1072,9 +1072,19 @@ func (r *chaosRun) checkLedgers(want refmodel.Expected) []string {
 	read := func(get func(from, to string) (string, error)) (map[refmodel.LedgerKey]uint64, error) {
 		out := map[refmodel.LedgerKey]uint64{}
 		for _, sp := range ledgerSpans() {
-			text, err := get(sp[0], sp[1])
+			// An error is retried for 15s (a replica reconnecting after a
+			// NATS restart); one that persists is reported.
+			var text string
+			var err error
+			start := time.Now()
+			for {
+				if text, err = get(sp[0], sp[1]); err == nil || time.Since(start) > 15*time.Second {
+					break
+				}
+				pause(500 * time.Millisecond)
+			}
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w (still failing after %s)", err, time.Since(start).Round(time.Second))
 			}
 			rows, err := refmodel.ParseLedgerCSV(strings.NewReader(text))
 			if err != nil {
@@ -1196,6 +1206,7 @@ var knownSeeds = []struct {
 	{"aged-out messages of other partitions reported lost (defect 3), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
 	{"one subject purged unread with 2 partitions: no loss counted", false, 272712597, chaosOpts{"ordinary", fPurgeSubject}},
 	{"unpartitioned gauge still reported by partition 0's former owner (defect 7)", false, 870318949, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
+	{"a standby's /api/v1/ledger answers 503 \"not joined its consumer group\" after a NATS server restart", false, 24753948, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
 	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
 }
 
