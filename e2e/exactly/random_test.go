@@ -1206,7 +1206,6 @@ var knownSeeds = []struct {
 	{"aged-out messages of other partitions reported lost (defect 3), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
 	{"one subject purged unread with 2 partitions: no loss counted", false, 272712597, chaosOpts{"ordinary", fPurgeSubject}},
 	{"unpartitioned gauge still reported by partition 0's former owner (defect 7)", false, 870318949, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
-	{"a standby's /api/v1/ledger answers 503 \"not joined its consumer group\" after a NATS server restart", false, 24753948, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
 	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
 }
 
