@@ -20,6 +20,8 @@ import (
 	"github.com/faceid-observability/faceid-exporter/internal/dashgen"
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 )
 
@@ -120,6 +122,12 @@ func TestMetricsDocumented(t *testing.T) {
 		Ages:          func(time.Time) []time.Duration { return []time.Duration{0} },
 		Unpartitioned: func() (uint64, bool) { return 0, true },
 	}, pricing)
+	fc, err := forecast.FromRows([]ledger.Row{{Day: "2026-11-01", Channel: "app_sdk", Code: "0", Billable: "true", Count: 5}},
+		forecast.Options{Now: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), Currency: "CNY", UnitPrice: pricing.UnitPrice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics.NewForecast(reg, func() *metrics.ForecastSnapshot { return &metrics.ForecastSnapshot{Result: fc} }, func() bool { return true })
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/dashboards"
 	"github.com/faceid-observability/faceid-exporter/internal/rulegen"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
 )
 
 // scale divides every window, offset and `for` of the production rules:
@@ -355,7 +356,7 @@ func TestEndToEnd(t *testing.T) {
 	cfgPath := filepath.Join(dir, "exporter.yml")
 	if err := os.WriteFile(cfgPath, []byte(`pricing:
   currency: CNY
-  monthly_budget: 1000000000000
+  monthly_budget: 1000
   unit_price: {wechat_h5: 1.0, wechat_miniprogram: 1.0, eid: 1.0, app_sdk: 1.5, standalone_h5: 1.5, pc_h5: 1.5, willingness: 2.0, nfc_server: 0.5}
 `), 0o644); err != nil {
 		t.Fatal(err)
@@ -364,8 +365,20 @@ func TestEndToEnd(t *testing.T) {
 	start(t, dir, "exporter", exporter, "serve",
 		"--web.listen-address", exporterAddr, "--nats.embedded.listen", natsAddr,
 		"--nats.embedded.store-dir", filepath.Join(dir, "nats"), "--jetstream.stream", "FACEID",
-		"--config.file", cfgPath, "--log.level", "warn")
+		"--config.file", cfgPath, "--log.level", "warn", "--forecast.interval", "2s")
 	eventually(t, 30*time.Second, "exporter ready", func() (bool, string) { return httpOK("http://" + exporterAddr + "/-/ready") })
+
+	// A ledger history to forecast from, seeded through the stream before
+	// Prometheus scrapes (so it is no burst in any rate); the budget above is
+	// small, so the ledger forecast is over it.
+	seededMTD := seedHistory(t, "nats://"+natsAddr, time.Now())
+	eventually(t, 60*time.Second, "the seeded ledger forecast", func() (bool, string) {
+		r, body, err := getForecast(exporterAddr)
+		if err != nil {
+			return false, fmt.Sprint(err, " ", body)
+		}
+		return r.Total.Quality == forecast.QualityOK && r.Total.HistoryDays >= historyDays, fmt.Sprintf("%s, %d days", r.Total.Quality, r.Total.HistoryDays)
+	})
 
 	// Alertmanager with the shipped routing, delivering to the test's webhook.
 	hook := newWebhook(t)
@@ -455,6 +468,36 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, 90*time.Second, "FaceIDHighRiskDeviceSurge delivered to the page receiver", func() (bool, string) {
 			got := hook.firing("/faceid/page")
 			return got["FaceIDHighRiskDeviceSurge"], fmt.Sprint(got)
+		})
+	})
+
+	t.Run("forecast: CLI, API, gauges and FaceIDCostForecastOverBudget", func(t *testing.T) {
+		checkForecast(t, "exporter forecast", forecastCLI(ctx, t, exporter, natsURL, cfgPath), seededMTD)
+		r, body, err := getForecast(exporterAddr)
+		if err != nil {
+			t.Fatalf("GET /api/v1/forecast: %v %s", err, body)
+		}
+		checkForecast(t, "GET /api/v1/forecast", r, seededMTD)
+		// One replica exposes the gauges, once: five bounds of the group's spend.
+		eventually(t, 30*time.Second, "the forecast gauges in Prometheus", func() (bool, string) {
+			n, err := prom.samples(`faceid_forecast_group_cost_month_end{job="faceid-exporter",currency="CNY"}`)
+			m, err2 := prom.samples(`faceid:forecast_cost:month_end{bound="low80"} > 1000`)
+			return err == nil && err2 == nil && n == 5 && m == 1, fmt.Sprint(n, m, err, err2)
+		})
+		// for: 1h / scale; the ledger branch carries bound="low80".
+		eventually(t, 5*time.Minute, "FaceIDCostForecastOverBudget on the ledger forecast delivered to the ticket receiver", func() (bool, string) {
+			ar, err := prom.get("/api/v1/alerts", nil)
+			if err != nil {
+				return false, err.Error()
+			}
+			ledgerBranch := false
+			for _, a := range ar.Data.Alerts {
+				if a.Labels["alertname"] == "FaceIDCostForecastOverBudget" && a.State == "firing" && a.Labels["bound"] == "low80" {
+					ledgerBranch = true
+				}
+			}
+			got := hook.firing("/faceid/ticket")
+			return ledgerBranch && got["FaceIDCostForecastOverBudget"], fmt.Sprint(ledgerBranch, got)
 		})
 	})
 

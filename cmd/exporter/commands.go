@@ -8,5 +8,6 @@ var subcommands = []subcommand{
 	addCatalog,
 	addSimulate,
 	addLedger,
+	addForecast,
 	addReconcile,
 }

@@ -55,11 +55,12 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	cmd.Flag("jetstream.checkpoint-interval", "How often each owned partition commits its checkpoint (also its owner's heartbeat).").Default(service.DefaultCheckpointInterval.String()).DurationVar(&js.CheckpointInterval)
 	cmd.Flag("jetstream.takeover-timeout", "A standby replica takes over a partition whose checkpoint has not changed for this long.").Default(service.DefaultTakeoverTimeout.String()).DurationVar(&js.TakeoverTimeout)
 	cmd.Flag("jetstream.partitions", "Partitions of the group: 1 reads the whole --nats.subject; more split the catalog's channels over the subjects prefix.<channel> so replicas share the work. Every replica of a group must use the same value.").Default("1").IntVar(&js.Partitions)
+	cmd.Flag("jetstream.instance", "This replica's name in the group, stable across its restarts (Kubernetes: the pod name): a restarted replica takes back the partitions its name holds at once, instead of after the takeover timeout. Unique per live process (a name used by two is reported: not ready, logged). Letters, digits, '-' and '_'. Empty: host, pid and a random suffix, new at every start.").Default("").StringVar(&js.Instance)
 	cmd.Flag("jetstream.create-stream", "Create the stream on --nats.subject (with the limits below) and the dead-letter stream when they do not exist.").Default("true").BoolVar(&js.CreateStream)
 	cmd.Flag("jetstream.stream-max-age", "MaxAge of a stream the exporter creates: older messages are removed (unread ones are counted as lost).").Default(service.DefaultStreamMaxAge.String()).DurationVar(&js.StreamMaxAge)
 	maxBytes := cmd.Flag("jetstream.stream-max-bytes", "MaxBytes of a stream the exporter creates (the dead-letter stream gets an eighth, at least 64MiB).").Default("8GiB").Bytes()
 	cmd.Flag("jetstream.stream-replicas", "Replicas of the streams the exporter creates.").Default("1").IntVar(&js.StreamReplicas)
-	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (10m duplicate window), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
+	cmd.Flag("jetstream.dead-letter-stream", "Stream created on --nats.dead-letter-subject (duplicate window: 10m, or 10 takeover timeouts when longer), so that a dead letter published again by a replay is stored once. Empty: none.").Default(service.DefaultDeadLetterStream).StringVar(&js.DeadLetterStream)
 
 	configFile := cmd.Flag("config.file", "YAML configuration file: catalog overrides, dedupe window, business-dimension allowlists, event buffer sizes, pricing (see docs/service.md).").PlaceHolder("FILE").String()
 	var futureSet, retentionSet bool
@@ -79,6 +80,8 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	demo := cmd.Flag("demo", "Run the embedded NATS server, the exporter and the baseline traffic generator together.").Bool()
 	demoRate := cmd.Flag("demo.rate", "Events per second published by --demo.").Default("50").Float64()
 	shutdownTimeout := cmd.Flag("shutdown.timeout", "Longest time to stop: stop intake, commit every owned partition released, flush OTLP.").Default("10s").Duration()
+	forecastInterval := cmd.Flag("forecast.interval", "How often the owner of partition 0 recomputes the month-end forecast its faceid_forecast_* gauges expose (JetStream mode; docs/forecast.md). 0: no gauges.").Default(service.DefaultForecastInterval.String()).Duration()
+	calendarFile := cmd.Flag("forecast.calendar-file", "YAML calendar of your own days (holidays, make-up workdays, promotions, outages to ignore) on top of China's public holidays, for the forecast (docs/forecast.md).").PlaceHolder("FILE").String()
 	webLimits := addWebLimitFlags(cmd)
 	rec := addReconcileServeFlags(cmd)
 
@@ -137,6 +140,10 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 				return err
 			}
 		}
+		cal, err := loadCalendar(*calendarFile)
+		if err != nil {
+			return err
+		}
 		maxStreams, maxRequests, err := webLimits.options()
 		if err != nil {
 			return err
@@ -162,6 +169,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
 			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
+			Forecast: service.Forecast{Interval: *forecastInterval, Calendar: cal},
 		}
 		if *configCheck {
 			// Everything serve would refuse at start, short of connecting.

@@ -316,7 +316,7 @@ func TestJetStreamArgs(t *testing.T) {
 	removed := []string{"--jetstream.max-ack-pending", "--jetstream.ack-wait"}
 	always := []string{"--jetstream.stream=FACEID", "--jetstream.consumer=faceid-exporter", "--jetstream.partitions=1",
 		"--jetstream.checkpoint-bucket=faceid-checkpoints", "--jetstream.checkpoint-interval=1s",
-		"--jetstream.checkpoint-replicas=1", "--jetstream.takeover-timeout=10s"}
+		"--jetstream.checkpoint-replicas=1", "--jetstream.takeover-timeout=10s", "--jetstream.instance=$(POD_NAME)"}
 	creation := []string{"--jetstream.stream-max-age=168h", "--jetstream.stream-max-bytes=8GiB",
 		"--jetstream.stream-replicas=1", "--jetstream.dead-letter-stream=FACEID_DEADLETTER"}
 	for _, c := range []struct {

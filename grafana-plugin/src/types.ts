@@ -2,7 +2,7 @@ import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
 /** Query types the backend (pkg/plugin/query.go) answers. */
-export type QueryType = 'catalog' | 'events' | 'summary' | 'live' | 'annotations' | 'ledger';
+export type QueryType = 'catalog' | 'events' | 'summary' | 'live' | 'annotations' | 'ledger' | 'forecast';
 
 /**
  * The query model the editors save and the backend reads. Filter fields
@@ -11,7 +11,7 @@ export type QueryType = 'catalog' | 'events' | 'summary' | 'live' | 'annotations
  */
 export interface FaceIDQuery extends DataQuery {
   queryType?: QueryType;
-  /** catalog, events, summary, live, annotations, ledger */
+  /** catalog, events, summary, live, annotations, ledger, forecast */
   channel?: string;
   /** catalog */
   family?: string;
@@ -31,12 +31,18 @@ export interface FaceIDQuery extends DataQuery {
   limit?: number;
   /** events: keep events outside the dashboard's time range */
   ignoreTimeRange?: boolean;
-  /** summary, ledger */
+  /** summary, ledger, forecast */
   format?: 'table' | 'timeseries';
   /** summary: dimensions kept */
   groupBy?: string[];
   /** summary */
   value?: 'count' | 'ratio';
+  /** forecast: today and the next days, or the whole month */
+  forecastOf?: 'daily' | 'month_end';
+  /** forecast: billed verifications or their cost */
+  measure?: 'billed' | 'cost';
+  /** forecast, daily: how many days, today first (0 = 35) */
+  days?: number;
 }
 
 /** The fields of a query that filter and so take variables and lists. */
@@ -52,6 +58,9 @@ export const BACKEND_DEFAULTS = {
   format: 'table',
   value: 'count',
   groupBy: ['channel', 'outcome', 'billable'],
+  forecastOf: 'daily',
+  measure: 'billed',
+  days: 35,
 } as const;
 
 /** The custom All value the backend reads as "every value". */

@@ -325,7 +325,13 @@ func costMonthRecords() Group {
 			Expr: monthToDate("faceid_cost_month_to_date", "job, channel, currency")},
 		{Record: "faceid:cost:month_to_date", Help: "Spend this billing month {job, currency}.",
 			Expr: `sum by (job, currency) (faceid:cost_by_channel:month_to_date)`},
-		{Record: "faceid:cost:month_end_forecast", Help: "Forecast spend at the end of the billing month {job, currency}: predict_linear over the last day of month-to-date spend, never below what is already spent.",
+		{Record: "faceid:forecast_cost:month_end", Help: "The ledger forecast of this billing month's spend {job, currency, bound}: bound point, low80, high80, low95 or high95 (docs/forecast.md); exposed by partition 0's owner, kept over a takeover's gap. JetStream mode only.",
+			Expr: `max by (job, currency, bound) (last_over_time(faceid_forecast_group_cost_month_end{$job}[$(5m)]))`},
+		{Record: "faceid:forecast_billed:month_end", Help: "The ledger forecast of this billing month's billed verifications {job, channel, bound}. JetStream mode only.",
+			Expr: `max by (job, channel, bound) (last_over_time(faceid_forecast_billed_month_end{$job}[$(5m)]))`},
+		{Record: "faceid:forecast_cost:budget_ratio", Help: "The ledger forecast of this billing month's spend as a share of the monthly budget {job, currency, bound}.",
+			Expr: `faceid:forecast_cost:month_end / on (job, currency) group_left () (faceid:pricing:monthly_budget > 0)`},
+		{Record: "faceid:cost:month_end_forecast", Help: "Rough estimate of the spend at the end of the billing month {job, currency}: predict_linear over the last day of month-to-date spend (no weekly cycle, wrong on the first day of a month), never below what is already spent. For core mode, where there is no ledger forecast; prefer faceid:forecast_cost:month_end.",
 			Expr: `
 (
   predict_linear(faceid:cost:month_to_date[$(1d)], scalar(faceid:billing_month:seconds_remaining))
@@ -344,14 +350,24 @@ func costAlerts() Group {
 	return Group{Name: "faceid-cost.alerts", Rules: []Rule{
 		{
 			Alert: "FaceIDCostForecastOverBudget", Severity: SeverityTicket, For: "1h",
-			Help: "The month-end spend forecast above the configured monthly budget for an hour, once there are 12 hours of cost history.",
+			Help: "The low end of the ledger forecast's 80 % interval for the month's spend above the monthly budget for an hour (overspend is likely). Without a ledger forecast (core mode): the rough predict_linear estimate above the budget, once there are 12 hours of cost history.",
 			Expr: `
-faceid:cost:month_end_forecast > on (job, currency) (faceid:pricing:monthly_budget > 0)
-and on (job, currency)
-faceid:cost:month_to_date offset $(12h)`,
+(
+  faceid:forecast_cost:month_end{bound="low80"} > on (job, currency) group_left () (faceid:pricing:monthly_budget > 0)
+)
+or
+(
+  faceid:cost:month_end_forecast > on (job, currency) (faceid:pricing:monthly_budget > 0)
+  and on (job, currency)
+  faceid:cost:month_to_date offset $(12h)
+  unless on (job, currency)
+  faceid:forecast_cost:month_end
+)`,
 			Summary: "FaceID spend is forecast to exceed the monthly budget.",
-			Description: `At the current pace, FaceID verifications will cost {{ $value | printf "%.0f" }} {{ $labels.currency }} this month,
-				over the budget of ` + "{{ with printf `faceid:pricing:monthly_budget{job=%q,currency=%q}` $labels.job $labels.currency | query }}{{ . | first | value | printf \"%.0f\" }}{{ end }}" + ` {{ $labels.currency }};
+			Description: `{{ if $labels.bound }}The ledger forecast puts this month's FaceID spend at {{ $value | printf "%.0f" }} {{ $labels.currency }} or more (the low end of its 80 % interval; point forecast ` +
+				"{{ with printf `faceid:forecast_cost:month_end{job=%q,currency=%q,bound=\"point\"}` $labels.job $labels.currency | query }}{{ . | first | value | printf \"%.0f\" }}{{ end }}" + `),
+				{{ else }}Rough estimate (predict_linear over the last day; no ledger forecast in core mode): at the current pace, FaceID verifications will cost {{ $value | printf "%.0f" }} {{ $labels.currency }} this month,
+				{{ end }}over the budget of ` + "{{ with printf `faceid:pricing:monthly_budget{job=%q,currency=%q}` $labels.job $labels.currency | query }}{{ . | first | value | printf \"%.0f\" }}{{ end }}" + ` {{ $labels.currency }};
 				spent so far: ` + "{{ with printf `faceid:cost:month_to_date{job=%q,currency=%q}` $labels.job $labels.currency | query }}{{ . | first | value | printf \"%.0f\" }}{{ end }}" + ` {{ $labels.currency }}.
 				Channels by month-to-date spend: ` + "{{ range $i, $s := printf `sum by (channel) (faceid:cost_by_channel:month_to_date{job=%q,currency=%q}) > 0` $labels.job $labels.currency | query | sortByLabel \"channel\" }}{{ if $i }}, {{ end }}{{ $s.Labels.channel }} ({{ $s.Value | printf \"%.0f\" }}){{ end }}.",
 		},

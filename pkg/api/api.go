@@ -27,6 +27,8 @@ type Options struct {
 	Since   time.Time
 	// Ledger is the books GET /api/v1/ledger serves (no reader: 501).
 	Ledger LedgerSource
+	// Forecast is what GET /api/v1/forecast forecasts from (no reader: 501).
+	Forecast ForecastSource
 	// Ready reports whether the exporter is connected (and bound to its
 	// JetStream consumer); the string says why not.
 	Ready     func() (bool, string)
@@ -107,6 +109,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /api/v1/stream", o.stream)
 	mux.Handle("GET /api/v1/ledger", NewLedgerHandler(o.Ledger, o.Logger))
+	mux.Handle("GET /api/v1/forecast", NewForecastHandler(o.Forecast, o.Logger))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Healthy")

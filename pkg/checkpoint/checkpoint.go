@@ -217,6 +217,12 @@ func (s *Store) DataKey(p int, epoch uint64, kind string, slot int) string {
 	return fmt.Sprintf("%s.%s.d.p%d.e%d.%s.s%d", s.stream, s.group, p, epoch, kind, slot)
 }
 
+// DataPrefix returns the prefix of every data key of a partition, of every
+// epoch: DataPrefix(p) + "e<epoch>.<kind>.s<slot>.c<chunk>".
+func (s *Store) DataPrefix(p int) string {
+	return fmt.Sprintf("%s.%s.d.p%d.", s.stream, s.group, p)
+}
+
 // Put stores data under base in chunks and returns its Ref.
 func (s *Store) Put(ctx context.Context, base string, data []byte) (Ref, int, error) {
 	ref := Ref{Key: base, Size: len(data), Hash: strconv.FormatUint(xxhash.Sum64(data), 16)}

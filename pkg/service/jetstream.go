@@ -34,8 +34,9 @@ type JetStream struct {
 	StreamReplicas   int
 	DeadLetterStream string
 
-	// Instance identifies the process in the group (default: host, pid and
-	// a random suffix).
+	// Instance names the process in the group: stable across restarts
+	// (--jetstream.instance, the pod name), a restarted process takes its
+	// partitions back at once; default: host, pid and a random suffix.
 	Instance string
 }
 
@@ -47,10 +48,23 @@ const (
 	DefaultStreamMaxAge       = 7 * 24 * time.Hour
 	DefaultStreamMaxBytes     = 8 << 30
 	DefaultDeadLetterStream   = "FACEID_DEADLETTER"
-	// DeadLetterDuplicates is the dead-letter stream's duplicate window: a
-	// dead letter published again by a replay within it is stored once.
+	// DeadLetterDuplicates is the shortest duplicate window of the
+	// dead-letter stream the exporter creates (see DeadLetterWindow).
 	DeadLetterDuplicates = 10 * time.Minute
 )
+
+// DeadLetterWindow is the duplicate window a dead-letter stream needs so
+// that a dead letter is stored once: a replay (after a takeover, a restart or
+// a partition's restart from its checkpoint) publishes again the dead letters
+// of the messages after the last commit, and it starts within about a
+// takeover timeout of that commit, unless checkpoints could not be written
+// in between. The window is ten takeover timeouts, at least
+// DeadLetterDuplicates, so that such an outage of up to the window less a
+// takeover timeout still stores each dead letter once; past it a replayed
+// dead letter is stored twice (the books count it once either way).
+func DeadLetterWindow(takeover time.Duration) time.Duration {
+	return max(DeadLetterDuplicates, 10*takeover)
+}
 
 // Filters splits the subject into partitions: one partition takes the whole
 // subject; more split the catalog's channels (by index modulo n) over the
@@ -97,6 +111,20 @@ func NewInstanceID() string {
 	}, id)
 }
 
+// validInstance reports whether name (empty: a generated one) fits in a KV
+// key token.
+func validInstance(name string) bool {
+	if len(name) > 128 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // ensureStreams binds the stream and, with CreateStream, creates it (with
 // its limits) and the dead-letter stream when missing. It reports whether a
 // stream captures the dead-letter subject.
@@ -123,8 +151,15 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c *Config, log *
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", o.Stream, err)
 	}
+	window := DeadLetterWindow(o.TakeoverTimeout)
 	name, err := js.StreamNameBySubject(ctx, c.DeadLetterSubject)
 	if err == nil && name != "" {
+		if s, err := js.Stream(ctx, name); err == nil {
+			if have := s.CachedInfo().Config.Duplicates; have < window {
+				log.Warn("the dead-letter stream's duplicate window is shorter than the exporter needs: a dead letter replayed later than it after its first publish (a takeover after a checkpoint outage) is stored twice; raise the stream's duplicate_window",
+					"stream", name, "duplicate_window", have, "needed", window, "takeover_timeout", o.TakeoverTimeout)
+			}
+		}
 		return true, nil
 	}
 	if !o.CreateStream || o.DeadLetterStream == "" {
@@ -139,12 +174,12 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c *Config, log *
 		MaxAge:      o.StreamMaxAge,
 		MaxBytes:    max(o.StreamMaxBytes/8, 64<<20),
 		Replicas:    max(o.StreamReplicas, 1),
-		Duplicates:  DeadLetterDuplicates,
+		Duplicates:  window,
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return false, fmt.Errorf("dead-letter stream %s: %w", o.DeadLetterStream, err)
 	}
-	log.Info("created dead-letter stream", "stream", o.DeadLetterStream, "subject", c.DeadLetterSubject, "duplicate_window", DeadLetterDuplicates)
+	log.Info("created dead-letter stream", "stream", o.DeadLetterStream, "subject", c.DeadLetterSubject, "duplicate_window", window)
 	return true, nil
 }
 

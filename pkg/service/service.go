@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
+	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/redact"
@@ -66,6 +68,9 @@ type Config struct {
 	// bill on the service's registry, reading the group's committed books
 	// (JetStream mode); the service runs what it returns until it stops.
 	Reconcile func(books func(ctx context.Context, from, to ledger.Day) ([]ledger.Row, error), reg prometheus.Registerer) (func(context.Context) error, error)
+
+	// Forecast configures the forecast of the group's ledger (JetStream mode).
+	Forecast Forecast
 
 	// Registry, when set, receives the metrics instead of a fresh registry.
 	Registry *prometheus.Registry
@@ -109,6 +114,9 @@ func (c *Config) Validate() error {
 	if c.File == nil {
 		return errors.New("no configuration")
 	}
+	if c.Forecast.Interval < 0 {
+		return fmt.Errorf("--forecast.interval %s: want 0 (no gauges) or more", c.Forecast.Interval)
+	}
 	if t := c.File.Events.FutureTolerance; t < 0 || t > config.MaxFutureTolerance {
 		return fmt.Errorf("--events.future-tolerance %s is out of range 0s..%s", t, config.MaxFutureTolerance)
 	}
@@ -132,6 +140,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--jetstream.takeover-timeout %s must be at least twice --jetstream.checkpoint-interval %s (an owner commits, and so heartbeats, once an interval)", j.TakeoverTimeout, j.CheckpointInterval)
 		case j.Partitions < 1:
 			return fmt.Errorf("--jetstream.partitions %d must be at least 1", j.Partitions)
+		case !validInstance(j.Instance):
+			return fmt.Errorf("--jetstream.instance %q: use letters, digits, '-' and '_' only (at most 128)", j.Instance)
 		}
 		if _, _, err := Filters(c.Subject, j.Partitions, c.File.Catalog); err != nil {
 			return err
@@ -268,6 +278,22 @@ func Run(ctx context.Context, c Config) (err error) {
 			return ledger.Read(ctx, st.KV(), c.JetStream.Stream, c.JetStream.Consumer, from, to)
 		}
 	}
+	forecastOptions := func() forecast.Options {
+		o := forecast.Options{Now: time.Now(), Calendar: c.Forecast.Calendar}
+		if p := c.File.Pricing; p != nil {
+			o.Currency, o.UnitPrice = p.Currency, p.UnitPrice
+		}
+		return o
+	}
+	var fc *forecaster
+	if jsMode && c.Forecast.Interval > 0 {
+		// Exposed by the owner of partition 0 alone: once per group.
+		leader := func() bool {
+			return slices.ContainsFunc(src.Owned(), func(p metrics.Partition) bool { return p.ID == 0 })
+		}
+		fc = &forecaster{read: readLedger, options: forecastOptions, interval: c.Forecast.Interval, leader: leader, log: log}
+		metrics.NewForecast(reg, fc.latest.Load, leader)
+	}
 	var runReconcile func(context.Context) error
 	if c.Reconcile != nil {
 		if runReconcile, err = c.Reconcile(readLedger, reg); err != nil {
@@ -296,6 +322,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		CatalogJSON: bytes.TrimSpace(catalogJSON.Bytes()), Summary: booksCollector.Summary, Since: started,
 		Ready: ready, Version: version.Info(), Logger: log,
 		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
+		Forecast:         api.ForecastSource{Read: readLedger, Options: forecastOptions},
 		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
 	})
 	if err != nil {
@@ -416,6 +443,11 @@ func Run(ctx context.Context, c Config) (err error) {
 		})
 	}
 
+	// The forecast gauges: leadership checked every 30s at most.
+	if fc != nil {
+		bgWG.Go(func() { fc.run(runCtx, min(c.Forecast.Interval, 30*time.Second)) })
+	}
+
 	// Demo traffic.
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	var demoWG sync.WaitGroup
@@ -467,10 +499,9 @@ loop:
 			errs = append(errs, fmt.Errorf("stop consumer: %w", err))
 		}
 	}
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		errs = append(errs, fmt.Errorf("drain nats connection: %w", err))
+	if err := drainNATS(sctx, nc, log); err != nil {
+		errs = append(errs, err)
 	}
-	_ = waitClosed(sctx, nc)
 	if err := otlpShutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush otlp: %w", err))
 	}
@@ -529,6 +560,30 @@ func MemoryLimit(f *config.Config, partitions int) int64 {
 		perPartition += dedupe.TableBytes(books.DefaultReqIDCapacity)
 	}
 	return BaseMemory + int64(partitions)*perPartition + rings*api.RecordBytes
+}
+
+// drainNATS drains the connection, or closes it at once when it is not
+// connected: a connection still (re)connecting has nothing in flight to
+// drain, and waiting for it would only hold the shutdown for its whole
+// timeout.
+func drainNATS(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+	if !nc.IsConnected() {
+		log.Info("nats not connected: closing the connection without draining")
+		nc.Close()
+		return nil
+	}
+	err := nc.Drain()
+	switch {
+	case errors.Is(err, nats.ErrConnectionReconnecting):
+		log.Info("nats connection lost during shutdown: closing it without draining")
+		nc.Close()
+		return nil
+	case err != nil && !errors.Is(err, nats.ErrConnectionClosed):
+		nc.Close()
+		return fmt.Errorf("drain nats connection: %w", err)
+	}
+	_ = waitClosed(ctx, nc)
+	return nil
 }
 
 func waitClosed(ctx context.Context, nc *nats.Conn) error {

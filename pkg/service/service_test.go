@@ -64,7 +64,9 @@ func started(t *testing.T, cfg service.Config) (service.Started, func() (time.Du
 	if cfg.File == nil {
 		cfg.File = config.Default(catalog(t))
 	}
-	cfg.Logger = logger()
+	if cfg.Logger == nil {
+		cfg.Logger = logger()
+	}
 	cfg.PollInterval = 100 * time.Millisecond
 	ready := make(chan service.Started, 1)
 	cfg.OnReady = func(s service.Started) { ready <- s }

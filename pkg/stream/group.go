@@ -32,13 +32,24 @@ type GroupOptions struct {
 	Subject string
 	// Owns says, per partition, which channels' series it exports at zero.
 	Owns [][]bool
-	// Instance identifies this process; unique per process.
+	// Instance names this process in the group. A stable name (the pod's)
+	// lets a restarted process take its own partitions back at once; two
+	// live processes with the same name are detected and reported (not
+	// ready, logged as an error), and then neither takes a record by its
+	// name alone.
 	Instance string
 
 	CheckpointInterval time.Duration // commit period and heartbeat
 	TakeoverTimeout    time.Duration // a partition whose record is older is taken over
 	PollInterval       time.Duration // lag and lost-input checks
 	PullMaxMessages    int
+	// GCInterval is how often an owner deletes its partitions' unreferenced
+	// values and any replica the member keys of processes unheard for
+	// MemberExpiry (default one minute).
+	GCInterval time.Duration
+	// MemberExpiry: a member key not written for this long is a dead
+	// process's and is deleted (default three takeover timeouts).
+	MemberExpiry time.Duration
 
 	Catalog *classify.Catalog
 	Layout  *books.Layout
@@ -66,7 +77,7 @@ type Group struct {
 	mu       sync.Mutex
 	parts    map[int]*partition
 	seen     map[int]*seenRecord
-	members  map[string]time.Time
+	members  map[string]member
 	joined   bool
 	problem  string
 	cancel   context.CancelFunc
@@ -81,6 +92,26 @@ type Group struct {
 
 	unpartitioned atomic.Int64   // -1: not measured
 	resumeAt      map[int]uint64 // partitions this process restarts: the sequence they had reached
+
+	// Member liveness is measured on the server's clock (a KV entry's
+	// creation time): skew is the local clock minus the server's, estimated
+	// from this replica's own heartbeats as they are delivered.
+	skew atomic.Int64
+	// runID tells this process's heartbeats from those of another process
+	// given the same Instance; firstBeat is the revision of its first one.
+	runID      string
+	firstBeat  atomic.Uint64
+	duplicate  atomic.Int64 // unix ns: another live process's heartbeat under this name was seen
+	memberGCAt time.Time    // run goroutine only
+	kvMu       sync.Mutex
+	kvStream   jetstream.Stream // the bucket's, for purges
+}
+
+// member is what the watch last showed of a member key.
+type member struct {
+	at      time.Time // the entry's creation, on the server's clock
+	rev     uint64
+	deleted bool
 }
 
 type seenRecord struct {
@@ -109,7 +140,17 @@ func StartGroup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stor
 		o.PollInterval = 5 * time.Second
 	}
 	g := &Group{o: o, nc: nc, js: js, store: store, log: o.Logger.With("stream", o.Stream, "group", o.Group),
-		parts: map[int]*partition{}, seen: map[int]*seenRecord{}, members: map[string]time.Time{}, done: make(chan struct{})}
+		parts: map[int]*partition{}, seen: map[int]*seenRecord{}, members: map[string]member{}, done: make(chan struct{})}
+	if g.o.GCInterval <= 0 {
+		g.o.GCInterval = time.Minute
+	}
+	if g.o.MemberExpiry <= 0 {
+		g.o.MemberExpiry = 3 * g.o.TakeoverTimeout
+	}
+	g.runID = newRunID()
+	// The first collection of members waits a GCInterval: by then this
+	// replica's heartbeats have shown the server's clock.
+	g.memberGCAt = time.Now()
 	g.unpartitioned.Store(-1)
 	g.resumeAt = map[int]uint64{}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -157,6 +198,12 @@ func (g *Group) CheckpointAges(now time.Time) []time.Duration {
 // Subject that no partition reads, as last measured by the owner of partition
 // 0; false when not measured (one partition, or partition 0 not owned here).
 func (g *Group) Unpartitioned() (uint64, bool) {
+	g.mu.Lock()
+	pt := g.parts[0]
+	g.mu.Unlock()
+	if pt == nil || !pt.live() {
+		return 0, false // partition 0 moved: its new owner reports
+	}
 	n := g.unpartitioned.Load()
 	return uint64(max(n, 0)), n >= 0
 }
@@ -170,6 +217,9 @@ func (g *Group) Ready() (bool, string) {
 	}
 	if g.problem != "" {
 		return false, g.problem
+	}
+	if g.duplicated(time.Now()) {
+		return false, g.duplicateMessage()
 	}
 	if !g.joined {
 		return false, "joining consumer group " + g.o.Group + " of stream " + g.o.Stream
@@ -261,15 +311,14 @@ func (g *Group) watch(ctx context.Context, wait time.Duration) error {
 				}
 				continue
 			}
-			if e.Key() == self {
-				g.selfSeen.Store(time.Now().UnixNano())
+			if e.Key() == self && e.Operation() == jetstream.KeyValuePut {
+				g.onOwnKey(e, !first)
 			}
 			g.mu.Lock()
-			if e.Operation() == jetstream.KeyValuePut {
-				g.members[e.Key()] = time.Now()
-			} else {
-				delete(g.members, e.Key())
-			}
+			// The entry's own time, not the time the watch shows it: a
+			// watch that starts shows the keys of processes killed long
+			// ago, which are not live.
+			g.members[e.Key()] = member{at: e.Created(), rev: e.Revision(), deleted: e.Operation() != jetstream.KeyValuePut}
 			g.mu.Unlock()
 		}
 	}()
@@ -336,12 +385,14 @@ func (g *Group) onRecord(e jetstream.KeyValueEntry) {
 // tick heartbeats, drops stopped partitions, and releases or acquires one
 // partition toward the fair share.
 func (g *Group) tick(ctx context.Context) {
-	hb, _ := json.Marshal(map[string]any{"instance": g.o.Instance, "at": time.Now().UTC()})
+	hb, _ := json.Marshal(heartbeat{Instance: g.o.Instance, Run: g.runID, At: time.Now().UTC()})
 	hctx, cancel := context.WithTimeout(ctx, g.o.TakeoverTimeout)
 	defer cancel()
-	_, err := g.store.KV().Put(hctx, g.store.MemberKey(g.o.Instance), hb)
+	rev, err := g.store.KV().Put(hctx, g.store.MemberKey(g.o.Instance), hb)
 	if err != nil {
 		g.log.Debug("member heartbeat", "err", err)
+	} else if g.firstBeat.Load() == 0 {
+		g.firstBeat.Store(rev)
 	}
 	now := time.Now()
 	if why := g.watchStalled(now, err == nil); why != "" {
@@ -370,11 +421,13 @@ func (g *Group) tick(ctx context.Context) {
 		}
 	}
 	live := 1
-	for k, at := range g.members {
-		if k != g.store.MemberKey(g.o.Instance) && now.Sub(at) < g.o.TakeoverTimeout {
+	serverNow := now.Add(-time.Duration(g.skew.Load()))
+	for k, m := range g.members {
+		if k != g.store.MemberKey(g.o.Instance) && !m.deleted && serverNow.Sub(m.at) < g.o.TakeoverTimeout {
 			live++
 		}
 	}
+	mine := !g.duplicated(now) // a record under this name is this process's
 	n := len(g.o.Filters)
 	fair := (n + live - 1) / live
 	owned := len(g.parts)
@@ -390,7 +443,7 @@ func (g *Group) tick(ctx context.Context) {
 				continue
 			}
 			s := g.seen[p]
-			if s == nil || s.rec.Released || now.Sub(s.changed) >= g.o.TakeoverTimeout || s.rec.Owner == g.o.Instance {
+			if s == nil || s.rec.Released || now.Sub(s.changed) >= g.o.TakeoverTimeout || (mine && s.rec.Owner == g.o.Instance) {
 				candidates = append(candidates, p)
 			}
 		}
@@ -407,6 +460,10 @@ func (g *Group) tick(ctx context.Context) {
 		})
 	}
 	g.mu.Unlock()
+	if now.Sub(g.memberGCAt) >= g.o.GCInterval {
+		g.memberGCAt = now
+		g.collectMembers(ctx, serverNow)
+	}
 	if release != nil {
 		if err := release.stop(ctx); err != nil {
 			g.log.Warn("release partition", "partition", release.p, "err", err)
@@ -457,7 +514,11 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		// Stale: this replica has watched the same revision for the whole
 		// takeover timeout. A revision it has not seen yet is a live owner.
 		stale := s != nil && s.rev == rev && time.Since(s.changed) >= g.o.TakeoverTimeout
-		if !rec.Released && rec.Owner != g.o.Instance && !stale {
+		// A record under this process's name is its own (a restart with a
+		// stable --jetstream.instance) unless another live process uses
+		// the name too.
+		mine := rec.Owner == g.o.Instance && !g.duplicated(time.Now())
+		if !rec.Released && !mine && !stale {
 			if s == nil || s.rev != rev {
 				// A revision the watch has not shown (the watch may have
 				// stopped across a server restart): the owner's silence is
@@ -469,7 +530,7 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 			}
 			return false
 		}
-		takeover = !rec.Released && rec.Owner != g.o.Instance
+		takeover = !rec.Released && !mine
 		next = *rec
 		next.Owner, next.Epoch, next.Commit, next.Released = g.o.Instance, rec.Epoch+1, 0, false
 		rev, err = g.store.Commit(actx, &next, rev)
@@ -482,8 +543,12 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		return false
 	}
 	pt := g.newPartition(p, &next, rev)
+	if p == 0 {
+		g.unpartitioned.Store(-1) // measured again by this owner
+	}
 	g.mu.Lock()
-	pt.hideUntil = g.resumeAt[p]
+	resumeAt, again := g.resumeAt[p] // this process restarts the partition
+	pt.hideUntil = resumeAt
 	delete(g.resumeAt, p)
 	g.mu.Unlock()
 	if err := pt.start(ctx); err != nil {
@@ -491,9 +556,12 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 		pt.halt()
 		return false
 	}
-	if takeover {
+	switch {
+	case takeover:
 		g.o.Observer.Takeover(p)
 		g.log.Warn("took over a partition from a silent owner", "partition", p, "previous_owner", rec.Owner, "epoch", next.Epoch)
+	case rec != nil && !rec.Released && rec.Owner == g.o.Instance && !again:
+		g.log.Info("took back a partition this instance owned before its restart", "partition", p, "instance", g.o.Instance, "epoch", next.Epoch)
 	}
 	g.mu.Lock()
 	g.parts[p] = pt

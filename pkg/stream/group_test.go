@@ -45,6 +45,8 @@ type groupOpts struct {
 	interval        time.Duration
 	takeover        time.Duration
 	deadLetterJS    bool
+	gcInterval      time.Duration // 0: the group's default
+	memberExpiry    time.Duration // 0: the group's default
 	// expectReplicas announces replicas r0..rN-1 as members before starting,
 	// so that each aims at its fair share from the first tick.
 	expectReplicas int
@@ -97,8 +99,9 @@ func startGroupHooks(t testing.TB, url string, cat *classify.Catalog, o groupOpt
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, cat, metrics.Options{})
 	g, err := stream.StartGroup(t.Context(), nc, js, store, stream.GroupOptions{
-		Stream: "FACEID", Group: o.group, Filters: filters, Owns: owns, Instance: o.instance,
+		Stream: "FACEID", Group: o.group, Filters: filters, Subject: subject, Owns: owns, Instance: o.instance,
 		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: 200 * time.Millisecond,
+		GCInterval: o.gcInterval, MemberExpiry: o.memberExpiry,
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
 		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000},
 		DeadLetter: stream.NewDeadLetter(nc, "faceid.deadletter", m), DeadLetterJetStream: o.deadLetterJS,
@@ -347,8 +350,11 @@ func TestGroupResumesExactlyAfterRestart(t *testing.T) {
 }
 
 // TestGroupFencing: an owner whose partition was taken over has its next
-// commit refused, stops exposing the partition, and the new owner goes on from
-// the last committed checkpoint.
+// commit refused by the record's compare-and-set (its watch is stopped, so the
+// refusal, not the watch, is what fences it: counted once as a fenced
+// checkpoint failure), stops exposing the partition, never overwrites the new
+// record; and a new replica takes the partition over from the last committed
+// checkpoint, counts it as its takeover, and finishes the stream exactly.
 func TestGroupFencing(t *testing.T) {
 	cat := catalog(t)
 	s := natstest.RunServer(t)
@@ -356,6 +362,14 @@ func TestGroupFencing(t *testing.T) {
 	fillStream(t, js, cat, 5, 500, time.Now().Add(-time.Hour))
 	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", takeover: 2 * time.Second})
 	natstest.WaitFor(t, 20*time.Second, "a owns the partition", func() bool { return len(a.g.Owned()) == 1 })
+	fenced := func() float64 {
+		return gatherCounter(t, a.reg, "faceid_exporter_checkpoint_failures_total", `reason="fenced"`)
+	}
+	if n := fenced(); n != 0 {
+		t.Fatalf("%v fenced commits before any rival", n)
+	}
+	// Without its watch, a learns of the rival only from its own commit.
+	a.g.PauseWatch()
 	// A rival takes the record over with a compare-and-set, as a standby
 	// does once the owner has been silent for the takeover timeout.
 	rec, rev, err := a.store.Load(t.Context(), 0)
@@ -367,32 +381,47 @@ func TestGroupFencing(t *testing.T) {
 	if _, err := a.store.Commit(t.Context(), &rival, rev); err != nil {
 		t.Fatal(err)
 	}
-	natstest.WaitFor(t, 10*time.Second, "a drops the partition", func() bool { return len(a.g.Owned()) == 0 })
-	if got := gatherCounter(t, a.reg, "faceid_exporter_checkpoint_failures_total", `reason="fenced"`) + gatherCounter(t, a.reg, "faceid_exporter_checkpoint_failures_total", `reason="error"`); got > 1 {
-		t.Logf("commit failures after the takeover: %v", got)
+	natstest.WaitFor(t, 5*time.Second, "a's next commit is refused", func() bool { return fenced() >= 1 })
+	natstest.WaitFor(t, 2*time.Second, "a drops the partition", func() bool { return len(a.g.Owned()) == 0 })
+	// Stopped before the rival's silence lets it take the partition back.
+	a.stop()
+	if n := fenced(); n != 1 {
+		t.Errorf("%v fenced commits, want exactly 1 (the first after the takeover; none after it)", n)
+	}
+	if n := gatherCounter(t, a.reg, "faceid_exporter_takeovers_total", ""); n != 0 {
+		t.Errorf("a counted %v takeovers, want 0", n)
 	}
 	// The stale owner's record never overwrote the rival's.
 	now, _, err := a.store.Load(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if now.Owner != "rival" || now.Epoch != rival.Epoch {
-		t.Fatalf("record owner %q epoch %d after the takeover, want rival %d", now.Owner, now.Epoch, rival.Epoch)
+	if now.Owner != "rival" || now.Epoch != rival.Epoch || now.Commit != rival.Commit || now.Seq != rival.Seq {
+		t.Fatalf("record owner %q epoch %d commit %d seq %d after the takeover, want the rival's %d/%d/%d", now.Owner, now.Epoch, now.Commit, now.Seq, rival.Epoch, rival.Commit, rival.Seq)
 	}
-	// The rival is silent: after the takeover timeout a (new) replica takes
-	// the partition back from the checkpoint and finishes the stream exactly.
+	// The rival is silent: after the takeover timeout a new replica takes
+	// the partition over from the checkpoint and finishes the stream exactly.
 	fillStream(t, js, cat, 6, 300, time.Now().Add(-time.Hour))
 	b := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "b", takeover: 2 * time.Second})
 	last := lastSeq(t, js)
 	natstest.WaitFor(t, 30*time.Second, "b takes over and commits the stream", allCommitted(t, b.store, 1, last))
 	want, _ := reference(t, js, cat)
 	diffCounters(t, committedCounters(t, b.store), booksCounters(want))
-	// a's group is still running: whichever of a and b is first takes over.
-	if gatherCounter(t, a.reg, "faceid_exporter_takeovers_total", "")+gatherCounter(t, b.reg, "faceid_exporter_takeovers_total", "") < 1 {
-		t.Error("the takeover is not counted")
+	if owned := b.g.Owned(); len(owned) != 1 {
+		t.Fatalf("b owns %d partitions, want 1", len(owned))
+	}
+	diffCounters(t, booksCounters(b.g.Owned()[0].Books), booksCounters(want))
+	if n := gatherCounter(t, b.reg, "faceid_exporter_takeovers_total", ""); n != 1 {
+		t.Errorf("b counted %v takeovers, want 1 (from the silent rival)", n)
+	}
+	now, _, err = b.store.Load(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Owner != "b" || now.Epoch != rival.Epoch+1 {
+		t.Errorf("record owner %q epoch %d, want b at epoch %d (the rival's + 1)", now.Owner, now.Epoch, rival.Epoch+1)
 	}
 	b.stop()
-	a.stop()
 }
 
 // TestGroupSpreadsPartitions: three replicas of a group with three partitions

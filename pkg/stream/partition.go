@@ -92,6 +92,7 @@ type partition struct {
 	// the replay reaches it, so that no counter appears to go down.
 	hideUntil uint64
 
+	gcAt     time.Time    // the last collection of unreferenced values (commit goroutine)
 	lastOK   atomic.Int64 // monotonic ns of the last successful commit
 	status   atomic.Pointer[PartitionStatus]
 	fenced   atomic.Bool
@@ -499,6 +500,9 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 		if err := g.store.Delete(cctx, obsolete...); err != nil {
 			pt.log.Warn("could not delete obsolete checkpoint values", "err", err)
 		}
+	}
+	if !release {
+		pt.collect(cctx)
 	}
 	return nil
 }

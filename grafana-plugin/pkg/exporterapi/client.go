@@ -254,6 +254,52 @@ func (c *Client) Ledger(ctx context.Context, from, to string) (*Ledger, error) {
 	return &out, nil
 }
 
+// Forecast returns the exporter's forecast of its ledger with days of daily
+// forecast. Like the ledger, the document is bare (or in the status/data
+// envelope); errors are read from the envelope or a plain-text body.
+func (c *Client) Forecast(ctx context.Context, days int) (*Forecast, error) {
+	const path = "/api/v1/forecast"
+	status, body, err := c.fetch(ctx, path, url.Values{"days": {strconv.Itoa(days)}, "format": {"json"}})
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		Status *string         `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+		Total  json.RawMessage `json:"total"`
+	}
+	isJSON := json.Unmarshal(body, &head) == nil
+	if status/100 != 2 {
+		msg := head.Error
+		if !isJSON || msg == "" {
+			msg = strings.TrimSpace(string(body))
+			if len(msg) > 200 {
+				msg = msg[:200] + "…"
+			}
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		return nil, &APIError{Path: path, StatusCode: status, Message: msg}
+	}
+	doc := body
+	switch {
+	case isJSON && head.Status != nil && *head.Status == "success":
+		doc = head.Data
+	case !isJSON || head.Status != nil || head.Total == nil:
+		return nil, &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
+	}
+	var out Forecast
+	if err := json.Unmarshal(doc, &out); err != nil {
+		return nil, fmt.Errorf("GET %s: decode forecast: %w", path, err)
+	}
+	if out.Today == "" {
+		return nil, &APIError{Path: path, StatusCode: status, Message: "forecast without today: " + excerpt(doc), NotAPI: true}
+	}
+	return &out, nil
+}
+
 // Summary returns the counts per channel, outcome and billable since the exporter started.
 func (c *Client) Summary(ctx context.Context) (*Summary, error) {
 	var out Summary

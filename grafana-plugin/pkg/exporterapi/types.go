@@ -205,3 +205,44 @@ func (c *Catalog) Channels() []string {
 	}
 	return out
 }
+
+// Forecast is GET /api/v1/forecast: the forecast of the exporter's ledger
+// (the exporter's docs/forecast.md), per channel and in total.
+type Forecast struct {
+	Today              string           `json:"today"`
+	MonthEnd           string           `json:"month_end"`
+	Currency           string           `json:"currency"`
+	HolidaysKnownUntil int              `json:"holidays_known_until"`
+	Total              ForecastSeries   `json:"total"`
+	Channels           []ForecastSeries `json:"channels"`
+}
+
+// ForecastSeries is the forecast of one channel, or of the total (Channel "").
+type ForecastSeries struct {
+	Channel           string        `json:"channel"`
+	Quality           string        `json:"quality"` // ok, limited or insufficient
+	Note              string        `json:"note"`
+	HistoryDays       int           `json:"history_days"`
+	BilledMonthToDate float64       `json:"billed_month_to_date"`
+	BilledMonthEnd    Estimate      `json:"billed_month_end"`
+	CostMonthToDate   *float64      `json:"cost_month_to_date"`
+	CostMonthEnd      *Estimate     `json:"cost_month_end"`
+	Daily             []ForecastDay `json:"daily"`
+}
+
+// ForecastDay is the forecast of one Beijing day.
+type ForecastDay struct {
+	Day    string    `json:"day"` // YYYY-MM-DD, Beijing
+	Kind   string    `json:"kind"`
+	Billed Estimate  `json:"billed"`
+	Cost   *Estimate `json:"cost"`
+}
+
+// Estimate is a point forecast with its 80 % and 95 % prediction intervals.
+type Estimate struct {
+	Point  float64 `json:"point"`
+	Low80  float64 `json:"low80"`
+	High80 float64 `json:"high80"`
+	Low95  float64 `json:"low95"`
+	High95 float64 `json:"high95"`
+}

@@ -23,11 +23,12 @@ const (
 	QueryLive        = "live"
 	QueryAnnotations = "annotations"
 	QueryLedger      = "ledger"
+	QueryForecast    = "forecast"
 )
 
 // QueryTypes lists the query types in editor order.
 func QueryTypes() []string {
-	return []string{QueryCatalog, QueryEvents, QuerySummary, QueryLive, QueryAnnotations, QueryLedger}
+	return []string{QueryCatalog, QueryEvents, QuerySummary, QueryLive, QueryAnnotations, QueryLedger, QueryForecast}
 }
 
 // Summary and ledger formats, summary values.
@@ -83,6 +84,13 @@ type Query struct {
 	// summary: count, or ratio = the outcome's share of the group's verifications
 	// that pass the channel and billable filters
 	Value string `json:"value"`
+
+	// forecast: daily (today and the next days, default) or month_end
+	ForecastOf string `json:"forecastOf"`
+	// forecast: billed (default) or cost
+	Measure string `json:"measure"`
+	// forecast, daily: how many days, today first (0 = 35)
+	Days int `json:"days"`
 }
 
 // queryError is an error in the query itself (the user's to fix).
@@ -129,6 +137,31 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 			if err := oneOf("format", m.Format, FormatTable, FormatTimeSeries); err != nil {
 				return m, err
 			}
+		}
+	case QueryForecast:
+		if m.Format == "" {
+			m.Format = FormatTable
+		}
+		if m.ForecastOf == "" {
+			m.ForecastOf = ForecastDaily
+		}
+		if m.Measure == "" {
+			m.Measure = MeasureBilled
+		}
+		if m.Days == 0 {
+			m.Days = DefaultForecastDays
+		}
+		if err := oneOf("format", m.Format, FormatTable, FormatTimeSeries); err != nil {
+			return m, err
+		}
+		if err := oneOf("forecastOf", m.ForecastOf, ForecastDaily, ForecastMonthEnd); err != nil {
+			return m, err
+		}
+		if err := oneOf("measure", m.Measure, MeasureBilled, MeasureCost); err != nil {
+			return m, err
+		}
+		if m.Days < 1 || m.Days > maxForecastDays {
+			return m, badQuery("days %d is not between 1 and %d", m.Days, maxForecastDays)
 		}
 	case QueryEvents, QueryAnnotations:
 		kinds, err := eventKinds(m.QueryType, m.Kind)
@@ -265,6 +298,8 @@ func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, q back
 		frames, err = d.queryAnnotations(ctx, m, q.TimeRange)
 	case QueryLedger:
 		frames, err = d.queryLedger(ctx, m, q.TimeRange)
+	case QueryForecast:
+		frames, err = d.queryForecast(ctx, m)
 	}
 	if err != nil {
 		return errorResponse(err)

@@ -344,8 +344,8 @@ func TestQueryErrorsArePerRefID(t *testing.T) {
 	}
 	wantErr := map[string]string{
 		"badkind": `event kind "everything" is not one of all, billable_failure, high_risk, unknown_code`,
-		"notype":  `query type is empty: choose one of catalog, events, summary, live, annotations, ledger`,
-		"badtype": `query type "metrics" is not one of catalog, events, summary, live, annotations, ledger`,
+		"notype":  `query type is empty: choose one of catalog, events, summary, live, annotations, ledger, forecast`,
+		"badtype": `query type "metrics" is not one of catalog, events, summary, live, annotations, ledger, forecast`,
 		"badjson": `query JSON: json: cannot unmarshal string into Go struct field Query.groupBy of type []string`,
 		"limit":   `limit -1 is not between 0 and 10000`,
 	}

@@ -38,7 +38,7 @@ function fieldLabels(): string[] {
     .filter((l) => l !== '');
 }
 
-const typeLabels = ['Catalog', 'Events', 'Summary', 'Ledger', 'Live', 'Annotations'];
+const typeLabels = ['Catalog', 'Events', 'Summary', 'Ledger', 'Forecast', 'Live', 'Annotations'];
 
 describe('QueryEditor: what each query type shows', () => {
   test('every query type of the backend can be chosen', async () => {
@@ -105,6 +105,13 @@ describe('QueryEditor: what each query type shows', () => {
     await renderEditor({ refId: 'A', queryType: 'ledger' });
     expect(fieldLabels()).toEqual(['Query type', ...typeLabels, 'Channel', 'Format']);
     expect(within(fieldOf('Format')).getByText('table')).toBeInTheDocument();
+  });
+
+  test('forecast: what, measure, channel, days and format', async () => {
+    await renderEditor({ refId: 'A', queryType: 'forecast' });
+    expect(fieldLabels()).toEqual(['Query type', ...typeLabels, 'Forecast of', 'Measure', 'Channel', 'Days', 'Format']);
+    expect(within(fieldOf('Forecast of')).getByText('daily')).toBeInTheDocument();
+    expect(within(fieldOf('Measure')).getByText('billed')).toBeInTheDocument();
   });
 
   test('live: one kind (default billable_failure) and channels', async () => {
@@ -242,6 +249,20 @@ describe('QueryEditor: what the saved query becomes', () => {
     await choose(user, 'Channel', 'wechat_h5');
     await choose(user, 'Format', 'timeseries');
     expect(last()).toEqual({ refId: 'A', queryType: 'ledger', channel: 'wechat_h5', format: 'timeseries' });
+  });
+
+  test('forecast: what, measure and channel', async () => {
+    const { user, last } = await renderEditor({ refId: 'A', queryType: 'forecast' });
+    await choose(user, 'Forecast of', 'month_end');
+    await choose(user, 'Measure', 'cost');
+    await choose(user, 'Channel', 'wechat_h5');
+    expect(last()).toEqual({
+      refId: 'A',
+      queryType: 'forecast',
+      forecastOf: 'month_end',
+      measure: 'cost',
+      channel: 'wechat_h5',
+    });
   });
 
   test('live: one kind and channels', async () => {

@@ -35,6 +35,11 @@ export const QUERY_TYPES: Array<SelectableValue<QueryType>> = [
     description: 'Counts per channel, outcome and billable since the exporter started (alerting)',
   },
   { value: 'ledger', label: 'Ledger', description: 'Exact billed verifications per Beijing day and channel' },
+  {
+    value: 'forecast',
+    label: 'Forecast',
+    description: 'Forecast billed verifications or cost from the ledger, with 80 % and 95 % intervals',
+  },
   { value: 'live', label: 'Live', description: 'Classified events as they arrive (Grafana Live)' },
   { value: 'annotations', label: 'Annotations', description: 'Events as annotations: time, title, text, tags' },
 ];
@@ -42,6 +47,16 @@ export const QUERY_TYPES: Array<SelectableValue<QueryType>> = [
 const FORMATS = [
   { value: 'table', label: 'table', description: 'one row per group (alerting: one series per row)' },
   { value: 'timeseries', label: 'timeseries', description: 'wide: one labelled field per group' },
+];
+
+const FORECASTS_OF = [
+  { value: 'daily', label: 'daily', description: 'today and the next days, per Beijing day' },
+  { value: 'month_end', label: 'month_end', description: 'the whole current Beijing month, one row per channel' },
+];
+
+const MEASURES = [
+  { value: 'billed', label: 'billed', description: 'billed verifications' },
+  { value: 'cost', label: 'cost', description: 'billed verifications × unit price (priced channels)' },
 ];
 
 const VALUES = [
@@ -243,6 +258,41 @@ export function QueryEditor(props: Props) {
       fields = (
         <>
           {channelField}
+          {formatField}
+        </>
+      );
+      break;
+    case 'forecast':
+      fields = (
+        <>
+          <SingleField
+            id={id('forecastOf')}
+            label="Forecast of"
+            width={16}
+            value={query.forecastOf}
+            defaultValue={BACKEND_DEFAULTS.forecastOf}
+            options={FORECASTS_OF}
+            onChange={(forecastOf) => change({ forecastOf: forecastOf as FaceIDQuery['forecastOf'] })}
+          />
+          <SingleField
+            id={id('measure')}
+            label="Measure"
+            width={16}
+            value={query.measure}
+            defaultValue={BACKEND_DEFAULTS.measure}
+            options={MEASURES}
+            onChange={(measure) => change({ measure: measure as FaceIDQuery['measure'] })}
+          />
+          {channelField}
+          <NumberField
+            id={id('days')}
+            label="Days"
+            tooltip="Days of the daily forecast, today first (1 to 400)"
+            value={query.days}
+            placeholder={String(BACKEND_DEFAULTS.days)}
+            onChange={(days) => change({ days }, false)}
+            onBlur={onRunQuery}
+          />
           {formatField}
         </>
       );
