@@ -1086,6 +1086,9 @@ func (r *chaosRun) checkLedgers(want refmodel.Expected) []string {
 			if err != nil {
 				return nil, fmt.Errorf("%w (still failing after %s)", err, time.Since(start).Round(time.Second))
 			}
+			if d := time.Since(start); d > time.Second {
+				r.note("a ledger read succeeded only after %s of retries", d.Round(100*time.Millisecond))
+			}
 			rows, err := refmodel.ParseLedgerCSV(strings.NewReader(text))
 			if err != nil {
 				return nil, err
