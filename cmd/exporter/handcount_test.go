@@ -86,7 +86,7 @@ func TestServeCountsHandWrittenEvents(t *testing.T) {
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(ctx, []string{"serve", "--nats.url=" + s.ClientURL(), "--web.listen-address=" + addr, "--shutdown.timeout=2s"},
+		done <- runContext(ctx, []string{"serve", "--nats.core", "--nats.url=" + s.ClientURL(), "--web.listen-address=" + addr, "--shutdown.timeout=2s"},
 			env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
 	}()
 	defer func() {

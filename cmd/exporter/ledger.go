@@ -76,6 +76,9 @@ func (f *ledgerFlags) validate() error {
 	if strings.TrimSpace(f.conn.URLs) == "" {
 		return errors.New("--nats.url is empty")
 	}
+	if err := checkNATSURLs(f.conn.URLs); err != nil {
+		return err
+	}
 	if f.to < f.from {
 		return fmt.Errorf("--to %s is before --from %s", f.to, f.from)
 	}

@@ -68,7 +68,7 @@ func TestMemoryAt100k(t *testing.T) {
 
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	var stderr syncBuffer
-	cmd := exec.Command(bin, "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn")
+	cmd := exec.Command(bin, "--nats.core", "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

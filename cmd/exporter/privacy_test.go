@@ -128,6 +128,8 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted 
 		"--otlp.endpoint=" + rcv.Listener.Addr().String(), "--otlp.insecure", "--otlp.protocol=http", "--otlp.interval=100ms"}
 	if jsMode {
 		args = append(args, "--jetstream.stream=FACEID", "--jetstream.checkpoint-interval=100ms", "--jetstream.takeover-timeout=1s")
+	} else {
+		args = append(args, "--nats.core") // core NATS is an explicit choice
 	}
 	if dlMode != "" {
 		args = append(args, "--nats.dead-letter-mode="+dlMode)

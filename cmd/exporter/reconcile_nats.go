@@ -35,6 +35,9 @@ func (f *natsLedgerFlags) open(ctx context.Context, read reconcile.ReadFunc) (bo
 	if f.stream == "" {
 		return nil, nil, errors.New("--nats.url needs --jetstream.stream: the books are kept in JetStream mode")
 	}
+	if err := checkNATSURLs(f.conn.URLs); err != nil {
+		return nil, nil, err
+	}
 	f.conn.ConnectTimeout = 10 * time.Second
 	nc, err := stream.Dial(f.conn, nil)
 	if err != nil {

@@ -101,7 +101,7 @@ func TestReconcileExit(t *testing.T) {
 		{"reversed", append([]string{"--from=2024-03-02", "--to=2024-03-01"}, src...), 2, "exporter reconcile: to 2024-03-01 is before from 2024-03-02"},
 		{"no_from", append([]string{"--to=2024-03-01"}, src...), 2, "exporter: required flag(s) '--from' not provided"},
 		{"bad_format", append([]string{"--from=2024-03-01", "--to=2024-03-01", "--format=xml"}, src...), 2,
-			"exporter: enum value must be one of table,csv,json, got 'xml'"},
+			"exporter: --format: enum value must be one of table,csv,json, got 'xml'"},
 		{"no_ledger", []string{"--from=2024-03-01", "--to=2024-03-01", "--tencent.bill-dir=" + scenarioBills}, 2,
 			"exporter reconcile: no ledger: give --ledger.file, or --nats.url and --jetstream.stream"},
 		{"two_ledgers", append([]string{"--from=2024-03-01", "--to=2024-03-01", "--nats.url=nats://127.0.0.1:1"}, src...), 2,

@@ -41,7 +41,7 @@ func TestServeRedactsCredentials(t *testing.T) {
 			defer cancel()
 			done := make(chan int, 1)
 			go func() {
-				done <- runContext(ctx, []string{"serve", "--nats.url=" + tc.url, "--log.level=debug", "--shutdown.timeout=1s",
+				done <- runContext(ctx, []string{"serve", "--nats.core", "--nats.url=" + tc.url, "--log.level=debug", "--shutdown.timeout=1s",
 					"--web.listen-address=127.0.0.1:" + strconv.Itoa(freePort(t))},
 					env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
 			}()

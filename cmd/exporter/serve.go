@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -37,7 +38,8 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	telemetryPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 
 	var nats stream.ConnOptions
-	cmd.Flag("nats.url", "NATS server URLs, comma-separated. Empty: start an embedded NATS server (with JetStream) in the process, listening on --nats.embedded.listen.").Default("").StringVar(&nats.URLs)
+	cmd.Flag("nats.url", "NATS server URLs (nats://, tls://, ws:// or wss://, host and port), comma-separated. Empty: start an embedded NATS server (with JetStream) in the process, listening on --nats.embedded.listen.").Default("").StringVar(&nats.URLs)
+	coreMode := cmd.Flag("nats.core", "Core NATS mode instead of the default checkpointed JetStream mode: a queue subscription (--nats.queue) whose counters start from zero in every process, with no checkpoint, no ledger (/api/v1/ledger answers 501) and no reconciliation; a message published while no replica runs is not counted.").Bool()
 	subject := cmd.Flag("nats.subject", "Subject (wildcards allowed) the verification results are published on; an event without channel takes the subject's last token.").Default("faceid.results.>").String()
 	queue := cmd.Flag("nats.queue", "Core NATS queue group, so that replicas share the messages. Empty: every replica gets every message.").Default("faceid-exporter").String()
 	deadLetter := cmd.Flag("nats.dead-letter-subject", "Subject rejected messages are republished to, with the reason in the Faceid-Reject-Reason header.").Default("faceid.deadletter").String()
@@ -45,10 +47,12 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	cmd.Flag("nats.name", "Connection name shown by the NATS server.").Default("faceid-exporter").StringVar(&nats.Name)
 	addNATSSecurityFlags(cmd, &nats)
 	embeddedListen := cmd.Flag("nats.embedded.listen", "Listen address of the embedded NATS server (loopback by default; port -1 picks a free one).").Default(stream.DefaultEmbeddedListen).String()
-	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server.").Default(stream.DefaultStoreDir()).String()
+	var storeDirSet bool
+	storeDir := cmd.Flag("nats.embedded.store-dir", "JetStream store directory of the embedded NATS server; its books persist there across restarts. --demo without this flag uses a fresh directory, removed when it stops.").Default(stream.DefaultStoreDir()).IsSetByUser(&storeDirSet).String()
 
 	var js service.JetStream
-	cmd.Flag("jetstream.stream", "Consume this JetStream stream with checkpoints: ack-free ordered consumers per partition, counts and ledger committed with the stream position to a KV bucket, exactly once across restarts and replicas. Empty: core NATS (--demo: "+service.DemoStream+").").Default("").StringVar(&js.Stream)
+	var streamSet bool
+	cmd.Flag("jetstream.stream", "Consume this JetStream stream with checkpoints (the default mode): ack-free ordered consumers per partition, counts and ledger committed with the stream position to a KV bucket, exactly once across restarts and replicas. --nats.core chooses core NATS instead.").Default(service.DemoStream).IsSetByUser(&streamSet).StringVar(&js.Stream)
 	cmd.Flag("jetstream.consumer", "Consumer group: replicas with the same group share the partitions; checkpoints are kept per stream and group, so two groups each count the whole stream.").Default("faceid-exporter").StringVar(&js.Consumer)
 	cmd.Flag("jetstream.checkpoint-bucket", "KV bucket of the checkpoints (created when missing).").Default(service.DefaultCheckpointBucket).StringVar(&js.CheckpointBucket)
 	cmd.Flag("jetstream.checkpoint-replicas", "Replicas of the checkpoint bucket when it is created (3 on a NATS cluster).").Default("1").IntVar(&js.CheckpointReplicas)
@@ -87,6 +91,9 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 
 	return cmd, func(ctx context.Context) error {
 		log := c.logger()
+		if err := checkNATSURLs(nats.URLs); err != nil {
+			return err
+		}
 		cat, err := c.catalog()
 		if err != nil {
 			return err
@@ -131,8 +138,13 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			return fmt.Errorf("catalog json: %w", err)
 		}
 		js.StreamMaxBytes = int64(*maxBytes)
-		if *demo && js.Stream == "" {
-			js.Stream = service.DemoStream
+		if *coreMode {
+			if streamSet {
+				return fmt.Errorf("--nats.core and --jetstream.stream %q exclude each other: core NATS keeps no stream", js.Stream)
+			}
+			js.Stream = ""
+		} else if js.Stream == "" {
+			return errors.New("--jetstream.stream is empty: name the stream, or choose core NATS (no exact books) with --nats.core")
 		}
 		if *demo && cfg.Pricing == nil {
 			// An example price list, so that the cost dashboard has data.
@@ -190,6 +202,16 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			limit := service.MemoryLimit(cfg, js.Partitions)
 			c.setMemoryLimit(limit)
 			log.Debug("soft memory limit set from the configuration (GOMEMLIMIT overrides it)", "bytes", limit)
+		}
+		if *demo && !storeDirSet && scfg.NATS.URLs == "" {
+			// A demo starts from zero: its own store, removed when it stops.
+			dir, err := os.MkdirTemp("", "faceid-exporter-demo-")
+			if err != nil {
+				return fmt.Errorf("demo store: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			scfg.EmbeddedStoreDir = dir
+			log.Info("demo: a fresh JetStream store, removed on exit (name one with --nats.embedded.store-dir to keep the books)", "store_dir", dir)
 		}
 		return service.Run(ctx, scfg)
 	}

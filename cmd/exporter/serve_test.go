@@ -207,7 +207,7 @@ func TestServeFlags(t *testing.T) {
 		"nats.nkey-seed-file": "", "nats.user": "", "nats.password-file": "", "nats.token-file": "",
 		"nats.tls.ca-file": "", "nats.tls.cert-file": "", "nats.tls.key-file": "",
 		"nats.embedded.listen": "127.0.0.1:4222", "nats.embedded.store-dir": filepath.Join(os.TempDir(), "faceid-exporter-nats"),
-		"jetstream.stream": "", "jetstream.consumer": "faceid-exporter", "jetstream.create-stream": "true",
+		"nats.core": "", "jetstream.stream": "FACEID", "jetstream.consumer": "faceid-exporter", "jetstream.create-stream": "true",
 		"jetstream.checkpoint-bucket": "faceid-checkpoints", "jetstream.checkpoint-replicas": "1", "jetstream.checkpoint-interval": "1s",
 		"jetstream.takeover-timeout": "10s", "jetstream.partitions": "1", "jetstream.stream-max-age": "168h0m0s",
 		"jetstream.stream-max-bytes": "8GiB", "jetstream.stream-replicas": "1", "jetstream.dead-letter-stream": "FACEID_DEADLETTER", "jetstream.instance": "",

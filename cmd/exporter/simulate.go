@@ -62,6 +62,9 @@ func runSimulate(ctx context.Context, c *cli, f *simulateFlags) error {
 	if strings.TrimSpace(f.nats.URLs) == "" {
 		return errors.New("--nats.url is empty")
 	}
+	if err := checkNATSURLs(f.nats.URLs); err != nil {
+		return err
+	}
 	nc, err := stream.Dial(f.nats, logger)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ package compose_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,10 +239,29 @@ func TestComposeMounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"./build.sh", "/var/lib/grafana/plugins/faceid-verification-datasource", "FROM grafana/grafana-oss:"} {
+	for _, want := range []string{"./build.sh frontend", "FROM --platform=$BUILDPLATFORM node:", "go run github.com/magefile/mage -v \"$target\"",
+		"/var/lib/grafana/plugins/faceid-verification-datasource", "FROM grafana/grafana-oss:${GRAFANA_VERSION}"} {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("grafana.Dockerfile lacks %q", want)
 		}
+	}
+	if strings.Contains(string(df), "PLATFORMS=") {
+		t.Error("grafana.Dockerfile sets PLATFORMS, which nothing reads")
+	}
+	// Grafana at the version the plugin's frontend is built against.
+	pkg, err := os.ReadFile(filepath.Join(g.Build.Context, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deps struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal(pkg, &deps); err != nil {
+		t.Fatal(err)
+	}
+	grafana := strings.TrimLeft(deps.Dependencies["@grafana/data"], "^~")
+	if grafana == "" || !strings.Contains(string(df), "ARG GRAFANA_VERSION="+grafana+"\n") {
+		t.Errorf("grafana.Dockerfile does not pin GRAFANA_VERSION=%s, the @grafana/data version of grafana-plugin/package.json", grafana)
 	}
 	if _, err := os.Stat(filepath.Join(g.Build.Context, "build.sh")); err != nil {
 		t.Error(err)

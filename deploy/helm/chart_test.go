@@ -316,17 +316,19 @@ func TestJetStreamArgs(t *testing.T) {
 	removed := []string{"--jetstream.max-ack-pending", "--jetstream.ack-wait"}
 	always := []string{"--jetstream.stream=FACEID", "--jetstream.consumer=faceid-exporter", "--jetstream.partitions=1",
 		"--jetstream.checkpoint-bucket=faceid-checkpoints", "--jetstream.checkpoint-interval=1s",
-		"--jetstream.checkpoint-replicas=1", "--jetstream.takeover-timeout=10s", "--jetstream.instance=$(POD_NAME)"}
+		"--jetstream.checkpoint-replicas=3", "--jetstream.takeover-timeout=10s", "--jetstream.instance=$(POD_NAME)"}
 	creation := []string{"--jetstream.stream-max-age=168h", "--jetstream.stream-max-bytes=8GiB",
-		"--jetstream.stream-replicas=1", "--jetstream.dead-letter-stream=FACEID_DEADLETTER"}
+		"--jetstream.stream-replicas=3", "--jetstream.dead-letter-stream=FACEID_DEADLETTER"}
 	for _, c := range []struct {
 		name           string
 		args           []string
 		want, unwanted []string
 	}{
-		{"core", nil, nil, append(append([]string{"--jetstream.", "--no-jetstream."}, always...), creation...)},
-		{"create-stream", []string{"--set", "jetstream.stream=FACEID"}, append(append([]string{"--jetstream.create-stream"}, always...), creation...),
-			[]string{"--no-jetstream.create-stream"}},
+		{"core", []string{"--set", "jetstream.stream="}, []string{"--nats.core"}, append(append([]string{"--jetstream.", "--no-jetstream."}, always...), creation...)},
+		{"default", nil, append(append([]string{"--jetstream.create-stream"}, always...), creation...),
+			[]string{"--no-jetstream.create-stream", "--nats.core"}},
+		{"demo", []string{"--set", "demo.enabled=true", "--set", "nats.urls=null"}, []string{"--demo", "--jetstream.checkpoint-replicas=1", "--jetstream.stream-replicas=1"},
+			[]string{"--nats.url", "--nats.core"}},
 		{"existing-stream", []string{"--set", "jetstream.stream=FACEID", "--set", "jetstream.createStream=false"},
 			append([]string{"--no-jetstream.create-stream"}, always...), creation},
 		{"replicas-share-partitions", []string{"--set", "jetstream.stream=FACEID", "--set", "jetstream.partitions=3", "--set", "replicaCount=3",

@@ -367,12 +367,11 @@ func TestHelpDefaults(t *testing.T) {
 		fmt.Sprintf(`--jetstream.consumer="%v"`, dig(vals, "jetstream", "consumer")),
 		fmt.Sprintf(`--jetstream.checkpoint-bucket="%v"`, dig(vals, "jetstream", "checkpointBucket")),
 		fmt.Sprintf(`--jetstream.checkpoint-interval=%v`, dig(vals, "jetstream", "checkpointInterval")),
-		fmt.Sprintf(`--jetstream.checkpoint-replicas=%v`, dig(vals, "jetstream", "checkpointReplicas")),
+		fmt.Sprintf(`--jetstream.stream="%v"`, dig(vals, "jetstream", "stream")),
 		fmt.Sprintf(`--jetstream.takeover-timeout=%v`, dig(vals, "jetstream", "takeoverTimeout")),
 		fmt.Sprintf(`--jetstream.partitions=%v`, dig(vals, "jetstream", "partitions")),
 		fmt.Sprintf(`--jetstream.stream-max-age=%v`, dig(vals, "jetstream", "streamMaxAge")),
 		fmt.Sprintf(`--jetstream.stream-max-bytes=%v`, dig(vals, "jetstream", "streamMaxBytes")),
-		fmt.Sprintf(`--jetstream.stream-replicas=%v`, dig(vals, "jetstream", "streamReplicas")),
 		fmt.Sprintf(`--jetstream.dead-letter-stream="%v"`, dig(vals, "jetstream", "deadLetterStream")),
 	} {
 		flagName, wantValue, _ := strings.Cut(want, "=")
@@ -393,6 +392,28 @@ func TestHelpDefaults(t *testing.T) {
 			}
 		}
 		t.Errorf("chart default %s differs from the exporter's (--help):\n%s", want, grepLine(help, flagName))
+	}
+}
+
+// TestReplicasMatchTheNATSCluster: the exporter's replica defaults are 1
+// (the embedded server is one server); the chart's are 3, for the 3-server
+// cluster its default nats.urls names, and its values say so.
+func TestReplicasMatchTheNATSCluster(t *testing.T) {
+	vals := chartValues(t)
+	for _, key := range []string{"checkpointReplicas", "streamReplicas"} {
+		if n := dig(vals, "jetstream", key); fmt.Sprint(n) != "3" {
+			t.Errorf("jetstream.%s defaults to %v, want 3 (the default NATS cluster's size)", key, n)
+		}
+	}
+	if n := dig(vals, "replicaCount"); fmt.Sprint(n) != "2" {
+		t.Errorf("replicaCount defaults to %v, want 2 (an owner and a standby)", n)
+	}
+	raw, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "config.cluster.replicas=3") || !strings.Contains(string(raw), "1 for a single server") {
+		t.Error("values.yaml does not say which NATS cluster the replica defaults match and what to change for another")
 	}
 }
 

@@ -13,11 +13,19 @@ import (
 )
 
 func TestCheckConfig(t *testing.T) {
+	for _, f := range []string{"prometheus.yml", "prometheus.local.yml"} {
+		t.Run(f, func(t *testing.T) { checkConfig(t, f) })
+	}
+}
+
+// checkConfig runs promtool on the file f of this directory: the compose
+// stack's configuration and its local variant (scripts/stack.sh).
+func checkConfig(t *testing.T, f string) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Fatalf("promtool not found in PATH (install the Debian package prometheus): %v", err)
 	}
-	out, err := exec.Command(promtool, "check", "config", "prometheus.yml").CombinedOutput()
+	out, err := exec.Command(promtool, "check", "config", f).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
@@ -30,7 +38,7 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("promtool check config did not load %s:\n%s", r, out)
 		}
 	}
-	data, err := os.ReadFile("prometheus.yml")
+	data, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,11 +117,15 @@ func (c *ackCutter) pipe(client, server net.Conn) {
 	}
 }
 
+// adoptedLine is what an owner logs when it finds that a commit whose answer
+// it never got had been applied (partition.resolve).
+const adoptedLine = "a commit whose answer was lost had been applied: adopting it"
+
 // TestLostCommitAck: a checkpoint commit that the KV applied but whose
 // acknowledgement the owner never got (connection cut right after the
-// update) leaves a readable checkpoint: the owner carries on or is fenced,
-// and whoever takes the partition next restores it and counts every message
-// exactly once.
+// update) is found applied and adopted by the owner, which carries on (it is
+// not fenced by its own commit), and whoever takes the partition next
+// restores the checkpoint and counts every message exactly once.
 func TestLostCommitAck(t *testing.T) {
 	bin := exporterBinary(t)
 	cat := loadCatalog(t, bin)
@@ -151,6 +156,15 @@ func TestLostCommitAck(t *testing.T) {
 	// the server must restore whatever was committed last.
 	st := streamState(t, js, streamName)
 	owner.waitSettled(len(fx.Msgs), st.LastSeq, time.Minute)
+	logs := owner.procs[0].logText()
+	if !strings.Contains(logs, adoptedLine) {
+		owner.procs[0].printLogs()
+		t.Fatalf("the owner never logged %q: the commit whose answer was cut was not found applied and adopted", adoptedLine)
+	}
+	if strings.Contains(logs, "partition lost to another owner") {
+		owner.procs[0].printLogs()
+		t.Errorf("the owner was fenced although nobody else committed: its own applied commit was taken for another owner's")
+	}
 	owner.procs[0].kill()
 	next := newGroup(t, t.TempDir(), bin, srv.clientURL(), group, 1, 1, chaosFlags...)
 	next.start()

@@ -21,6 +21,10 @@ const PluginDatasourceType = "faceid-verification-datasource"
 // custom All value of the plugin dashboard's variables.
 const PluginAnyValue = "*"
 
+// SchemaVersion is the dashboard schema version of the Grafana the plugin
+// is built for (12.4): Grafana migrates dashboards with an older one on load.
+const SchemaVersion = 42
+
 // upSelector selects the exporter's scrape targets, as the rules do.
 const upSelector = `up{` + rulegen.DefaultJobSelector + `}`
 
@@ -181,7 +185,7 @@ func (d Dashboard) JSON() ([]byte, error) {
 	}
 	doc := map[string]any{
 		"uid": d.UID, "title": d.Title, "description": d.Desc, "tags": tags,
-		"schemaVersion": 39, "version": 1, "editable": true, "graphTooltip": 1,
+		"schemaVersion": SchemaVersion, "version": 1, "editable": true, "graphTooltip": 1,
 		"timezone": "browser", "refresh": "30s", "time": map[string]any{"from": "now-6h", "to": "now"},
 		"fiscalYearStartMonth": 0, "liveNow": false, "weekStart": "",
 		"timepicker": map[string]any{},
@@ -270,17 +274,24 @@ func (p Panel) json(ds map[string]any, id, x, y, w, h int) map[string]any {
 			"stacking": map[string]any{"mode": stacking, "group": "A"}}
 		out["options"] = map[string]any{"legend": map[string]any{"displayMode": "table", "placement": "bottom", "calcs": []any{"mean", "max", "lastNotNull"}, "showLegend": true},
 			"tooltip": map[string]any{"mode": "multi", "sort": "desc"}}
+	// Each panel type gets its own options (Grafana's schema: the stat,
+	// gauge and bargauge panelcfg types; dashboards/schema_test.go decodes
+	// them strictly).
 	case "bargauge":
+		opts := map[string]any{"reduceOptions": reduce, "orientation": "auto", "displayMode": "gradient",
+			"showUnfilled": true, "valueMode": "color", "namePlacement": "auto", "sizing": "auto",
+			"minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300}
 		if p.Horizontal {
-			out["options"] = map[string]any{"reduceOptions": reduce, "orientation": "horizontal", "displayMode": "gradient",
-				"showUnfilled": true, "valueMode": "color", "namePlacement": "left", "sizing": "auto",
-				"minVizHeight": 10, "minVizWidth": 0, "maxVizHeight": 300}
-			break
+			opts["orientation"], opts["namePlacement"], opts["minVizHeight"], opts["minVizWidth"] = "horizontal", "left", 10, 0
 		}
-		fallthrough
-	case "stat", "gauge":
+		out["options"] = opts
+	case "gauge":
+		out["options"] = map[string]any{"reduceOptions": reduce, "orientation": "auto",
+			"showThresholdLabels": false, "showThresholdMarkers": true, "sizing": "auto", "minVizWidth": 75, "minVizHeight": 75}
+	case "stat":
 		out["options"] = map[string]any{"reduceOptions": reduce,
-			"orientation": "auto", "textMode": "auto", "colorMode": "value", "graphMode": "area", "justifyMode": "auto"}
+			"orientation": "auto", "textMode": "auto", "colorMode": "value", "graphMode": "area", "justifyMode": "auto",
+			"wideLayout": true, "showPercentChange": false, "percentChangeColorMode": "standard"}
 	case "table":
 		opts := map[string]any{"showHeader": true, "cellHeight": "sm"}
 		if plugin {

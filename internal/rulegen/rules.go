@@ -569,7 +569,7 @@ label_replace(
 func reconcileAlerts() Group {
 	return Group{Name: "faceid-reconcile.alerts", Rules: []Rule{
 		{
-			Alert: "FaceIDBillMismatch", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidbillmismatch",
+			Alert: "FaceIDBillMismatch", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true,
 			Help:    "On the last complete Beijing day, a channel family's billable count differs from Tencent's charged count beyond the configured tolerance, or one side has no data (serve --reconcile.interval), for 15 minutes.",
 			Expr:    `max by (job, family) (faceid_reconcile_mismatch{$job,day_offset="1"}) == 1`,
 			Summary: "FaceID billable count of {{ $labels.family }} differs from Tencent's bill.",
@@ -580,7 +580,7 @@ func reconcileAlerts() Group {
 				`: more apart than the tolerance, or one side has no data for the day. Run exporter reconcile for that day to see the rows and their status.`,
 		},
 		{
-			Alert: "FaceIDCatalogDrift", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true, Runbook: "reconcile.md#faceidcatalogdrift",
+			Alert: "FaceIDCatalogDrift", Severity: SeverityTicket, For: "15m", OutlivesExporterDown: true,
 			Help:    "On the last complete Beijing day, Tencent charged a code the catalog calls free, or the reverse, in a channel family (serve --reconcile.interval), for 15 minutes.",
 			Expr:    `max by (job, family) (faceid_reconcile_catalog_drift_codes{$job}) > 0`,
 			Summary: "FaceID catalog disagrees with Tencent's billing for {{ $labels.family }}.",

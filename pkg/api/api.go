@@ -71,6 +71,8 @@ func NewHandler(o Options) (http.Handler, error) {
 		return nil, err
 	}
 	o.limits = lim
+	// The ledger link names today's Beijing day as of start; any day can be asked.
+	today := time.Now().In(beijing).Format(time.DateOnly)
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "FaceID exporter",
 		Description: "Tencent Cloud FaceID (慧眼人脸核身) verification results from NATS as Prometheus and OpenTelemetry metrics",
@@ -82,7 +84,9 @@ func NewHandler(o Options) (http.Handler, error) {
 			{Address: "/api/v1/events?kind=high_risk", Text: "High-risk events", Description: "Recent events with a high device or identity risk level"},
 			{Address: "/api/v1/events?kind=unknown_code", Text: "Unknown codes", Description: "Recent events whose code is not in the catalog"},
 			{Address: "/api/v1/stream", Text: "Live stream", Description: "Every classified event, as server-sent events"},
-			{Address: "/api/v1/summary", Text: "Summary", Description: "Counts by channel, outcome and billability since start"},
+			{Address: "/api/v1/summary", Text: "Summary", Description: "Counts by channel, outcome and billability of this instance's counters (JetStream mode: committed totals of its partitions)"},
+			{Address: "/api/v1/ledger?from=" + today + "&to=" + today + "&format=json", Text: "Ledger", Description: "The committed daily books per Beijing day (JetStream mode; format=json or csv, from/to YYYY-MM-DD)"},
+			{Address: "/api/v1/forecast", Text: "Forecast", Description: "Month-end billed verifications and spend, and the next days' volume, from the ledger (JetStream mode)"},
 			{Address: "/api/v1/catalog", Text: "Catalog", Description: "Return codes, meanings, billing and risk tags"},
 			{Address: "/-/healthy", Text: "Health", Description: "200 while the process runs"},
 			{Address: "/-/ready", Text: "Readiness", Description: "200 while connected to NATS (and bound to the JetStream consumer)"},
@@ -103,9 +107,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		fmt.Fprintf(w, `{"status":"success","data":%s}`+"\n", o.CatalogJSON)
 	})
 	mux.HandleFunc("GET /api/v1/summary", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": map[string]any{
-			"since": o.Since.UTC().Format(time.RFC3339), "rows": o.Summary(),
-		}})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": o.summary()})
 	})
 	mux.HandleFunc("GET /api/v1/stream", o.stream)
 	mux.Handle("GET /api/v1/ledger", NewLedgerHandler(o.Ledger, o.Logger))
@@ -222,5 +224,35 @@ func (o *Options) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		flusher.Flush()
+	}
+}
+
+// beijing is the zone of the ledger's days (UTC+8, no daylight saving).
+var beijing = time.FixedZone("Asia/Shanghai", 8*60*60)
+
+// summaryRow is a row of GET /api/v1/summary: billable is true, false or
+// null (the catalog does not know).
+type summaryRow struct {
+	Channel  string `json:"channel"`
+	Outcome  string `json:"outcome"`
+	Billable *bool  `json:"billable"`
+	Count    uint64 `json:"count"`
+}
+
+// summary is the data of GET /api/v1/summary: the rows and what they cover.
+func (o *Options) summary() map[string]any {
+	rows := o.Summary()
+	out := make([]summaryRow, len(rows))
+	for i, r := range rows {
+		out[i] = summaryRow{Channel: r.Channel, Outcome: r.Outcome, Billable: billableJSON(r.Billable), Count: r.Count}
+	}
+	covers, what := "process", "faceid_verifications_total of this process, counted since it started (core NATS mode: not kept across restarts)"
+	if o.Ledger.Read != nil {
+		covers, what = "committed_totals", "faceid_verifications_total of the partitions this instance owns: the group's totals carried over restarts and takeovers from its checkpoints, not only since this process started; other replicas hold the other partitions"
+	}
+	return map[string]any{
+		"since":  o.Since.UTC().Format(time.RFC3339),
+		"covers": covers, "description": what,
+		"rows": out,
 	}
 }

@@ -166,7 +166,7 @@ func TestEvents(t *testing.T) {
 	_, body = get(t, f.srv.URL+"/api/v1/events?kind=unknown_code")
 	_ = json.Unmarshal([]byte(body), &resp)
 	ev = resp.Data.Events[0]
-	if ev["code"] != "unknown" || ev["raw_code"] != "77777" || ev["known"] != false || ev["meaning"] != "" || ev["billable"] != "unknown" {
+	if ev["code"] != "unknown" || ev["raw_code"] != "77777" || ev["known"] != false || ev["meaning"] != "" || ev["billable"] != nil {
 		t.Errorf("unknown-code event %s", body)
 	}
 	if risk := ev["risk"].(map[string]any); risk["device_level"] != nil || risk["level"] != "unknown" {
@@ -207,8 +207,13 @@ func TestHealthReadyLandingCatalogSummary(t *testing.T) {
 	_, body = get(t, f.srv.URL+"/api/v1/summary")
 	var sum struct {
 		Data struct {
-			Since string               `json:"since"`
-			Rows  []metrics.SummaryRow `json:"rows"`
+			Since  string `json:"since"`
+			Covers string `json:"covers"`
+			Rows   []struct {
+				Channel, Outcome string
+				Billable         *bool // true, false or null
+				Count            uint64
+			} `json:"rows"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal([]byte(body), &sum); err != nil {
@@ -216,11 +221,11 @@ func TestHealthReadyLandingCatalogSummary(t *testing.T) {
 	}
 	found := false
 	for _, r := range sum.Data.Rows {
-		if r.Channel == "app_sdk" && r.Outcome == "success" && r.Billable == "true" {
+		if r.Channel == "app_sdk" && r.Outcome == "success" && r.Billable != nil && *r.Billable {
 			found = r.Count == 2
 		}
 	}
-	if !found || sum.Data.Since != "2023-11-14T22:13:20Z" || len(sum.Data.Rows) != 54 {
+	if !found || sum.Data.Since != "2023-11-14T22:13:20Z" || sum.Data.Covers != "process" || len(sum.Data.Rows) != 54 {
 		t.Errorf("summary: %s", body)
 	}
 	if code, _ := get(t, f.srv.URL+"/metrics"); code != 200 {

@@ -132,9 +132,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, `,"outcome":"`...)
 	dst = append(dst, r.Outcome.String()...)
-	dst = append(dst, `","billable":"`...)
-	dst = append(dst, r.Billable.String()...)
-	dst = append(dst, `","risk":{"level":"`...)
+	dst = append(dst, `","billable":`...)
+	dst = appendBillable(dst, r.Billable)
+	dst = append(dst, `,"risk":{"level":"`...)
 	dst = append(dst, r.Risk.String()...)
 	dst = append(dst, `","device_level":`...)
 	dst = appendLevel(dst, r.DevLevel)
@@ -298,5 +298,33 @@ func (h *hub) publish(rec *Record) {
 		default:
 			s.dropped.Add(1)
 		}
+	}
+}
+
+// appendBillable appends b as the API writes billable everywhere: true,
+// false, or null when the catalog does not know.
+func appendBillable(dst []byte, b classify.Billable) []byte {
+	switch b {
+	case classify.BillableTrue:
+		return append(dst, "true"...)
+	case classify.BillableFalse:
+		return append(dst, "false"...)
+	default:
+		return append(dst, "null"...)
+	}
+}
+
+// billableJSON is a billable label value ("true", "false", "unknown") as
+// the API writes it: true, false or null.
+func billableJSON(label string) *bool {
+	switch label {
+	case "true":
+		t := true
+		return &t
+	case "false":
+		f := false
+		return &f
+	default:
+		return nil
 	}
 }

@@ -194,7 +194,7 @@ func NewLayout(cat *classify.Catalog, o LayoutOptions) *Layout {
 		"ReqIds forgotten for room inside their billing window; a repeat of one would be billed again.", nil, 1)
 	l.set(l.reqIDEv, -1, nil, true)
 	l.lost = l.family("faceid_exporter_jetstream_lost_messages_total",
-		"Stream messages removed (limits, purge) before the partition read them: the books miss them. With more than one partition an upper bound (a removed message is counted by every partition that had not read up to it).", nil, 1)
+		"Stream messages removed (limits, purge) before the partition read them: the books miss them. With more than one partition, one that keeps up counts none of the others' messages; one that is behind, or was not running, counts the removed sequences it had not reached (an upper bound).", nil, 1)
 	l.set(l.lost, -1, nil, true)
 	l.resets = l.family("faceid_exporter_jetstream_stream_resets_total",
 		"Times the stream was found re-created under the same name (its creation time changed): unread messages of the old stream are lost.", nil, 1)

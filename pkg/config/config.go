@@ -244,14 +244,18 @@ func (p *parser) duration(n *yaml.Node, field string, max time.Duration) (time.D
 }
 
 func (p *parser) dedupe(n *yaml.Node, d *Dedupe) error {
-	f, err := p.Fields(n, "dedupe", []string{"window", "capacity", "store", "bucket"}, nil)
+	if n.Kind == yaml.MappingNode {
+		// Fields that were removed get their own error, and are not listed
+		// among the known ones.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value == "store" || k.Value == "bucket" {
+				return p.Errorf(k, k.Value, "was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line")
+			}
+		}
+	}
+	f, err := p.Fields(n, "dedupe", []string{"window", "capacity"}, nil)
 	if err != nil {
 		return err
-	}
-	for _, gone := range []string{"store", "bucket"} {
-		if v, ok := f[gone]; ok {
-			return p.Errorf(v, gone, "was removed: in JetStream mode the duplicate window is part of each partition's checkpoint, exact across replicas and restarts; delete this line")
-		}
 	}
 	if v, ok := f["window"]; ok {
 		if d.Window, err = p.duration(v, "window", MaxDedupeWindow); err != nil {

@@ -120,7 +120,7 @@ func TestInvalid(t *testing.T) {
 		"ring_zero":                 "testdata/invalid/ring_zero.yaml:2: field \"billable_failure\": 0 is out of range 1..100000",
 		"top_not_mapping":           "testdata/invalid/top_not_mapping.yaml:1: field \"config\": must be a mapping, got a list",
 		"two_documents":             "testdata/invalid/two_documents.yaml:3: field \"---\": a config file holds one YAML document",
-		"unknown_dedupe_field":      "testdata/invalid/unknown_dedupe_field.yaml:3: field \"size\": unknown field in dedupe (known: window, capacity, store, bucket)",
+		"unknown_dedupe_field":      "testdata/invalid/unknown_dedupe_field.yaml:3: field \"size\": unknown field in dedupe (known: window, capacity)",
 		"unknown_top_field":         "testdata/invalid/unknown_top_field.yaml:3: field \"retention\": unknown field in config (known: catalog, dedupe, business_dimensions, events, ledger, pricing)",
 		"future_tolerance_too_long": "testdata/invalid/future_tolerance_too_long.yaml:2: field \"future_tolerance\": 48h0m0s is out of range 0s..24h0m0s",
 		"future_tolerance_negative": "testdata/invalid/future_tolerance_negative.yaml:2: field \"future_tolerance\": -1m0s is out of range 0s..24h0m0s",

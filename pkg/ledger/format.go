@@ -196,7 +196,8 @@ func checkName(field, s string, emptyOK bool) error {
 
 // WriteJSON writes the books as one JSON object,
 // {"stream":..,"group":..,"from":..,"to":..,"rows":[..]}, one row per line;
-// rows is [] when there are none.
+// rows is [] when there are none. A row's billable is true, false or null
+// (unknown), as everywhere in the API.
 func WriteJSON(w io.Writer, meta Meta, rows []Row) error {
 	head, err := json.Marshal(struct {
 		Stream string `json:"stream"`
@@ -211,7 +212,7 @@ func WriteJSON(w io.Writer, meta Meta, rows []Row) error {
 	bw.Write(head[:len(head)-1]) // without the closing brace
 	bw.WriteString(`,"rows":[`)
 	for i, r := range rows {
-		b, err := json.Marshal(r)
+		b, err := json.Marshal(jsonRow{Day: r.Day, Channel: r.Channel, Code: r.Code, Billable: billableJSON(r.Billable), RuleID: r.RuleID, Count: r.Count})
 		if err != nil {
 			return fmt.Errorf("write ledger json: %w", err)
 		}
@@ -282,4 +283,26 @@ func WriteTable(w io.Writer, rows []Row) error {
 		return fmt.Errorf("write ledger table: %w", err)
 	}
 	return nil
+}
+
+// jsonRow is a Row as WriteJSON writes it: billable is a boolean or null.
+// (The checkpoint's day files keep Row's own encoding.)
+type jsonRow struct {
+	Day      string `json:"day"`
+	Channel  string `json:"channel"`
+	Code     string `json:"code"`
+	Billable *bool  `json:"billable"`
+	RuleID   string `json:"rule_id"`
+	Count    uint64 `json:"count"`
+}
+
+// billableJSON maps a billable label value to true, false or nil (unknown).
+func billableJSON(label string) *bool {
+	switch label {
+	case "true", "false":
+		b := label == "true"
+		return &b
+	default:
+		return nil
+	}
 }

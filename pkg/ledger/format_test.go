@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,9 +80,21 @@ func TestWriteGolden(t *testing.T) {
 }
 
 func TestWriteJSONDecodes(t *testing.T) {
+	type row struct {
+		Day, Channel, Code string
+		Billable           *bool  // true, false or null (unknown)
+		RuleID             string `json:"rule_id"`
+		Count              uint64
+	}
 	type doc struct {
 		Stream, Group, From, To string
-		Rows                    []ledger.Row
+		Rows                    []row
+	}
+	label := func(b *bool) string {
+		if b == nil {
+			return "unknown"
+		}
+		return strconv.FormatBool(*b)
 	}
 	tests := []struct {
 		name string
@@ -104,12 +117,16 @@ func TestWriteJSONDecodes(t *testing.T) {
 			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
-			want := doc{"FACEID", "faceid-exporter", "2026-11-24", "2026-11-25", tc.rows}
-			if len(tc.rows) == 0 {
-				want.Rows = []ledger.Row{}
+			rows := []ledger.Row{}
+			for _, r := range got.Rows {
+				rows = append(rows, ledger.Row{Day: r.Day, Channel: r.Channel, Code: r.Code, Billable: label(r.Billable), RuleID: r.RuleID, Count: r.Count})
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("decoded %+v, want %+v", got, want)
+			want := tc.rows
+			if len(tc.rows) == 0 {
+				want = []ledger.Row{}
+			}
+			if got.Stream != "FACEID" || got.Group != "faceid-exporter" || got.From != "2026-11-24" || got.To != "2026-11-25" || !reflect.DeepEqual(rows, want) {
+				t.Errorf("decoded %+v (rows %+v), want rows %+v", got, rows, want)
 			}
 		})
 	}
@@ -343,4 +360,39 @@ func FuzzReadCSV(f *testing.F) {
 			t.Fatalf("round trip changed the rows: %+v, then %+v", rows, again)
 		}
 	})
+}
+
+// TestRowDecodesBothEncodings: a Row decodes from the checkpoint's day-file
+// encoding (billable a string) and from the API's (a boolean or null), and
+// the day-file encoding it writes is unchanged.
+func TestRowDecodesBothEncodings(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"string_true", `{"billable":"true","count":1}`, "true"},
+		{"string_unknown", `{"billable":"unknown","count":1}`, "unknown"},
+		{"bool_true", `{"billable":true,"count":1}`, "true"},
+		{"bool_false", `{"billable":false,"count":1}`, "false"},
+		{"null", `{"billable":null,"count":1}`, "unknown"},
+		{"absent", `{"count":1}`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r ledger.Row
+			if err := json.Unmarshal([]byte(tc.in), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Billable != tc.want || r.Count != 1 {
+				t.Errorf("%s decodes to %+v, want billable %q and count 1", tc.in, r, tc.want)
+			}
+		})
+	}
+	var r ledger.Row
+	if err := json.Unmarshal([]byte(`{"billable":7}`), &r); err == nil {
+		t.Error("billable 7 accepted")
+	}
+	b, err := json.Marshal(ledger.Row{Day: "2026-11-25", Channel: "app_sdk", Code: "0", Billable: "unknown", Count: 3})
+	if err != nil || string(b) != `{"day":"2026-11-25","channel":"app_sdk","code":"0","billable":"unknown","rule_id":"","count":3}` {
+		t.Errorf("the day-file encoding changed: %s %v", b, err)
+	}
 }

@@ -5,8 +5,10 @@ package ledger
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -88,6 +90,37 @@ type Row struct {
 	// none or no allowlist is configured.
 	RuleID string `json:"rule_id"`
 	Count  uint64 `json:"count"`
+}
+
+// UnmarshalJSON reads a row in either encoding: the checkpoint's day files
+// (billable "true", "false" or "unknown") and the API's and WriteJSON's
+// (billable true, false or null), so that a client of /api/v1/ledger can
+// decode into Row.
+func (r *Row) UnmarshalJSON(b []byte) error {
+	type plain Row
+	var aux struct {
+		plain
+		Billable json.RawMessage `json:"billable"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*r = Row(aux.plain)
+	switch v := strings.TrimSpace(string(aux.Billable)); v {
+	case "":
+		r.Billable = ""
+	case "null":
+		r.Billable = "unknown"
+	case "true", "false":
+		r.Billable = v
+	default:
+		var s string
+		if err := json.Unmarshal(aux.Billable, &s); err != nil {
+			return fmt.Errorf("ledger row: billable %s: want true, false, null or a string", v)
+		}
+		r.Billable = s
+	}
+	return nil
 }
 
 // Key is a row without its count.

@@ -43,18 +43,26 @@ func publishHistory(t *testing.T, js jetstream.JetStream, now time.Time, days in
 				if _, err := js.PublishAsync("faceid.results."+ch, []byte(body)); err != nil {
 					t.Fatal(err)
 				}
+				if id%1000 == 0 { // stay under the client's limit of outstanding acknowledgements
+					waitPublished(t, js)
+				}
 				if d >= monthStart {
 					mtd[ch]++
 				}
 			}
 		}
 	}
+	waitPublished(t, js)
+	return mtd
+}
+
+func waitPublished(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(30 * time.Second):
 		t.Fatal("history not published within 30s")
 	}
-	return mtd
 }
 
 // TestForecastGaugesOncePerGroup runs two replicas of a JetStream group with

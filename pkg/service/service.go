@@ -124,7 +124,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--ledger.retention-days %d is out of range 1..%d", d, ledger.MaxRetentionDays)
 	}
 	if c.Reconcile != nil && c.JetStream.Stream == "" {
-		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream")
+		return errors.New("--reconcile.interval reads the ledger, which is kept in JetStream mode: it needs --jetstream.stream, not --nats.core")
 	}
 	if j := c.JetStream; j.Stream != "" {
 		switch {

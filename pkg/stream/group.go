@@ -553,7 +553,7 @@ func (g *Group) acquire(ctx context.Context, p int) bool {
 	g.mu.Unlock()
 	if err := pt.start(ctx); err != nil {
 		g.log.Error("start partition", "partition", p, "err", err)
-		pt.halt()
+		pt.abandon(ctx)
 		return false
 	}
 	switch {

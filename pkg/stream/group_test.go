@@ -44,6 +44,7 @@ type groupOpts struct {
 	partitions      int
 	interval        time.Duration
 	takeover        time.Duration
+	poll            time.Duration // lag and lost-input checks; 200ms if zero
 	deadLetterJS    bool
 	gcInterval      time.Duration // 0: the group's default
 	memberExpiry    time.Duration // 0: the group's default
@@ -96,11 +97,14 @@ func startGroupHooks(t testing.TB, url string, cat *classify.Catalog, o groupOpt
 			owns[p][ch.Index] = true
 		}
 	}
+	if o.poll == 0 {
+		o.poll = 200 * time.Millisecond
+	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, cat, metrics.Options{})
 	g, err := stream.StartGroup(t.Context(), nc, js, store, stream.GroupOptions{
 		Stream: "FACEID", Group: o.group, Filters: filters, Subject: subject, Owns: owns, Instance: o.instance,
-		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: 200 * time.Millisecond,
+		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: o.poll,
 		GCInterval: o.gcInterval, MemberExpiry: o.memberExpiry,
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
 		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000},

@@ -70,12 +70,31 @@ type partition struct {
 	n     uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
-	seq      uint64 // last processed stream sequence
+	seq uint64 // last processed stream sequence
+	// lostUpTo: every sequence up to it was read, counted as lost, or (for a
+	// partition that is not exact) seen by its consumer to be another
+	// partition's. Committed as the record's LostUpTo.
 	lostUpTo uint64
 	exact    bool // every sequence of the stream is the partition's: a gap is a loss
-	futures  []jetstream.PubAckFuture
-	created  time.Time // the stream's creation time
-	dlErr    error
+	// For a partition that is not exact: its unread messages at the last
+	// poll (the consumer's pending count, sequences pendingFrom+1 to
+	// pendingTo), less those read since; the most it can have lost before the
+	// next poll (see notePartialFirstSeq).
+	pending, pendingFrom, pendingTo uint64
+	cseq                            uint64                   // delivery sequence of the last handled message, for its consumer
+	futures                         []jetstream.PubAckFuture // dead letters not yet acknowledged
+	created                         time.Time                // the stream's creation time
+	dlErr                           error                    // sticky: a dead letter was not stored; nothing more is committed
+
+	// consumer names the server-side consumer that delivered the last
+	// handled message (written by handle under the books' lock). A message
+	// from another one means the ordered consumer re-created itself: the
+	// stream's identity is checked before it is counted.
+	consumer atomic.Pointer[string]
+	// streamGone: a message came while the stream was not the one the books
+	// follow (or could not be checked): nothing more is counted; the
+	// partition restarts from its checkpoint.
+	streamGone atomic.Bool
 
 	rec       *checkpoint.Record // committed; only the commit loop changes it
 	rev       uint64
@@ -108,17 +127,25 @@ type partition struct {
 func (pt *partition) key() string { return strconv.Itoa(pt.p) }
 
 // start restores the books from the acquired record and starts consuming.
+//
+// The record already names this replica, so the others wait the takeover
+// timeout before they take the partition: every read here is bounded by
+// stepTimeout (a read that waits longer is logged while it waits), and the
+// caller releases the partition if start fails.
 func (pt *partition) start(ctx context.Context) error {
 	g := pt.g
 	rec := pt.rec
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	counters, err := g.store.Get(actx, rec.Counters)
-	if err != nil {
+	var counters, rules []byte
+	if err := pt.step(ctx, "checkpoint counters "+rec.Counters.Key, func(ctx context.Context) (err error) {
+		counters, err = g.store.Get(ctx, rec.Counters)
+		return err
+	}); err != nil {
 		return err
 	}
-	rules, err := g.store.Get(actx, rec.Rules)
-	if err != nil {
+	if err := pt.step(ctx, "checkpoint rules "+rec.Rules.Key, func(ctx context.Context) (err error) {
+		rules, err = g.store.Get(ctx, rec.Rules)
+		return err
+	}); err != nil {
 		return err
 	}
 	days := map[ledger.Day][]byte{}
@@ -127,16 +154,22 @@ func (pt *partition) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("checkpoint day %q: %w", d, err)
 		}
-		if days[day], err = g.store.Get(actx, ref); err != nil {
+		if err := pt.step(ctx, "checkpoint day "+ref.Key, func(ctx context.Context) (err error) {
+			days[day], err = g.store.Get(ctx, ref)
+			return err
+		}); err != nil {
 			return err
 		}
 	}
 	if err := pt.books.Restore(counters, rules, days); err != nil {
 		return fmt.Errorf("restore partition %d: %w", pt.p, err)
 	}
-	stream, err := g.js.Stream(actx, g.o.Stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", g.o.Stream, err)
+	var stream jetstream.Stream
+	if err := pt.step(ctx, "stream info "+g.o.Stream, func(ctx context.Context) (err error) {
+		stream, err = g.js.Stream(ctx, g.o.Stream)
+		return err
+	}); err != nil {
+		return err
 	}
 	info := stream.CachedInfo()
 	pt.seq, pt.lostUpTo, pt.created = rec.Seq, rec.LostUpTo, info.Created
@@ -156,21 +189,34 @@ func (pt *partition) start(ctx context.Context) error {
 		pt.log.Error("the stream was re-created since the checkpoint: its unread messages are lost to the books", "checkpoint_stream_created", rec.StreamCreated, "stream_created", info.Created, "checkpoint_seq", rec.Seq)
 		pt.seq, pt.lostUpTo = 0, 0
 	}
+	// Messages removed while no replica read the partition: one that is not
+	// exact cannot tell its own from the others' here, and counts them all
+	// (an upper bound; see notePartialFirstSeq for a running partition).
 	pt.noteFirstSeq(info.State.FirstSeq)
 	pt.hideUntil = min(pt.hideUntil, info.State.LastSeq)
+	// What the checkpoint holds is processed: a partition this process takes
+	// back with nothing left to read exposes its series at once.
+	pt.processed.Store(pt.seq)
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if pt.seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pt.seq+1
 	}
-	cons, err := stream.OrderedConsumer(actx, cfg)
-	if err != nil {
-		return fmt.Errorf("ordered consumer on %v: %w", filters, err)
+	var cons jetstream.Consumer
+	if err := pt.step(ctx, fmt.Sprintf("ordered consumer on %v", filters), func(ctx context.Context) (err error) {
+		cons, err = stream.OrderedConsumer(ctx, cfg)
+		return err
+	}); err != nil {
+		return err
 	}
 	pt.cons = cons
 	replay := uint64(0)
-	if ci, err := cons.Info(actx); err == nil {
-		replay = ci.NumPending
-	}
+	_ = pt.step(ctx, "consumer info", func(ctx context.Context) error {
+		ci, err := cons.Info(ctx)
+		if err == nil {
+			replay = ci.NumPending
+		}
+		return err
+	})
 	pt.status.Store(&PartitionStatus{Partition: pt.p, Seq: rec.Seq, CommittedAt: rec.CommittedAt, Lag: replay, Replay: replay})
 	pt.lastOK.Store(monoNow())
 	from := pt.seq // read before Consume: from then on handle owns pt.seq
@@ -188,6 +234,46 @@ func (pt *partition) start(ctx context.Context) error {
 	go pt.loop(lctx)
 	pt.log.Info("partition acquired", "seq", from, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
 	return nil
+}
+
+// stepTimeout bounds each read of start and of the identity check: well
+// inside the takeover timeout, after which another replica may take the
+// partition anyway.
+func (pt *partition) stepTimeout() time.Duration {
+	return max(pt.g.o.TakeoverTimeout/3, time.Second)
+}
+
+// step runs one bounded read of start, and logs what it waits on when it
+// takes longer than a quarter of its bound.
+func (pt *partition) step(ctx context.Context, what string, f func(context.Context) error) error {
+	d := pt.stepTimeout()
+	sctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	begin := time.Now()
+	slow := time.AfterFunc(d/4, func() {
+		pt.log.Warn("partition start waiting", "on", what, "waited", time.Since(begin).Round(time.Millisecond), "limit", d)
+	})
+	defer slow.Stop()
+	if err := f(sctx); err != nil {
+		return fmt.Errorf("%s (after %s): %w", what, time.Since(begin).Round(time.Millisecond), err)
+	}
+	return nil
+}
+
+// abandon stops a partition whose start failed and releases its record, so
+// that the group does not wait the takeover timeout for it: any replica,
+// this one at its next tick included, may acquire it at once.
+func (pt *partition) abandon(ctx context.Context) {
+	pt.halt()
+	rctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+	defer cancel()
+	next := *pt.rec
+	next.Owner, next.Released = "", true
+	if _, err := pt.g.store.Commit(rctx, &next, pt.rev); err != nil {
+		pt.log.Warn("could not release the partition after its start failed: other replicas take it after the takeover timeout", "err", err)
+		return
+	}
+	pt.log.Warn("released the partition after its start failed")
 }
 
 // noteFirstSeq counts as lost the messages below the stream's first sequence
@@ -210,15 +296,111 @@ func (pt *partition) noteGap(from, to uint64) {
 	pt.log.Error("stream messages were removed before they were read: the books miss them", "from_seq", from, "to_seq", to, "messages", n)
 }
 
+// notePartialFirstSeq is noteFirstSeq for a running partition that is not
+// exact (it shares the stream with other partitions' subjects): the removed
+// sequences it had not read may be anyone's. It counts as lost:
+//   - while its consumer is behind (it reports messages of the partition not
+//     yet delivered), the removed sequences the consumer has not reached:
+//     an upper bound, they may be other partitions' messages;
+//   - of the removed sequences it had reached, at most its own messages that
+//     its consumer reported unread at the previous poll and that it has not
+//     read since.
+//
+// A partition that keeps up counts nothing of the others' (a quiet one reports
+// nothing); its own messages that arrive and are removed unread between two
+// polls while its consumer catches up are not counted. Then everything its
+// consumer has delivered, when all of it was handled, is accounted. ci may be
+// nil (no consumer info). The caller holds the books' lock.
+func (pt *partition) notePartialFirstSeq(first, last uint64, ci *jetstream.ConsumerInfo) {
+	if first == 0 {
+		return
+	}
+	reached := first - 1
+	if ci != nil && ci.NumPending > 0 {
+		reached = min(reached, ci.Delivered.Stream)
+		if from := max(pt.seq, pt.lostUpTo, reached) + 1; first > from {
+			pt.noteLost(from, first-1, first-from, "behind")
+		}
+	}
+	// Up to pendingFrom the consumer had delivered or passed over every
+	// sequence at the previous poll: its own messages there are not lost.
+	if from := max(pt.seq, pt.lostUpTo, pt.pendingFrom) + 1; reached >= from {
+		if n := min(reached-from+1, pt.pending); n > 0 {
+			pt.noteLost(from, reached, n, "unread")
+			pt.pending -= n
+		}
+	}
+	pt.lostUpTo = max(pt.lostUpTo, first-1)
+	if ci == nil {
+		pt.pending, pt.pendingFrom = 0, 0
+		return
+	}
+	if c := pt.consumer.Load(); ci.Delivered.Consumer == 0 || (c != nil && *c == ci.Name && pt.cseq >= ci.Delivered.Consumer) {
+		pt.lostUpTo = max(pt.lostUpTo, ci.Delivered.Stream)
+	}
+	pt.pending, pt.pendingFrom, pt.pendingTo = ci.NumPending, ci.Delivered.Stream, last
+}
+
+// noteLost counts n removed messages of from..to for a partition that is
+// not exact; how says which bound (notePartialFirstSeq).
+func (pt *partition) noteLost(from, to, n uint64, how string) {
+	pt.books.AddLost(n)
+	pt.log.Error("stream messages were removed before they were read: the books miss them (other partitions' subjects share the stream: a bound)",
+		"from_seq", from, "to_seq", to, "messages", n, "bound", how)
+}
+
+// sameStream checks, before the first message of a new server-side consumer
+// is counted, that the stream is still the one the books follow: an ordered
+// consumer re-creates itself at the next sequence on whatever stream has the
+// name now. When it is not (or cannot be checked), nothing more is counted
+// and the partition restarts from its checkpoint.
+func (pt *partition) sameStream() bool {
+	g := pt.g
+	ctx, cancel := context.WithTimeout(context.Background(), pt.stepTimeout())
+	defer cancel()
+	// A reset often follows a server restart or a leader change: retry
+	// within the bound before restarting the partition.
+	s, err := g.js.Stream(ctx, g.o.Stream)
+	for err != nil && ctx.Err() == nil && !pt.stopping.Load() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+			s, err = g.js.Stream(ctx, g.o.Stream)
+		}
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("check stream %s before counting a new consumer's messages: %w", g.o.Stream, err)
+	case !s.CachedInfo().Created.Equal(pt.created):
+		err = fmt.Errorf("stream %s was re-created (created %s, the books follow %s)", g.o.Stream, s.CachedInfo().Created, pt.created)
+	default:
+		return true
+	}
+	pt.streamGone.Store(true)
+	pt.fail(&partitionError{err})
+	return false
+}
+
 func (pt *partition) handle(m jetstream.Msg) {
-	seq, stamp, ok := ackPosition(m.Reply())
+	a, ok := parseAck(m.Reply())
 	if !ok {
 		md, err := m.Metadata()
 		if err != nil {
 			pt.log.Warn("message without jetstream metadata", "err", err)
 			return
 		}
-		seq, stamp = md.Sequence.Stream, md.Timestamp
+		a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
+	}
+	seq, stamp := a.seq, a.ts
+	if pt.streamGone.Load() {
+		return
+	}
+	newConsumer := false
+	if c := pt.consumer.Load(); c == nil || *c != a.consumer {
+		if !pt.sameStream() {
+			return
+		}
+		newConsumer = true
 	}
 	pt.n++
 	if pt.n%ProcessingSampleEvery == 0 {
@@ -228,11 +410,19 @@ func (pt *partition) handle(m jetstream.Msg) {
 	b := pt.books
 	b.Lock()
 	defer b.Unlock()
+	if newConsumer {
+		name := strings.Clone(a.consumer)
+		pt.consumer.Store(&name)
+	}
+	pt.cseq = a.cseq
 	if pt.fenced.Load() || pt.stopping.Load() || seq <= pt.seq {
 		return
 	}
 	if pt.exact && seq > pt.seq+1 {
 		pt.noteGap(pt.seq+1, seq-1)
+	}
+	if !pt.exact && pt.pending > 0 && seq > pt.pendingFrom && seq <= pt.pendingTo {
+		pt.pending--
 	}
 	pt.seq = seq
 	pt.processed.Store(seq)
@@ -329,10 +519,13 @@ func (pt *partition) poll(ctx context.Context) {
 	g := pt.g
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if ci, err := pt.cons.Info(pctx); err == nil {
+	ci, err := pt.cons.Info(pctx)
+	if err == nil {
 		st := *pt.status.Load()
 		st.Lag = ci.NumPending
 		pt.status.Store(&st)
+	} else {
+		ci = nil
 	}
 	stream, err := g.js.Stream(pctx, g.o.Stream)
 	if err != nil {
@@ -349,7 +542,11 @@ func (pt *partition) poll(ctx context.Context) {
 	b.Lock()
 	created := pt.created
 	if created.Equal(info.Created) {
-		pt.noteFirstSeq(info.State.FirstSeq)
+		if pt.exact {
+			pt.noteFirstSeq(info.State.FirstSeq)
+		} else {
+			pt.notePartialFirstSeq(info.State.FirstSeq, info.State.LastSeq, ci)
+		}
 	}
 	b.Unlock()
 	if !created.Equal(info.Created) {
@@ -399,27 +596,42 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	b := pt.books
 	b.Lock()
 	snap, err := b.Snapshot()
-	seq, lostUpTo, futures, dlErr, created := pt.seq, pt.lostUpTo, pt.futures, pt.dlErr, pt.created
-	pt.futures = nil
+	seq, lostUpTo, dlErr, created := pt.seq, pt.lostUpTo, pt.dlErr, pt.created
+	// The futures stay the partition's until acknowledged: a commit that
+	// fails on one leaves dlErr set, so that no later commit (the final one
+	// of stop included) goes past the dead letter.
+	futures := pt.futures[:len(pt.futures):len(pt.futures)]
 	b.Unlock()
-	if err != nil {
-		return pt.commitFailed(err)
-	}
 	if dlErr != nil {
 		return pt.commitFailed(&partitionError{dlErr})
+	}
+	if err != nil {
+		return pt.commitFailed(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, g.o.TakeoverTimeout)
 	defer cancel()
 	for _, f := range futures {
+		var derr error
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			g.o.Observer.DeadLetterError()
-			return pt.commitFailed(&partitionError{fmt.Errorf("dead letter not stored: %w", err)})
+			derr = fmt.Errorf("dead letter not stored: %w", err)
 		case <-cctx.Done():
-			return pt.commitFailed(&partitionError{fmt.Errorf("dead letter not acknowledged: %w", cctx.Err())})
+			derr = fmt.Errorf("dead letter not acknowledged: %w", cctx.Err())
+		}
+		if derr != nil {
+			b.Lock()
+			if pt.dlErr == nil {
+				pt.dlErr = derr
+			}
+			b.Unlock()
+			return pt.commitFailed(&partitionError{derr})
 		}
 	}
+	b.Lock()
+	pt.futures = pt.futures[len(futures):]
+	b.Unlock()
 	old := pt.rec
 	next := *old
 	next.Days = maps.Clone(old.Days)
@@ -581,6 +793,14 @@ func (pt *partition) live() bool {
 func (pt *partition) stop(ctx context.Context) error {
 	if pt.fenced.Load() {
 		return nil
+	}
+	if !pt.exact && pt.cons != nil {
+		// A last look at how far the consumer has read (while it still
+		// runs), so that the record bounds what a later start may count as
+		// lost (noteFirstSeq).
+		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+		pt.poll(pctx)
+		cancel()
 	}
 	if pt.cc != nil {
 		pt.cc.Stop()

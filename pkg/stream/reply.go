@@ -2,12 +2,21 @@ package stream
 
 import "time"
 
-// ackPosition returns the stream sequence and the stored timestamp of a
-// JetStream message from its reply subject, without allocating:
-// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or
-// the form with domain and account hash ahead of the stream (11 or 12
+// ackInfo is what a JetStream message's reply subject says about it.
+type ackInfo struct {
+	seq  uint64    // stream sequence
+	cseq uint64    // the consumer's delivery sequence (1 for its first message)
+	ts   time.Time // stored timestamp
+	// consumer names the server-side consumer that delivered the message;
+	// an ordered consumer re-creates itself under a new name.
+	consumer string
+}
+
+// parseAck reads the reply subject of a JetStream message without
+// allocating: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>,
+// or the form with domain and account hash ahead of the stream (11 or 12
 // tokens). ok is false for any other subject.
-func ackPosition(reply string) (seq uint64, ts time.Time, ok bool) {
+func parseAck(reply string) (a ackInfo, ok bool) {
 	var starts [13]int
 	n := 0
 	starts[0] = 0
@@ -15,7 +24,7 @@ func ackPosition(reply string) (seq uint64, ts time.Time, ok bool) {
 		if reply[i] == '.' {
 			n++
 			if n >= len(starts) {
-				return 0, time.Time{}, false
+				return ackInfo{}, false
 			}
 			starts[n] = i + 1
 		}
@@ -29,7 +38,7 @@ func ackPosition(reply string) (seq uint64, ts time.Time, ok bool) {
 		return reply[starts[i]:end]
 	}
 	if n < 9 || token(0) != "$JS" || token(1) != "ACK" {
-		return 0, time.Time{}, false
+		return ackInfo{}, false
 	}
 	si, ti := 5, 7
 	switch n {
@@ -37,14 +46,15 @@ func ackPosition(reply string) (seq uint64, ts time.Time, ok bool) {
 	case 11, 12:
 		si, ti = 7, 9
 	default:
-		return 0, time.Time{}, false
+		return ackInfo{}, false
 	}
 	seq, ok1 := parseUint(token(si))
-	t, ok2 := parseUint(token(ti))
-	if !ok1 || !ok2 {
-		return 0, time.Time{}, false
+	cseq, ok2 := parseUint(token(si + 1))
+	t, ok3 := parseUint(token(ti))
+	if !ok1 || !ok2 || !ok3 {
+		return ackInfo{}, false
 	}
-	return seq, time.Unix(0, int64(t)), true
+	return ackInfo{seq: seq, cseq: cseq, ts: time.Unix(0, int64(t)), consumer: token(si - 2)}, true
 }
 
 func parseUint(s string) (uint64, bool) {

@@ -331,8 +331,8 @@ func TestStream(t *testing.T) {
 			}
 		}
 		waitFor(t, func() bool { return srv.Connects.Load() == before+1 })
-		srv.Push([]byte(`{"id":"pushed-low","outcome":"success","billable":"true","known":true,"risk":{"level":"low"}}`))
-		srv.Push([]byte(`{"id":"pushed-bf","outcome":"failure","billable":"true","known":true,"risk":{"level":"low"}}`))
+		srv.Push([]byte(`{"id":"pushed-low","outcome":"success","billable":true,"known":true,"risk":{"level":"low"}}`))
+		srv.Push([]byte(`{"id":"pushed-bf","outcome":"failure","billable":true,"known":true,"risk":{"level":"low"}}`))
 		select {
 		case e := <-got:
 			if e.ID != "pushed-bf" {

@@ -62,7 +62,7 @@ type Event struct {
 	Meaning  string    `json:"meaning"`
 	Category string    `json:"category"`
 	Outcome  string    `json:"outcome"`
-	Billable string    `json:"billable"`
+	Billable Billable  `json:"billable"` // true, false or null (unknown) in the exporter's API
 	Risk     Risk      `json:"risk"`
 }
 
@@ -106,10 +106,10 @@ type Summary struct {
 
 // SummaryRow counts the verifications of one channel, outcome and billable value.
 type SummaryRow struct {
-	Channel  string  `json:"channel"`
-	Outcome  string  `json:"outcome"`
-	Billable string  `json:"billable"`
-	Count    float64 `json:"count"`
+	Channel  string   `json:"channel"`
+	Outcome  string   `json:"outcome"`
+	Billable Billable `json:"billable"`
+	Count    float64  `json:"count"`
 }
 
 // Ledger is GET /api/v1/ledger: the committed books of the exporter's
@@ -125,12 +125,12 @@ type Ledger struct {
 // LedgerRow counts the verifications of one Beijing day, channel, return
 // code, billable value and rule id.
 type LedgerRow struct {
-	Day      string `json:"day"` // YYYY-MM-DD, Beijing
-	Channel  string `json:"channel"`
-	Code     string `json:"code"`     // catalog code, or "unknown"
-	Billable string `json:"billable"` // "true", "false" or "unknown"
-	RuleID   string `json:"rule_id"`
-	Count    uint64 `json:"count"`
+	Day      string   `json:"day"` // YYYY-MM-DD, Beijing
+	Channel  string   `json:"channel"`
+	Code     string   `json:"code"`     // catalog code, or "unknown"
+	Billable Billable `json:"billable"` // true, false or null (unknown)
+	RuleID   string   `json:"rule_id"`
+	Count    uint64   `json:"count"`
 }
 
 // Catalog is the part of GET /api/v1/catalog the plugin uses: families with

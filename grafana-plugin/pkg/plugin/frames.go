@@ -146,7 +146,7 @@ func EventsFrame(name string, evs []exporterapi.Event) *data.Frame {
 	for i, e := range evs {
 		ts[i], received[i] = e.TS, e.Received
 		id[i], channel[i], family[i], code[i], rawCode[i] = e.ID, e.Channel, e.Family, e.Code, e.RawCode
-		known[i], meaning[i], category[i], outcome[i], billable[i] = e.Known, e.Meaning, e.Category, e.Outcome, e.Billable
+		known[i], meaning[i], category[i], outcome[i], billable[i] = e.Known, e.Meaning, e.Category, e.Outcome, string(e.Billable)
 		risk[i], platform[i] = e.Risk.Level, e.Risk.Platform
 		deviceLevel[i], riskLevel[i] = level(e.Risk.DeviceLevel), level(e.Risk.RiskLevel)
 		deviceTags[i] = strings.Join(e.Risk.DeviceTags, ",")
@@ -220,7 +220,7 @@ func SummaryFrame(s *exporterapi.Summary, m Query, now time.Time) *data.Frame {
 		case "outcome":
 			return r.Outcome
 		default:
-			return r.Billable
+			return string(r.Billable)
 		}
 	}
 	groups := map[string]*summaryGroup{}
@@ -240,7 +240,7 @@ func SummaryFrame(s *exporterapi.Summary, m Query, now time.Time) *data.Frame {
 			groups[k] = g
 			order = append(order, k)
 		}
-		if !m.Billable.Allows(r.Billable) {
+		if !m.Billable.Allows(string(r.Billable)) {
 			continue
 		}
 		g.all += r.Count

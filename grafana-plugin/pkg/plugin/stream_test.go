@@ -140,7 +140,7 @@ func TestRunStream(t *testing.T) {
 			t.Fatalf("ids = %s", got)
 		}
 		waitFor(t, "subscribed", func() bool { return srv.Connects.Load() == before+1 })
-		srv.Push([]byte(`{"id":"live-1","ts":"2026-11-26T03:00:00.000Z","received":"2026-11-26T03:00:00.001Z","channel":"eid","family":"wechat","code":"0","known":true,"outcome":"success","billable":"true","risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
+		srv.Push([]byte(`{"id":"live-1","ts":"2026-11-26T03:00:00.000Z","received":"2026-11-26T03:00:00.001Z","channel":"eid","family":"wechat","code":"0","known":true,"outcome":"success","billable":true,"risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
 		waitFor(t, "pushed event", func() bool { return len(sink.ids()) == 5 })
 		frames := sink.snapshot()
 		last := frames[len(frames)-1]
@@ -176,8 +176,8 @@ func TestRunStream(t *testing.T) {
 		done := run(ctx, d, "events/all/pc_h5.wechat_h5", sink)
 		waitFor(t, "connection", func() bool { return srv.Connects.Load() == before+1 })
 		// An eid event, then a pc_h5 one: once the second arrives, the first was dropped.
-		srv.Push([]byte(`{"id":"live-eid","ts":"2026-11-26T03:00:00.000Z","received":"2026-11-26T03:00:00.001Z","channel":"eid","family":"wechat","code":"0","known":true,"outcome":"success","billable":"true","risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
-		srv.Push([]byte(`{"id":"live-pc","ts":"2026-11-26T03:00:01.000Z","received":"2026-11-26T03:00:01.001Z","channel":"pc_h5","family":"sdk","code":"0","known":true,"outcome":"success","billable":"true","risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
+		srv.Push([]byte(`{"id":"live-eid","ts":"2026-11-26T03:00:00.000Z","received":"2026-11-26T03:00:00.001Z","channel":"eid","family":"wechat","code":"0","known":true,"outcome":"success","billable":true,"risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
+		srv.Push([]byte(`{"id":"live-pc","ts":"2026-11-26T03:00:01.000Z","received":"2026-11-26T03:00:01.001Z","channel":"pc_h5","family":"sdk","code":"0","known":true,"outcome":"success","billable":true,"risk":{"level":"low","device_level":null,"risk_level":null,"platform":"unknown","device_tags":[],"identity_tags":[]}}`))
 		waitFor(t, "the pc_h5 event", func() bool { return slices.Contains(sink.ids(), "live-pc") })
 		if got := strings.Join(sink.ids(), ","); got != "evt-uc-1,evt-bf-2,live-pc" {
 			t.Fatalf("ids = %s", got)

@@ -147,8 +147,13 @@ func Start(t testing.TB, o Options) *Exporter {
 			args = append(args, "--demo.rate", strconv.FormatFloat(o.DemoRate, 'f', -1, 64))
 		}
 	}
-	if o.JetStreamStream != "" {
+	switch {
+	case o.JetStreamStream != "":
 		args = append(args, "--jetstream.stream", o.JetStreamStream)
+	case !o.Demo:
+		// No stream named: core NATS, which is an explicit choice (the
+		// exporter's default is JetStream on the stream FACEID).
+		args = append(args, "--nats.core")
 	}
 	if o.WebConfig != "" {
 		p := filepath.Join(dir, "web.yml")

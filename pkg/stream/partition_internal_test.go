@@ -1,0 +1,351 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/books"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
+	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+)
+
+type quietHooks struct{}
+
+func (quietHooks) Received()                                   {}
+func (quietHooks) Counted(*classify.Result, int64)             {}
+func (quietHooks) Rejected(string, *classify.RejectError, int) {}
+func (quietHooks) Processed(time.Duration)                     {}
+
+// logBuffer collects a test's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// internalRig is a server with the FACEID stream of n events and a
+// checkpoint store, with group options for one partition.
+type internalRig struct {
+	url   string
+	js    jetstream.JetStream
+	store *checkpoint.Store
+	o     GroupOptions
+	logs  *logBuffer
+}
+
+func newInternalRig(t *testing.T, n int) *internalRig {
+	t.Helper()
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{"faceid.results.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"e%d","channel":"eid","code":"0"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv, err := checkpoint.OpenBucket(t.Context(), js, checkpoint.BucketOptions{Bucket: "ckpt", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := classify.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(prometheus.NewRegistry(), cat, metrics.Options{})
+	logs := &logBuffer{}
+	return &internalRig{url: s.ClientURL(), js: js, store: checkpoint.NewStore(kv, "FACEID", "g"), logs: logs, o: GroupOptions{
+		Stream: "FACEID", Group: "g", Filters: [][]string{{"faceid.results.>"}}, Owns: [][]bool{nil},
+		CheckpointInterval: 100 * time.Millisecond, TakeoverTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond, PullMaxMessages: 100,
+		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
+		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 1000},
+		DeadLetter: NewDeadLetter(nc, "faceid.deadletter", m), Hooks: quietHooks{}, Observer: m,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}}
+}
+
+// commitAll runs a replica named instance until it has committed the whole
+// stream, then stops it (released).
+func (r *internalRig) commitAll(t *testing.T, instance string, last uint64) *checkpoint.Record {
+	t.Helper()
+	nc := natstest.Connect(t, r.url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.o
+	o.Instance = instance
+	g, err := StartGroup(t.Context(), nc, js, r.store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 20*time.Second, instance+" commits the stream", func() bool {
+		rec, _, err := r.store.Load(t.Context(), 0)
+		return err == nil && rec.Seq == last
+	})
+	if err := g.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := r.store.Load(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// idleGroup is a replica that does not run its ticks: the test calls acquire
+// itself.
+func (r *internalRig) idleGroup(t *testing.T, url, instance string) *Group {
+	t.Helper()
+	nc := natstest.Connect(t, url, nats.MaxReconnects(-1))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := checkpoint.OpenBucket(t.Context(), js, checkpoint.BucketOptions{Bucket: "ckpt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.o
+	o.Instance = instance
+	g := &Group{o: o, nc: nc, js: js, store: checkpoint.NewStore(kv, "FACEID", "g"), log: o.Logger, parts: map[int]*partition{}, seen: map[int]*seenRecord{},
+		members: map[string]member{}, done: make(chan struct{}), resumeAt: map[int]uint64{}}
+	// As StartGroup, without its run loop.
+	g.o.GCInterval, g.o.MemberExpiry = time.Minute, 3*g.o.TakeoverTimeout
+	g.runID, g.memberGCAt = newRunID(), time.Now()
+	g.unpartitioned.Store(-1)
+	t.Cleanup(func() {
+		for _, pt := range g.parts {
+			_ = pt.stop(context.Background())
+		}
+	})
+	return g
+}
+
+// TestRetakenPartitionShowsSeries (defect 9): a replica that takes back a
+// partition it had stopped itself (its books hidden until a replay reaches
+// what it had processed), from a checkpoint another replica committed at the
+// end of the stream, exposes the partition at once, with nothing left to
+// read.
+func TestRetakenPartitionShowsSeries(t *testing.T) {
+	r := newInternalRig(t, 30)
+	r.commitAll(t, "b", 30)
+	a := r.idleGroup(t, r.url, "a")
+	a.resumeAt[0] = 30 // a's partition had stopped itself after processing 30
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition back:\n%s", r.logs)
+	}
+	if got := len(a.Owned()); got != 1 {
+		t.Fatalf("a exposes %d partitions right after taking back partition 0 at the end of the stream, want 1", got)
+	}
+}
+
+// stallProxy forwards a client's connection to a NATS server and, once the
+// client has sent trigger, holds the server's bytes for hold (a server that
+// stops answering for a while, as one catching up after a restart), then
+// delivers them.
+type stallProxy struct {
+	l       net.Listener
+	target  string
+	trigger []byte
+	hold    time.Duration
+	once    sync.Once
+	stalled chan struct{}
+}
+
+func newStallProxy(t *testing.T, target, trigger string, hold time.Duration) *stallProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{l: l, target: strings.TrimPrefix(target, "nats://"), trigger: []byte(trigger), hold: hold, stalled: make(chan struct{})}
+	t.Cleanup(func() { l.Close() })
+	go p.serve(t)
+	return p
+}
+
+func (p *stallProxy) url() string { return "nats://" + p.l.Addr().String() }
+
+func (p *stallProxy) serve(t *testing.T) {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		t.Cleanup(func() { c.Close(); s.Close() })
+		var mu sync.Mutex // held while the server's bytes are held
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := s.Read(buf)
+				mu.Lock()
+				_, werr := c.Write(buf[:n])
+				mu.Unlock()
+				if err != nil || werr != nil {
+					c.Close()
+					return
+				}
+			}
+		}()
+		go func() {
+			buf := make([]byte, 32<<10)
+			var seen []byte
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					seen = append(seen, buf[:n]...)
+					if bytes.Contains(seen, p.trigger) {
+						seen = nil
+						p.once.Do(func() {
+							mu.Lock()
+							close(p.stalled)
+							time.AfterFunc(p.hold, mu.Unlock)
+						})
+					}
+					if len(seen) > 64<<10 {
+						seen = append([]byte(nil), seen[len(seen)-len(p.trigger):]...)
+					}
+					if _, werr := s.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					s.Close()
+					return
+				}
+			}
+		}()
+	}
+}
+
+// TestStartBoundedAndReleased (defect 10): a replica whose first read of a
+// partition's checkpoint values gets no answer (the server holds its replies
+// for a while) gives up within its bound instead of waiting 30 s while
+// holding the record, says what it waited on, and releases the partition, so
+// that any replica may take it at once.
+func TestStartBoundedAndReleased(t *testing.T) {
+	r := newInternalRig(t, 30)
+	rec := r.commitAll(t, "b", 30)
+	r.o.TakeoverTimeout = 6 * time.Second           // margins for a loaded machine
+	step := max(r.o.TakeoverTimeout/3, time.Second) // partition.stepTimeout
+	// The server's answers stop when a asks for the counters, for a little
+	// longer than one read may wait: a's read times out, its release goes
+	// through once the answers come again.
+	p := newStallProxy(t, r.url, rec.Counters.Key+".c0", step+step/2)
+	a := r.idleGroup(t, p.url(), "a")
+	begin := time.Now()
+	ok := a.acquire(t.Context(), 0)
+	took := time.Since(begin)
+	select {
+	case <-p.stalled:
+	default:
+		t.Fatalf("the counters were never read through the proxy:\n%s", r.logs)
+	}
+	if ok {
+		t.Fatalf("a started the partition after %s although its read of the counters waited longer than %s:\n%s", took.Round(time.Millisecond), step, r.logs)
+	}
+	if took > 3*step {
+		t.Errorf("a's start gave up after %s, want about %s", took.Round(time.Millisecond), step)
+	}
+	logs := r.logs.String()
+	if !strings.Contains(logs, "partition start waiting") || !strings.Contains(logs, rec.Counters.Key) {
+		t.Errorf("no log line while a waited on %s:\n%s", rec.Counters.Key, logs)
+	}
+	now, _, err := r.store.Load(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !now.Released || now.Owner != "" || now.Seq != rec.Seq {
+		t.Errorf("after the failed start the record is owner %q released %v seq %d, want released at %d:\n%s", now.Owner, now.Released, now.Seq, rec.Seq, logs)
+	}
+	// Any replica takes it at once, and nothing is lost.
+	c := r.idleGroup(t, r.url, "c")
+	if !c.acquire(t.Context(), 0) {
+		t.Fatalf("c could not take the released partition:\n%s", r.logs)
+	}
+}
+
+// TestUnacknowledgedDeadLetterNeverCommitted (defect 4): a dead letter whose
+// publication failed is never committed as stored. The periodic commit that
+// finds the failure stops the partition; a stop (SIGTERM, a release) that
+// comes before the group's next tick has dropped it must not commit past the
+// dead letter either. The group here runs no ticks, so the stop always
+// comes first.
+func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
+	r := newInternalRig(t, 10)
+	// The dead-letter stream is full and refuses new messages.
+	if _, err := r.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "DL", Subjects: []string{"faceid.deadletter"}, MaxMsgs: 1, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.js.Publish(t.Context(), "faceid.deadletter", []byte("full")); err != nil {
+		t.Fatal(err)
+	}
+	const bad = 11
+	if _, err := r.js.Publish(t.Context(), "faceid.results.eid", []byte(`{"channel":`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"after%d","channel":"eid","code":"0"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.o.DeadLetterJetStream = true
+	a := r.idleGroup(t, r.url, "a")
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition:\n%s", r.logs)
+	}
+	pt := a.parts[0]
+	select {
+	case err := <-pt.failed:
+		t.Logf("the partition stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the refused dead letter did not stop the partition:\n%s", r.logs)
+	}
+	delete(a.parts, 0)
+	err := pt.stop(t.Context())
+	t.Logf("stop: %v", err)
+	rec, _, lerr := r.store.Load(t.Context(), 0)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if rec.Seq >= bad {
+		t.Errorf("the record was committed at sequence %d (released %v), past the dead letter at %d that was never stored", rec.Seq, rec.Released, bad)
+	}
+	if err == nil {
+		t.Error("stop reported no error although its final commit could not be made")
+	}
+}
