@@ -34,8 +34,18 @@ echo "== helm lint --strict"
 "$HELM" lint --strict --kube-version 1.33.0 deploy/helm/faceid-exporter
 "$HELM" lint --strict --kube-version 1.33.0 deploy/helm/faceid-exporter -f deploy/helm/faceid-exporter/ci/all-on-values.yaml
 
+# e2e/exactly runs a short pass of randomized fault schedules (TestChaosSingle,
+# TestChaosCluster: a few new seeds each run); each seed's result and its rerun
+# command go to the report printed below, pass or fail. e2e/exactly's
+# fault tests together can outlast go test's default 10-minute limit on a
+# loaded machine, hence -timeout.
 echo "== go test ./... (exporter module)"
-go test -count=1 ./...
+chaos_report=$(mktemp)
+if ! FACEID_CHAOS_REPORT="$chaos_report" go test -count=1 -timeout 30m ./...; then
+  echo "== randomized fault schedules (e2e/exactly), seeds used:"; cat "$chaos_report"; rm -f "$chaos_report"
+  exit 1
+fi
+echo "== randomized fault schedules (e2e/exactly), seeds used:"; cat "$chaos_report"; rm -f "$chaos_report"
 
 echo "== go test -race: the concurrent packages (partitions, group, books, checkpoints, collectors, pipeline)"
 go test -race -count=1 ./pkg/stream ./pkg/books ./pkg/dedupe ./pkg/checkpoint ./pkg/metrics ./pkg/service
