@@ -924,7 +924,6 @@ func (r *chaosRun) remove(s step) {
 		for p := range r.tp.Partitions {
 			r.lostSlack += removed + (before[0].Seq - 1 - min(r.partLast[p], before[0].Seq-1))
 		}
-		r.lostSlack -= removed // the exact count is the floor
 	}
 	for _, m := range before {
 		if kept[m.Seq] {
@@ -950,6 +949,9 @@ func (r *chaosRun) remove(s step) {
 	})
 	for p, n := range lost {
 		r.model.Lost(p, n)
+		if r.tp.Partitions > 1 {
+			r.lostSlack -= n // the exact count (removed messages some partition reads) is the floor
+		}
 	}
 	r.note("removed unread: %d of %d published (by partition %v)", len(before)-len(after), len(before), lost)
 }
