@@ -23,6 +23,7 @@ import (
 	"github.com/faceid-observability/faceid-exporter/internal/hostile"
 	"github.com/faceid-observability/faceid-exporter/internal/refmodel"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
+	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
 // Randomized fault schedules (issue 15, "What to build" 3). Each run draws,
@@ -1229,9 +1230,53 @@ func (r *chaosRun) checkDeadLetters(want refmodel.Expected) []string {
 	}
 	st := streamState(r.t, r.js, deadLetterStream("chaos"))
 	if st.Msgs != n {
-		return []string{fmt.Sprintf("dead-letter stream %s holds %d messages, the model dead-letters %d", deadLetterStream("chaos"), st.Msgs, n)}
+		out := []string{fmt.Sprintf("dead-letter stream %s holds %d messages, the model dead-letters %d", deadLetterStream("chaos"), st.Msgs, n)}
+		return append(out, r.deadLetterDiff()...)
 	}
 	return nil
+}
+
+// deadLetterDiff names the sequences of the current stream that the model
+// dead-letters and the dead-letter stream lacks, and the other way round.
+func (r *chaosRun) deadLetterDiff() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := r.stream().Info(ctx)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	created := info.Created.UTC().Format(time.RFC3339Nano)
+	stored := map[string]int{}
+	dl, err := r.js.Stream(ctx, deadLetterStream("chaos"))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	dst := streamState(r.t, r.js, deadLetterStream("chaos"))
+	for seq := dst.FirstSeq; seq <= dst.LastSeq && seq > 0; seq++ {
+		m, err := dl.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		if m.Header.Get(stream.HeaderSourceCreated) == created {
+			stored[m.Header.Get(stream.HeaderSourceSequence)]++
+		}
+	}
+	var out []string
+	for _, rj := range r.model.Rejected() {
+		if rj.Epoch != r.resets {
+			continue
+		}
+		k := strconv.FormatUint(rj.Seq, 10)
+		if stored[k] == 0 {
+			out = append(out, fmt.Sprintf("the model dead-letters sequence %d (%s) of the current stream; the dead-letter stream does not hold it", rj.Seq, rj.Reason))
+		}
+		delete(stored, k)
+	}
+	for k := range stored {
+		out = append(out, "the dead-letter stream holds sequence "+k+" of the current stream, which the model does not dead-letter")
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestChaosSchedule: a seed always draws the same topology and schedule,
