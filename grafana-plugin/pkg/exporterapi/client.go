@@ -213,36 +213,9 @@ func (c *Client) Catalog(ctx context.Context) (*Catalog, error) {
 // are read from the envelope or, failing that, from a plain-text body.
 func (c *Client) Ledger(ctx context.Context, from, to string) (*Ledger, error) {
 	const path = "/api/v1/ledger"
-	status, body, err := c.fetch(ctx, path, url.Values{"from": {from}, "to": {to}, "format": {"json"}})
+	status, doc, err := c.document(ctx, path, url.Values{"from": {from}, "to": {to}, "format": {"json"}}, "rows")
 	if err != nil {
 		return nil, err
-	}
-	var head struct {
-		Status *string         `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-		Rows   json.RawMessage `json:"rows"`
-	}
-	isJSON := json.Unmarshal(body, &head) == nil
-	if status/100 != 2 {
-		msg := head.Error
-		if !isJSON || msg == "" {
-			msg = strings.TrimSpace(string(body))
-			if len(msg) > 200 {
-				msg = msg[:200] + "…"
-			}
-		}
-		if msg == "" {
-			msg = http.StatusText(status)
-		}
-		return nil, &APIError{Path: path, StatusCode: status, Message: msg}
-	}
-	doc := body
-	switch {
-	case isJSON && head.Status != nil && *head.Status == "success":
-		doc = head.Data
-	case !isJSON || head.Status != nil || head.Rows == nil:
-		return nil, &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
 	}
 	var out Ledger
 	if err := json.Unmarshal(doc, &out); err != nil {
@@ -259,15 +232,33 @@ func (c *Client) Ledger(ctx context.Context, from, to string) (*Ledger, error) {
 // envelope); errors are read from the envelope or a plain-text body.
 func (c *Client) Forecast(ctx context.Context, days int) (*Forecast, error) {
 	const path = "/api/v1/forecast"
-	status, body, err := c.fetch(ctx, path, url.Values{"days": {strconv.Itoa(days)}, "format": {"json"}})
+	status, doc, err := c.document(ctx, path, url.Values{"days": {strconv.Itoa(days)}, "format": {"json"}}, "total")
 	if err != nil {
 		return nil, err
+	}
+	var out Forecast
+	if err := json.Unmarshal(doc, &out); err != nil {
+		return nil, fmt.Errorf("GET %s: decode forecast: %w", path, err)
+	}
+	if out.Today == "" {
+		return nil, &APIError{Path: path, StatusCode: status, Message: "forecast without today: " + excerpt(doc), NotAPI: true}
+	}
+	return &out, nil
+}
+
+// document fetches path and returns the document it answers with its HTTP
+// status: the data of the API's status/data envelope, or a bare document,
+// which must carry the field key. A failed request's error is read from the
+// envelope or, failing that, from a plain-text body.
+func (c *Client) document(ctx context.Context, path string, q url.Values, key string) (int, []byte, error) {
+	status, body, err := c.fetch(ctx, path, q)
+	if err != nil {
+		return 0, nil, err
 	}
 	var head struct {
 		Status *string         `json:"status"`
 		Error  string          `json:"error"`
 		Data   json.RawMessage `json:"data"`
-		Total  json.RawMessage `json:"total"`
 	}
 	isJSON := json.Unmarshal(body, &head) == nil
 	if status/100 != 2 {
@@ -281,23 +272,16 @@ func (c *Client) Forecast(ctx context.Context, days int) (*Forecast, error) {
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
-		return nil, &APIError{Path: path, StatusCode: status, Message: msg}
+		return status, nil, &APIError{Path: path, StatusCode: status, Message: msg}
 	}
-	doc := body
-	switch {
-	case isJSON && head.Status != nil && *head.Status == "success":
-		doc = head.Data
-	case !isJSON || head.Status != nil || head.Total == nil:
-		return nil, &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
+	if isJSON && head.Status != nil && *head.Status == "success" {
+		return status, head.Data, nil
 	}
-	var out Forecast
-	if err := json.Unmarshal(doc, &out); err != nil {
-		return nil, fmt.Errorf("GET %s: decode forecast: %w", path, err)
+	var fields map[string]json.RawMessage
+	if !isJSON || head.Status != nil || json.Unmarshal(body, &fields) != nil || fields[key] == nil {
+		return status, nil, &APIError{Path: path, StatusCode: status, Message: excerpt(body), NotAPI: true}
 	}
-	if out.Today == "" {
-		return nil, &APIError{Path: path, StatusCode: status, Message: "forecast without today: " + excerpt(doc), NotAPI: true}
-	}
-	return &out, nil
+	return status, body, nil
 }
 
 // Summary returns the counts per channel, outcome and billable since the exporter started.
