@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
@@ -37,15 +36,8 @@ func NewForecastHandler(src ForecastSource, logger *slog.Logger) http.Handler {
 			return
 		}
 		q := r.URL.Query()
-		for name, values := range q {
-			if !slices.Contains(forecastParams, name) {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: want days and format", name))
-				return
-			}
-			if len(values) > 1 {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q is given %d times", name, len(values)))
-				return
-			}
+		if !onlyParams(w, q, forecastParams, "days and format") {
+			return
 		}
 		opts := src.Options()
 		opts.Days = forecast.DefaultDays

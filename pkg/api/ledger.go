@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
@@ -45,15 +46,8 @@ func NewLedgerHandler(src LedgerSource, logger *slog.Logger) http.Handler {
 			return
 		}
 		q := r.URL.Query()
-		for name, values := range q {
-			if !slices.Contains(ledgerParams, name) {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: want from, to and format", name))
-				return
-			}
-			if len(values) > 1 {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q is given %d times", name, len(values)))
-				return
-			}
+		if !onlyParams(w, q, ledgerParams, "from, to and format") {
+			return
 		}
 		var days [2]ledger.Day
 		for i, name := range []string{"from", "to"} {
@@ -117,4 +111,20 @@ func NewLedgerHandler(src LedgerSource, logger *slog.Logger) http.Handler {
 		}
 		_, _ = w.Write(body.Bytes())
 	})
+}
+
+// onlyParams answers 400 and reports false when q holds a parameter not in
+// allowed (want names them for the error) or one given more than once.
+func onlyParams(w http.ResponseWriter, q url.Values, allowed []string, want string) bool {
+	for name, values := range q {
+		if !slices.Contains(allowed, name) {
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: want %s", name, want))
+			return false
+		}
+		if len(values) > 1 {
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("parameter %q is given %d times", name, len(values)))
+			return false
+		}
+	}
+	return true
 }
