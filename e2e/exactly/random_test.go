@@ -284,11 +284,23 @@ func drawSchedule(seed uint64, cluster bool, enabled map[string]bool) (topology,
 // chaosSeeds returns the seeds a test runs: -seed, or -seeds new ones, or
 // the short pass's count; with -chaos.duration, next draws more until the
 // time is up.
-func chaosSeeds(short int) (first []uint64, more func() (uint64, bool)) {
+func chaosSeeds(short int, env string) (first []uint64, more func() (uint64, bool)) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
 	draw := func() uint64 { return rng.Uint64()>>34 + 1 } // short enough to type
 	if *flagSeed != 0 {
 		return []uint64{*flagSeed}, func() (uint64, bool) { return 0, false }
+	}
+	// The short pass's seeds may be named in the environment (CI does:
+	// scripts/test.sh), a comma-separated list.
+	if list := os.Getenv(env); list != "" && *flagSeeds == 0 && *flagDuration == 0 {
+		for _, f := range strings.Split(list, ",") {
+			seed, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil || seed == 0 {
+				panic(fmt.Sprintf("%s: %q is not a seed", env, f))
+			}
+			first = append(first, seed)
+		}
+		return first, func() (uint64, bool) { return 0, false }
 	}
 	if *flagDuration > 0 {
 		end := time.Now().Add(*flagDuration)
@@ -314,7 +326,11 @@ func TestChaosCluster(t *testing.T) { runChaosSeeds(t, true, shortSeedsCluster) 
 
 func runChaosSeeds(t *testing.T, cluster bool, short int) {
 	o := chaosOpts{input: *flagInput, faults: *flagFaults}
-	first, more := chaosSeeds(short)
+	env := "FACEID_CHAOS_SEEDS_SINGLE"
+	if cluster {
+		env = "FACEID_CHAOS_SEEDS_CLUSTER"
+	}
+	first, more := chaosSeeds(short, env)
 	t.Logf("chaos seeds: %v (input %s, faults %s)", first, o.input, o.faults)
 	var results []string
 	for _, s := range first {
