@@ -18,7 +18,6 @@
 package hostile_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +30,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +37,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/faceid-observability/faceid-exporter/internal/hostile"
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/refmodel"
+	"github.com/faceid-observability/faceid-exporter/internal/servicetest"
 	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
@@ -484,43 +482,15 @@ func startService(t *testing.T, cfg service.Config) service.Started {
 // test ends.
 func startStoppable(t *testing.T, cfg service.Config) (service.Started, func()) {
 	t.Helper()
-	addrs := []string{"127.0.0.1:0"}
-	sock, cfgFile := false, ""
-	cfg.Web = &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &sock, WebConfigFile: &cfgFile}
-	cfg.Queue, cfg.DeadLetterSubject, cfg.TelemetryPath = "faceid-exporter", "faceid.deadletter", "/metrics"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	if testing.Verbose() && os.Getenv("HOSTILE_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg.PollInterval = 100 * time.Millisecond
-	ready := make(chan service.Started, 1)
-	cfg.OnReady = func(s service.Started) { ready <- s }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, cfg) }()
-	var st service.Started
-	select {
-	case st = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("service ended at start: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("service not started within 20s")
-	}
-	var once sync.Once
+	st, stopService := servicetest.Start(t, cfg)
 	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("service stop: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("service not stopped after 30s")
-			}
-		})
+		if _, err := stopService(); err != nil {
+			t.Errorf("service stop: %v", err)
+		}
 	}
 	t.Cleanup(stop)
 	return st, stop

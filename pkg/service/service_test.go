@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/promtest"
+	"github.com/faceid-observability/faceid-exporter/internal/servicetest"
 	"github.com/faceid-observability/faceid-exporter/pkg/api"
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
@@ -54,53 +53,16 @@ func logger() *slog.Logger {
 // and a stop function that reports how long the stop took and its error.
 func started(t *testing.T, cfg service.Config) (service.Started, func() (time.Duration, error)) {
 	t.Helper()
-	addrs := []string{"127.0.0.1:0"}
-	sock, cfgFile := false, ""
-	cfg.Web = &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &sock, WebConfigFile: &cfgFile}
 	if cfg.Subject == "" {
 		cfg.Subject = "faceid.results.>"
 	}
-	cfg.Queue, cfg.DeadLetterSubject, cfg.TelemetryPath = "faceid-exporter", "faceid.deadletter", "/metrics"
 	if cfg.File == nil {
 		cfg.File = config.Default(catalog(t))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logger()
 	}
-	cfg.PollInterval = 100 * time.Millisecond
-	ready := make(chan service.Started, 1)
-	cfg.OnReady = func(s service.Started) { ready <- s }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, cfg) }()
-	var st service.Started
-	select {
-	case st = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("service ended at start: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("service not started within 20s")
-	}
-	var once sync.Once
-	var took time.Duration
-	var stopErr error
-	stop := func() (time.Duration, error) {
-		once.Do(func() {
-			start := time.Now()
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(30 * time.Second):
-				stopErr = fmt.Errorf("not stopped after 30s")
-			}
-			took = time.Since(start)
-		})
-		return took, stopErr
-	}
-	t.Cleanup(func() { _, _ = stop() })
-	return st, stop
+	return servicetest.Start(t, cfg)
 }
 
 // scrape reads /metrics over HTTP and returns the samples of one family as
