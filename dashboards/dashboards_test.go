@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/faceid-observability/faceid-exporter/internal/dashgen"
+	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
@@ -69,32 +70,9 @@ func knownMetrics(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	files, _ := filepath.Glob("../alerts/*.yml")
-	if len(files) == 0 {
-		t.Fatal("no rule files in alerts/")
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf struct {
-			Groups []struct {
-				Rules []struct {
-					Record string `yaml:"record"`
-				} `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					known[r.Record] = true
-				}
-			}
-		}
+	_, records := promtest.RuleNames(t, "../alerts")
+	for _, r := range records {
+		known[r] = true
 	}
 	return known
 }

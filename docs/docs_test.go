@@ -50,6 +50,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
 	"github.com/faceid-observability/faceid-exporter/pkg/forecast"
@@ -718,34 +719,7 @@ func TestServeFlagsTable(t *testing.T) {
 // docs/alerts.md's table and has its own docs/runbooks/<Alert>.md; the
 // README links the table.
 func TestAlertsTableAndRunbooks(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(root, "alerts", "*.yml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("alerts/*.yml: %v", err)
-	}
-	var alerts []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf struct {
-			Groups []struct {
-				Rules []struct {
-					Alert string `yaml:"alert"`
-				} `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Alert != "" {
-					alerts = append(alerts, r.Alert)
-				}
-			}
-		}
-	}
+	alerts, _ := promtest.RuleNames(t, filepath.Join(root, "alerts"))
 	if len(alerts) < 20 {
 		t.Fatalf("found %d alerts in alerts/*.yml", len(alerts))
 	}

@@ -1,0 +1,47 @@
+package promtest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// RuleNames returns the alert names and the recorded series of the rule
+// files dir/*.yml, in file order; it fails the test when there are none.
+func RuleNames(t testing.TB, dir string) (alerts, records []string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s/*.yml: no rule files (%v)", dir, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf struct {
+			Groups []struct {
+				Rules []struct {
+					Alert  string `yaml:"alert"`
+					Record string `yaml:"record"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert != "" {
+					alerts = append(alerts, r.Alert)
+				}
+				if r.Record != "" {
+					records = append(records, r.Record)
+				}
+			}
+		}
+	}
+	return alerts, records
+}
