@@ -55,7 +55,7 @@ func NewRules(cat *classify.Catalog, o RulesOptions) *Rules {
 }
 
 // Prefetcher returns what a classifier should prefetch event ids into.
-func (ru *Rules) Prefetcher() dedupe.Prefetcher { return ru.ids }
+func (ru *Rules) Prefetcher() classify.Prefetcher { return ru.ids }
 
 // ClassifyOptions returns the options of the classifier that feeds these
 // rules: the prefetcher and the future-timestamp tolerance.

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
 
 // Outcome is success (code "0") or failure.
@@ -154,7 +152,7 @@ type Classifier struct {
 type Options struct {
 	// Prefetch, when set, is told each event id's key as soon as the decoder
 	// reads it, so that the duplicate lookup that follows finds it in cache.
-	Prefetch dedupe.Prefetcher
+	Prefetch Prefetcher
 	// FutureTolerance is how much later than its message's time (the
 	// received argument of Classify) an event's ts may be: an event whose ts
 	// is later by more is rejected as ReasonFutureTS, so that one event

@@ -2,8 +2,16 @@ package classify
 
 import (
 	"github.com/faceid-observability/faceid-exporter/internal/jsonscan"
-	"github.com/faceid-observability/faceid-exporter/pkg/dedupe"
 )
+
+// Prefetcher can start loading what a duplicate lookup of key will read, so
+// that the decoder overlaps the cache miss with decoding the rest of the event
+// (the duplicate table of pkg/dedupe is one). It is declared here, where it is
+// used, so that this pure layer imports nothing that holds state; it must be
+// safe to call without synchronisation.
+type Prefetcher interface {
+	Prefetch(key uint64)
+}
 
 // Input limits. A message over MaxMessageBytes is rejected; tags past MaxTags in
 // one list are dropped and reported.
@@ -22,7 +30,7 @@ type Decoder struct {
 	scratch []byte
 	// prefetch, when set, is told each event id's key as soon as the id is
 	// read, so that the dedupe lookup's cache miss overlaps the rest of decoding.
-	prefetch dedupe.Prefetcher
+	prefetch Prefetcher
 	// Fields whose last occurrence breaks the contract: the message is
 	// rejected once it is known to be valid JSON.
 	badChannel, badCode bool

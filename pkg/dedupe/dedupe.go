@@ -10,13 +10,6 @@ import (
 	"time"
 )
 
-// Prefetcher can start loading what a lookup of key will read, so that a
-// decoder can overlap the cache miss with decoding the rest of the event. It
-// must be safe to call without synchronisation.
-type Prefetcher interface {
-	Prefetch(key uint64)
-}
-
 // Window remembers event ids for a span of event time. It forgets a key once
 // the newest time it has seen is a window past the key's, or when it holds
 // Capacity keys and needs room (the oldest goes first; Evicted counts those).
@@ -65,7 +58,8 @@ func (w *Window) Seen(key uint64, at int64) bool {
 	return false
 }
 
-// Prefetch implements Prefetcher.
+// Prefetch starts loading what a lookup of key will read (it satisfies
+// classify.Prefetcher).
 func (w *Window) Prefetch(key uint64) {
 	if !w.disabled {
 		w.table.Prefetch(key)
