@@ -2,7 +2,11 @@ package stream_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,6 +228,30 @@ func waitDone(b *testing.B, done chan struct{}, what string) {
 	}
 }
 
+var consumeProfile = flag.String("bench.consumeprofile", "", "BenchmarkJetStream: write a CPU profile of each sub-benchmark's consuming phase alone (not the stream's filling) to this path, suffixed with the sub-benchmark's name")
+
+// startConsumeProfile starts the CPU profile of -bench.consumeprofile, if
+// set; the returned func stops it.
+func startConsumeProfile(b *testing.B) func() {
+	if *consumeProfile == "" {
+		return func() {}
+	}
+	name := *consumeProfile + "." + strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkJetStream compares, in one run, on streams holding the same b.N
 // events: an ordered (ack-free) consumer that does nothing, a durable pull
 // consumer with explicit acks that only acks, and the exporter's checkpointed
@@ -240,6 +268,7 @@ func BenchmarkJetStream(b *testing.B) {
 		finished := make(chan struct{})
 		n := int64(b.N)
 		b.SetBytes(int64(len(benchEvent)))
+		stopProfile := startConsumeProfile(b)
 		b.StartTimer()
 		start := time.Now()
 		stop := consume(s.ClientURL(), func() {
@@ -249,6 +278,7 @@ func BenchmarkJetStream(b *testing.B) {
 		})
 		waitDone(b, finished, "consume")
 		b.StopTimer()
+		stopProfile()
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
 		stop()
 	}
