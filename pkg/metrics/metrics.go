@@ -170,9 +170,9 @@ const ProcessingSampleEvery = 32
 // Catalog returns the catalog the metrics were built from.
 func (m *Metrics) Catalog() *classify.Catalog { return m.cat }
 
-// Counted records the process-local side of a counted event: its delay and
-// the time of the last one; received is its time of receipt (JetStream: the
-// message's stream timestamp) in Unix nanoseconds.
+// Counted records the process-local side of a counted event: its delay;
+// received is its time of receipt (JetStream: the message's stream timestamp)
+// in Unix nanoseconds. CountedAt records when.
 func (m *Metrics) Counted(r *classify.Result, received int64) {
 	if r.TSFromEvent {
 		d := float64(received-r.TS.UnixNano()) / 1e9
@@ -181,8 +181,17 @@ func (m *Metrics) Counted(r *classify.Result, received int64) {
 		}
 		m.delay.Observe(d)
 	}
-	if now := time.Now().UnixNano(); now > m.lastEvent.Load() {
-		m.lastEvent.Store(now)
+}
+
+// CountedAt records that events were counted at now (a consumer reports it
+// once per batch, not per event): faceid_exporter_last_event_timestamp_seconds.
+func (m *Metrics) CountedAt(now time.Time) {
+	ns := now.UnixNano()
+	for {
+		old := m.lastEvent.Load()
+		if ns <= old || m.lastEvent.CompareAndSwap(old, ns) {
+			return
+		}
 	}
 }
 

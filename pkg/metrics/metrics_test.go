@@ -89,6 +89,7 @@ func populate(m *metrics.Metrics, b *books.Books, cat *classify.Catalog) {
 	b.AddLost(1)
 	b.StreamReset()
 	m.Counted(&r, now)
+	m.CountedAt(time.Unix(0, now))
 	m.DeadLetterError()
 	m.ObserveProcessing(3 * time.Microsecond)
 	m.SetConnected(true)
@@ -218,6 +219,7 @@ func TestCountsAndLabels(t *testing.T) {
 		b.Apply(&r)
 		m.Counted(&r, now.UnixNano())
 	}
+	m.CountedAt(time.Now())
 	want := `
 # HELP faceid_business_verifications_total Verification results that are not duplicates by channel and the allowlisted business dimensions app_id and rule_id ("other" when not allowlisted, "none" when absent), outcome and billability.
 # TYPE faceid_business_verifications_total counter

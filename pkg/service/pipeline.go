@@ -37,7 +37,12 @@ func NewHooks(m *metrics.Metrics, ev *api.Events, jetstream bool, log *slog.Logg
 		unknownLog: rate.NewLimiter(rate.Every(time.Second), 1), rejectLog: rate.NewLimiter(rate.Every(time.Second), 1)}
 }
 
-func (h *hooks) Received() { h.received.Inc() }
+func (h *hooks) Received(received, counted int) {
+	h.received.Add(float64(received))
+	if counted > 0 {
+		h.m.CountedAt(time.Now())
+	}
+}
 
 func (h *hooks) Counted(r *classify.Result, received int64) {
 	h.m.Counted(r, received)
@@ -91,7 +96,6 @@ func (p *Pipeline) Process(data []byte, subject string) error {
 	b := p.b
 	b.Lock()
 	defer b.Unlock()
-	p.h.Received()
 	r := &p.r
 	if err := p.c.Classify(data, stream.FallbackChannel(subject), now, r); err != nil {
 		var rej *classify.RejectError
@@ -100,10 +104,14 @@ func (p *Pipeline) Process(data []byte, subject string) error {
 		}
 		b.Reject(rej.Reason)
 		p.h.Rejected(subject, rej, len(data))
+		p.h.Received(1, 0)
 		return rej
 	}
-	if !b.Apply(r) {
+	if b.Apply(r) {
+		p.h.Received(1, 0)
+	} else {
 		p.h.Counted(r, now.UnixNano())
+		p.h.Received(1, 1)
 	}
 	if sample {
 		p.m.ObserveProcessing(time.Since(start))

@@ -2,12 +2,14 @@ package stream_test
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/api"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
+	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
+	"github.com/faceid-observability/faceid-exporter/pkg/service"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
 )
 
@@ -204,21 +209,27 @@ func fillBench(b *testing.B, url string, cat *classify.Catalog, n int) {
 	wait()
 }
 
-// countHooks signals once n messages were received by the partitions.
+// countHooks are the service's hooks (metrics, event rings, logs), and signal
+// once n messages were received by the partitions.
 type countHooks struct {
+	stream.Hooks
 	n    int64
 	seen atomic.Int64
 	done chan struct{}
 }
 
-func (h *countHooks) Received() {
-	if h.seen.Add(1) == h.n {
+func newCountHooks(b *testing.B, cat *classify.Catalog, n int) *countHooks {
+	m := metrics.New(prometheus.NewRegistry(), cat, metrics.Options{})
+	ev := api.NewEvents(api.Sizes{BillableFailure: 1000, HighRisk: 1000, UnknownCode: 200})
+	return &countHooks{Hooks: service.NewHooks(m, ev, true, testLogger(b)), n: int64(n), done: make(chan struct{})}
+}
+
+func (h *countHooks) Received(n, counted int) {
+	h.Hooks.Received(n, counted)
+	if seen := h.seen.Add(int64(n)); seen == h.n {
 		close(h.done)
 	}
 }
-func (h *countHooks) Counted(*classify.Result, int64)             {}
-func (h *countHooks) Rejected(string, *classify.RejectError, int) {}
-func (h *countHooks) Processed(time.Duration)                     {}
 
 func waitDone(b *testing.B, done chan struct{}, what string) {
 	select {
@@ -226,6 +237,36 @@ func waitDone(b *testing.B, done chan struct{}, what string) {
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("%s: not done within 5m", what)
 	}
+}
+
+var benchServer = flag.String("bench.server", "", "BenchmarkJetStream: use the NATS server at this URL (run in its own process, with JetStream) instead of one in the test process; its stream FACEID and bucket ckpt are deleted before each run")
+
+// benchURL returns the server a BenchmarkJetStream run uses: -bench.server,
+// emptied of the previous run's stream and checkpoints, or a new in-process
+// one.
+func benchURL(b *testing.B) string {
+	if *benchServer == "" {
+		return natstest.RunServer(b).ClientURL()
+	}
+	js, err := jetstream.New(natstest.Connect(b, *benchServer))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"FACEID", "KV_ckpt"} {
+		if err := js.DeleteStream(b.Context(), name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.Fatal(err)
+		}
+	}
+	return *benchServer
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var consumeProfile = flag.String("bench.consumeprofile", "", "BenchmarkJetStream: write a CPU profile of each sub-benchmark's consuming phase alone (not the stream's filling) to this path, suffixed with the sub-benchmark's name")
@@ -256,30 +297,34 @@ func startConsumeProfile(b *testing.B) func() {
 // events: an ordered (ack-free) consumer that does nothing, a durable pull
 // consumer with explicit acks that only acks, and the exporter's checkpointed
 // mode (one partition: decode, classify, count, ledger, duplicate and reqId
-// rules, a checkpoint every second), then the checkpointed mode with three
+// rules, the service's hooks, a checkpoint every second), then the checkpointed mode with three
 // partitions spread over one, two and three replicas in this process.
 func BenchmarkJetStream(b *testing.B) {
 	cat := catalog(b)
 	run := func(b *testing.B, consume func(url string, done func()) func()) {
 		b.StopTimer()
-		s := natstest.RunServer(b)
-		fillBench(b, s.ClientURL(), cat, b.N)
+		url := benchURL(b)
+		fillBench(b, url, cat, b.N)
 		var handled atomic.Int64
 		finished := make(chan struct{})
 		n := int64(b.N)
 		b.SetBytes(int64(len(benchEvent)))
 		stopProfile := startConsumeProfile(b)
 		b.StartTimer()
-		start := time.Now()
-		stop := consume(s.ClientURL(), func() {
+		start, cpu := time.Now(), cpuTime(b)
+		stop := consume(url, func() {
 			if handled.Add(1) == n {
 				close(finished)
 			}
 		})
 		waitDone(b, finished, "consume")
 		b.StopTimer()
+		elapsed, cpu := time.Since(start), cpuTime(b)-cpu
 		stopProfile()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+		// The test process's CPU per message: the consumer's alone with
+		// -bench.server, the server's too without.
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/msg")
 		stop()
 	}
 	b.Run("ordered_noop", func(b *testing.B) {
@@ -313,7 +358,7 @@ func BenchmarkJetStream(b *testing.B) {
 	checkpointed := func(partitions, replicas int) func(b *testing.B) {
 		return func(b *testing.B) {
 			run(b, func(url string, done func()) func() {
-				hooks := &countHooks{n: int64(b.N), done: make(chan struct{})}
+				hooks := newCountHooks(b, cat, b.N)
 				go func() {
 					<-hooks.done
 					for range b.N { // the runner counts one call per message

@@ -34,7 +34,7 @@ type groupRig struct {
 
 type nopHooks struct{}
 
-func (nopHooks) Received()                                   {}
+func (nopHooks) Received(int, int)                           {}
 func (nopHooks) Counted(*classify.Result, int64)             {}
 func (nopHooks) Rejected(string, *classify.RejectError, int) {}
 func (nopHooks) Processed(time.Duration)                     {}

@@ -24,9 +24,15 @@ import (
 
 // Hooks are the process-local views a partition feeds besides its books (live
 // event rings, delay histograms, logs). They are called with the partition's
-// books locked, from its consuming goroutine.
+// books locked, from its worker goroutine.
 type Hooks interface {
-	Received()
+	// Received reports messages taken into the books since the last call:
+	// received of them, counted of them counted (not duplicates, not
+	// rejected). A partition calls it once per hold of the books' lock, not
+	// per message, before it lets the lock go.
+	Received(received, counted int)
+	// Counted is called for each counted event (for its delay and the
+	// event views); received is its time of receipt in Unix nanoseconds.
 	Counted(r *classify.Result, received int64)
 	Rejected(subject string, rej *classify.RejectError, size int)
 	// Processed records the time one sampled message took (one in
@@ -66,8 +72,11 @@ type partition struct {
 	log   *slog.Logger
 	books *books.Books
 	cls   *classify.Classifier
-	r     classify.Result
-	n     uint32 // messages handled, for sampling
+	// in hands the consumer's messages to the worker goroutine, which owns
+	// cls, r and n and applies the messages to the books.
+	in *inbox
+	r  classify.Result
+	n  uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
 	seq uint64 // last processed stream sequence
@@ -219,12 +228,12 @@ func (pt *partition) start(ctx context.Context) error {
 	})
 	pt.status.Store(&PartitionStatus{Partition: pt.p, Seq: rec.Seq, CommittedAt: rec.CommittedAt, Lag: replay, Replay: replay})
 	pt.lastOK.Store(monoNow())
-	from := pt.seq // read before Consume: from then on handle owns pt.seq
-	cc, err := cons.Consume(pt.handle,
-		jetstream.PullMaxMessages(g.o.PullMaxMessages),
+	from := pt.seq // read before Consume: from then on the worker owns pt.seq
+	go pt.work()
+	cc, err := cons.Consume(pt.deliver, append(pullOptions(g.o.PullMaxMessages),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			pt.log.Debug("ordered consumer", "err", err)
-		}))
+		}))...)
 	if err != nil {
 		return fmt.Errorf("consume partition %d: %w", pt.p, err)
 	}
@@ -381,42 +390,127 @@ func (pt *partition) sameStream() bool {
 	return false
 }
 
-func (pt *partition) handle(m jetstream.Msg) {
-	a, ok := parseAck(m.Reply())
-	if !ok {
-		md, err := m.Metadata()
-		if err != nil {
-			pt.log.Warn("message without jetstream metadata", "err", err)
+// deliver is the consumer's callback, on its delivery goroutine: it only
+// hands the message to the partition's worker (see inbox).
+func (pt *partition) deliver(m jetstream.Msg) { pt.in.put(m) }
+
+// work applies the inbox's batches, in delivery order, until the partition
+// halts.
+func (pt *partition) work() {
+	defer close(pt.in.exited)
+	var batch []jetstream.Msg
+	for {
+		var ok bool
+		if batch, ok = pt.in.take(batch); !ok {
 			return
 		}
-		a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
+		pt.applyBatch(batch)
+		pt.in.applied(len(batch))
 	}
-	seq, stamp := a.seq, a.ts
-	if pt.streamGone.Load() {
-		return
-	}
-	newConsumer := false
-	if c := pt.consumer.Load(); c == nil || *c != a.consumer {
-		if !pt.sameStream() {
-			return
-		}
-		newConsumer = true
-	}
-	pt.n++
-	if pt.n%ProcessingSampleEvery == 0 {
-		start := time.Now()
-		defer func() { pt.g.o.Hooks.Processed(time.Since(start)) }()
-	}
+}
+
+// The worker holds the books' lock while it applies a batch, but lets a
+// commit, a poll or a scrape in once it has held it lockHold (looked at every
+// lockCheck messages), so that slow messages do not hold them up.
+const (
+	lockHold  = 200 * time.Microsecond
+	lockCheck = 8
+)
+
+// applyBatch applies a batch of delivered messages in order, under one hold
+// of the books' lock for a batch of ordinary messages (see lockHold; released
+// around a new consumer's stream check).
+func (pt *partition) applyBatch(msgs []jetstream.Msg) {
 	b := pt.books
-	b.Lock()
-	defer b.Unlock()
+	h := pt.g.o.Hooks
+	locked := false
+	var lockedAt time.Time
+	received, counted := 0, 0
+	unlock := func() {
+		if received > 0 {
+			pt.processed.Store(pt.seq)
+			h.Received(received, counted)
+			received, counted = 0, 0
+		}
+		b.Unlock()
+		locked = false
+	}
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+	for i, m := range msgs {
+		msgs[i] = nil
+		a, ok := parseAck(m.Reply())
+		if !ok {
+			md, err := m.Metadata()
+			if err != nil {
+				pt.log.Warn("message without jetstream metadata", "err", err)
+				continue
+			}
+			a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
+		}
+		if pt.streamGone.Load() {
+			return
+		}
+		newConsumer := false
+		if c := pt.consumer.Load(); c == nil || *c != a.consumer {
+			if locked {
+				unlock()
+			}
+			if !pt.sameStream() {
+				return
+			}
+			newConsumer = true
+		}
+		pt.n++
+		sample := pt.n%ProcessingSampleEvery == 0
+		var start time.Time
+		if sample {
+			start = time.Now()
+		}
+		if locked && i%lockCheck == 0 && time.Since(lockedAt) >= lockHold {
+			unlock() // let a commit, a poll or a scrape in
+		}
+		if !locked {
+			b.Lock()
+			locked, lockedAt = true, time.Now()
+		}
+		switch pt.handle(m, a, newConsumer) {
+		case handledCounted:
+			counted++
+			received++
+		case handledReceived:
+			received++
+		}
+		if sample {
+			h.Processed(time.Since(start))
+		}
+	}
+}
+
+// What handle did with a message.
+const (
+	handledSkipped  = iota // not taken into the books (fenced, stopping, or read before)
+	handledReceived        // rejected or a duplicate
+	handledCounted
+)
+
+// handle applies one message to the books. The caller holds the books' lock,
+// has checked the stream of a new consumer (newConsumer), and reports the
+// messages received to the hooks (see Hooks.Received) and pt.seq to
+// pt.processed.
+func (pt *partition) handle(m jetstream.Msg, a ackInfo, newConsumer bool) int {
+	seq, stamp := a.seq, a.ts
+	b := pt.books
 	if newConsumer {
 		name := strings.Clone(a.consumer)
 		pt.consumer.Store(&name)
 	}
 	pt.cseq = a.cseq
 	if pt.fenced.Load() || pt.stopping.Load() || seq <= pt.seq {
-		return
+		return handledSkipped
 	}
 	if pt.exact && seq > pt.seq+1 {
 		pt.noteGap(pt.seq+1, seq-1)
@@ -425,9 +519,7 @@ func (pt *partition) handle(m jetstream.Msg) {
 		pt.pending--
 	}
 	pt.seq = seq
-	pt.processed.Store(seq)
 	h := pt.g.o.Hooks
-	h.Received()
 	data, subject := m.Data(), m.Subject()
 	r := &pt.r
 	if err := pt.cls.Classify(data, FallbackChannel(subject), stamp, r); err != nil {
@@ -438,11 +530,13 @@ func (pt *partition) handle(m jetstream.Msg) {
 		b.Reject(rej.Reason)
 		h.Rejected(subject, rej, len(data))
 		pt.deadLetter(data, subject, rej, seq)
-		return
+		return handledReceived
 	}
-	if !b.Apply(r) {
-		h.Counted(r, stamp.UnixNano())
+	if b.Apply(r) {
+		return handledReceived
 	}
+	h.Counted(r, stamp.UnixNano())
+	return handledCounted
 }
 
 // deadLetter republishes a rejected message, once: its Nats-Msg-Id names the
@@ -773,6 +867,7 @@ func (pt *partition) halt() {
 		if pt.cc != nil {
 			pt.cc.Stop()
 		}
+		pt.in.close()
 		if pt.cancel != nil {
 			pt.cancel()
 		}
@@ -799,12 +894,14 @@ func (pt *partition) stop(ctx context.Context) error {
 		// runs), so that the record bounds what a later start may count as
 		// lost (noteFirstSeq).
 		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+		pt.in.drain(pt.stepTimeout()) // what was delivered is handled
 		pt.poll(pctx)
 		cancel()
 	}
 	if pt.cc != nil {
 		pt.cc.Stop()
 	}
+	pt.in.drain(pt.stepTimeout()) // the final commit covers what was delivered
 	if pt.cancel != nil {
 		pt.cancel()
 		<-pt.done

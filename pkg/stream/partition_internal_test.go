@@ -24,7 +24,7 @@ import (
 
 type quietHooks struct{}
 
-func (quietHooks) Received()                                   {}
+func (quietHooks) Received(int, int)                           {}
 func (quietHooks) Counted(*classify.Result, int64)             {}
 func (quietHooks) Rejected(string, *classify.RejectError, int) {}
 func (quietHooks) Processed(time.Duration)                     {}
