@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -191,47 +190,70 @@ func (c *countingProcessor) Process(data []byte, subject string) error {
 
 // fillBench publishes n benchmark events with distinct ids, round-robin over
 // the catalog's channel subjects, into a new stream FACEID and waits for the
-// acks.
+// acks. A publish is not retried (a retried publish may land twice, on a
+// server of its own right after the stream was created again) and carries no
+// message id (whose header every consumer would parse): a fill that fails or
+// does not hold n messages is purged and done again.
 func fillBench(b *testing.B, url string, cat *classify.Catalog, n int) {
 	b.Helper()
 	js, err := jetstream.New(natstest.Connect(b, url))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}}); err != nil {
-		b.Fatal(err)
-	}
-	var futs []jetstream.PubAckFuture
-	wait := func() {
-		for _, f := range futs {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				b.Fatal(err)
-			}
-		}
-		futs = futs[:0]
-	}
-	msg := append([]byte(nil), benchEvent...)
-	for i := 0; i < n; i++ {
-		setID(msg, uint64(i))
-		// The id makes a publish that nats.go retries (a stream not ready
-		// yet on a server of its own) land once.
-		f, err := js.PublishAsync("faceid.results."+cat.Channels[i%len(cat.Channels)].Name, append([]byte(nil), msg...), jetstream.WithMsgID(strconv.Itoa(i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if futs = append(futs, f); len(futs) == 500 {
-			wait()
-		}
-	}
-	wait()
-	s, err := js.Stream(b.Context(), "FACEID")
+	s, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: "FACEID", Subjects: []string{subject}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if got := s.CachedInfo().State.Msgs; got != uint64(n) {
-		b.Fatalf("stream FACEID holds %d messages, want %d", got, n)
+	fill := func() error {
+		var futs []jetstream.PubAckFuture
+		wait := func() error {
+			defer func() { futs = futs[:0] }()
+			for _, f := range futs {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return err
+				}
+			}
+			return nil
+		}
+		msg := append([]byte(nil), benchEvent...)
+		for i := 0; i < n; i++ {
+			setID(msg, uint64(i))
+			f, err := js.PublishAsync("faceid.results."+cat.Channels[i%len(cat.Channels)].Name, append([]byte(nil), msg...), jetstream.WithRetryAttempts(0))
+			if err != nil {
+				return err
+			}
+			if futs = append(futs, f); len(futs) == 500 {
+				if err := wait(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+		info, err := s.Info(b.Context())
+		if err != nil {
+			return err
+		}
+		if got := info.State.Msgs; got != uint64(n) {
+			return fmt.Errorf("stream FACEID holds %d messages, want %d", got, n)
+		}
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := fill()
+		if err == nil {
+			return
+		}
+		if attempt == 3 {
+			b.Fatalf("fill: %v", err)
+		}
+		b.Logf("fill again: %v", err)
+		if err := s.Purge(b.Context()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
