@@ -205,12 +205,13 @@ func (b *bench) exporterRun(round int, label string, pprofDir string, profileSec
 	if last.lastEvent == 0 || !end.After(first.at) {
 		return result{}, fmt.Errorf("exporter %s: faceid_exporter_last_event_timestamp_seconds %v is not after the window's start %v", label, end, first.at)
 	}
-	scrapeCost := scrapeCPU(base, c.pid(), 15)
 	if pprofDir != "" {
+		// Before the idle scrapes below, which would be in the profile.
 		if err := <-profile; err != nil {
 			return result{}, err
 		}
 	}
+	scrapeCost := scrapeCPU(base, c.pid(), 15)
 	if err := c.term(30 * time.Second); err != nil {
 		return result{}, err
 	}
