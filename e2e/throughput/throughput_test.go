@@ -227,6 +227,10 @@ func run(t *testing.T, o options) []result {
 		t.Fatal(err)
 	}
 
+	load0, err := snapshotLoad(b.srv.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var results []result
 	for round := 1; round <= o.rounds; round++ {
 		// Interleave: each round starts with a different process.
@@ -251,6 +255,15 @@ func run(t *testing.T, o options) []result {
 		}
 	}
 	t.Logf("load average after: %s", loadavg())
+	if load1, err := snapshotLoad(b.srv.Pid()); err != nil {
+		t.Fatal(err)
+	} else {
+		var readers float64
+		for _, r := range results {
+			readers += r.lifeCPU
+		}
+		t.Log(describeLoad(load0, load1, readers, b.srv.Pid()))
+	}
 	t.Log("\n" + report(b, results))
 
 	if o.profileDir != "" {
