@@ -95,6 +95,12 @@ type partition struct {
 	created                         time.Time                // the stream's creation time
 	dlErr                           error                    // sticky: a dead letter was not stored; nothing more is committed
 
+	// The worker (work) is the one goroutine that handles messages, one at a
+	// time: the ordered consumer re-creates its server-side consumer on a
+	// reset and delivers the new one's messages on a new goroutine, while the
+	// old one's last message may still be on its way into the inbox; the
+	// worker checks a new consumer's start (caughtUp) before counting it.
+
 	// consumer names the server-side consumer that delivered the last
 	// handled message (written by handle under the books' lock). A message
 	// from another one means the ordered consumer re-created itself: the
@@ -390,6 +396,41 @@ func (pt *partition) sameStream() bool {
 	return false
 }
 
+// caughtUp checks, before the first message of a new server-side consumer
+// is counted, that every message the ordered consumer handed over before it
+// was counted: a reset starts the new consumer after the last message
+// delivered to the inbox, and that message may still be on its way in (on the
+// old consumer's goroutine) or may have been dropped. When it was not
+// counted, or the new consumer's start cannot be read, nothing more is
+// counted and the partition restarts from its checkpoint. It is called by
+// the worker, without the books' lock.
+func (pt *partition) caughtUp(consumer string) bool {
+	var start uint64
+	info := pt.cons.CachedInfo()
+	if info != nil && info.Name == consumer {
+		start = info.Config.OptStartSeq
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), pt.stepTimeout())
+		c, err := pt.g.js.Consumer(ctx, pt.g.o.Stream, consumer)
+		cancel()
+		if err != nil {
+			pt.streamGone.Store(true)
+			pt.fail(&partitionError{fmt.Errorf("read the start of consumer %s before counting its messages: %w", consumer, err)})
+			return false
+		}
+		start = c.CachedInfo().Config.OptStartSeq
+	}
+	pt.books.Lock()
+	seq := pt.seq
+	pt.books.Unlock()
+	if start > 0 && start-1 > seq {
+		pt.streamGone.Store(true)
+		pt.fail(&partitionError{fmt.Errorf("consumer %s starts at sequence %d, but the partition has counted up to %d only: a message handed over before the reset was not counted", consumer, start, seq)})
+		return false
+	}
+	return true
+}
+
 // deliver is the consumer's callback, on its delivery goroutine: it only
 // hands the message to the partition's worker (see inbox).
 func (pt *partition) deliver(m jetstream.Msg) { pt.in.put(m) }
@@ -446,8 +487,10 @@ func (pt *partition) applyBatch(msgs []jetstream.Msg) {
 		if !ok {
 			md, err := m.Metadata()
 			if err != nil {
-				pt.log.Warn("message without jetstream metadata", "err", err)
-				continue
+				// Not counted, so nothing after it may be.
+				pt.streamGone.Store(true)
+				pt.fail(&partitionError{fmt.Errorf("message without jetstream metadata: %w", err)})
+				return
 			}
 			a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
 		}
@@ -459,7 +502,7 @@ func (pt *partition) applyBatch(msgs []jetstream.Msg) {
 			if locked {
 				unlock()
 			}
-			if !pt.sameStream() {
+			if !pt.sameStream() || !pt.caughtUp(a.consumer) {
 				return
 			}
 			newConsumer = true
