@@ -458,8 +458,8 @@ curl() { :; }; nats() { :; }; grep() { :; }; head() { :; }; helm() { :; }; kubec
 }
 
 // checkGoTest runs every `go test` command of the block with -list in place
-// of -run: the package must build, the pattern must name at least one test
-// and the test binary must accept every flag (it refuses an unknown one); the
+// of -run (of -bench's top level with -run '^$'): the package must build, the
+// pattern must name at least one test and the test binary must accept every flag (it refuses an unknown one); the
 // tests themselves do not run.
 func checkGoTest(t *testing.T, b block) {
 	lines := commandLines(b.body)
@@ -472,7 +472,7 @@ func checkGoTest(t *testing.T, b block) {
 			t.Errorf("%s: %q is not a go test command (%v)", b, l, err)
 			continue
 		}
-		pattern := "."
+		pattern, bench := ".", ""
 		var rest []string
 		for i := 2; i < len(args); i++ {
 			switch {
@@ -481,9 +481,17 @@ func checkGoTest(t *testing.T, b block) {
 				i++
 			case strings.HasPrefix(args[i], "-run="):
 				pattern = strings.TrimPrefix(args[i], "-run=")
+			case args[i] == "-bench" && i+1 < len(args):
+				bench = args[i+1]
+				rest = append(rest, args[i], args[i+1])
+				i++
 			default:
 				rest = append(rest, args[i])
 			}
+		}
+		if pattern == "^$" && bench != "" {
+			// A benchmark run: its top-level benchmark must exist.
+			pattern, _, _ = strings.Cut(bench, "/")
 		}
 		cmd := exec.Command("go", append(append([]string{"test"}, rest...), "-list", pattern)...)
 		cmd.Dir = root
