@@ -36,11 +36,10 @@ type inbox struct {
 	handed, done uint64
 	wake         chan struct{}
 	timer        *time.Timer
-	exited       chan struct{} // closed when the worker returns
 }
 
 func newInbox() *inbox {
-	in := &inbox{wake: make(chan struct{}, 1), exited: make(chan struct{}), timer: time.NewTimer(time.Hour)}
+	in := &inbox{wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
 	in.timer.Stop()
 	in.room.L, in.drained.L = &in.mu, &in.mu
 	in.batch = make([]jetstream.Msg, 0, inboxMax)

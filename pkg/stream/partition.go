@@ -438,7 +438,6 @@ func (pt *partition) deliver(m jetstream.Msg) { pt.in.put(m) }
 // work applies the inbox's batches, in delivery order, until the partition
 // halts.
 func (pt *partition) work() {
-	defer close(pt.in.exited)
 	var batch []jetstream.Msg
 	for {
 		var ok bool
