@@ -26,6 +26,12 @@ type Books struct {
 	newestDay ledger.Day
 	lastDay   ledger.Day // cache of the day the last event landed on
 	lastRows  map[uint32]uint64
+
+	// The state of the last commit, for the next delta: every counter's
+	// value, the rules' tables' marks and signature.
+	base     []uint64
+	baseMark mark
+	baseSig  []byte
 }
 
 // New returns empty books.
@@ -36,6 +42,7 @@ func New(l *Layout, o RulesOptions) *Books {
 	return &Books{
 		l: l, c: make([]atomic.Uint64, l.Slots()), rules: NewRules(l.cat, o), keep: ledger.Day(o.RetentionDays),
 		days: map[ledger.Day]map[uint32]uint64{}, gen: map[ledger.Day]uint64{}, dirty: map[ledger.Day]uint64{},
+		base: make([]uint64, l.Slots()),
 	}
 }
 

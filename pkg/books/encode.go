@@ -1,6 +1,7 @@
 package books
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,28 +14,78 @@ import (
 )
 
 // Snapshot is what a checkpoint stores of the books at one stream position:
-// every nonzero counter by its stable key, the rules' state, and the ledger
-// days changed since they were last committed.
+// every nonzero counter by its stable key and the rules' state (a full
+// snapshot), or what changed in them since the last commit (a delta), and
+// the ledger days changed since they were last committed.
 type Snapshot struct {
-	Counters []byte                // JSON object: stable key → value
-	Rules    []byte                // binary (Rules.AppendBinary)
-	Days     map[ledger.Day][]byte // JSON ledger.DayFile of each changed day; nil: the day left the books
-	gens     map[ledger.Day]uint64
+	Full     bool
+	Counters []byte // full: JSON object, stable key → value
+	Rules    []byte // full: binary (Rules.AppendBinary)
+	// CountersDelta (a JSON object of the counters changed since the last
+	// commit, by stable key, with their values) and RulesDelta (what the
+	// rules' tables took in since, for MergeRules) make a delta.
+	CountersDelta []byte
+	RulesDelta    []byte
+	Days          map[ledger.Day][]byte // JSON ledger.DayFile of each changed day; nil: the day left the books
+	gens          map[ledger.Day]uint64
+	vals          []uint64 // every counter, for the next delta's base
+	mark          mark
+	sig           []byte // the rules' newest times, sizes and evictions
+	rulesChanged  bool
 }
 
-// Snapshot encodes the books' state. The caller holds the lock.
+// Changed reports whether a delta holds any change (a full snapshot always
+// does): a commit with none need not write one.
+func (s *Snapshot) Changed() bool {
+	return s.Full || len(s.Days) > 0 || string(s.CountersDelta) != "{}" || s.rulesChanged
+}
+
+// Snapshot encodes the books' full state. The caller holds the lock.
 func (b *Books) Snapshot() (*Snapshot, error) {
-	counters := make(map[string]uint64, 256)
-	for slot := range b.c {
-		if v := b.c[slot].Load(); v != 0 {
-			counters[b.l.keys[slot]] = v
-		}
-	}
+	s, counters := b.capture()
 	cj, err := json.Marshal(counters)
 	if err != nil {
 		return nil, fmt.Errorf("encode counters: %w", err)
 	}
-	s := &Snapshot{Counters: cj, Rules: b.rules.AppendBinary(nil), Days: map[ledger.Day][]byte{}, gens: map[ledger.Day]uint64{}}
+	s.Full, s.Counters, s.Rules = true, cj, b.rules.AppendBinary(nil)
+	return s, b.encodeDays(s)
+}
+
+// SnapshotDelta encodes what changed since the last commit (Committed): the
+// counters whose value changed, the rules' new entries, the changed days.
+// The caller holds the lock.
+func (b *Books) SnapshotDelta() (*Snapshot, error) {
+	s, _ := b.capture()
+	changed := map[string]uint64{}
+	for slot, v := range s.vals {
+		if v != b.base[slot] {
+			changed[b.l.keys[slot]] = v
+		}
+	}
+	cj, err := json.Marshal(changed)
+	if err != nil {
+		return nil, fmt.Errorf("encode counters: %w", err)
+	}
+	s.CountersDelta, s.RulesDelta = cj, b.rules.appendDelta(nil, b.baseMark)
+	s.rulesChanged = s.mark != b.baseMark || !bytes.Equal(s.sig, b.baseSig)
+	return s, b.encodeDays(s)
+}
+
+func (b *Books) capture() (*Snapshot, map[string]uint64) {
+	m := b.rules.mark()
+	s := &Snapshot{vals: make([]uint64, len(b.c)), mark: m, sig: b.rules.appendDelta(nil, m)}
+	counters := make(map[string]uint64, 256)
+	for slot := range b.c {
+		if v := b.c[slot].Load(); v != 0 {
+			s.vals[slot] = v
+			counters[b.l.keys[slot]] = v
+		}
+	}
+	return s, counters
+}
+
+func (b *Books) encodeDays(s *Snapshot) error {
+	s.Days, s.gens = map[ledger.Day][]byte{}, map[ledger.Day]uint64{}
 	for d, g := range b.dirty {
 		s.gens[d] = g
 		if _, ok := b.days[d]; !ok {
@@ -45,21 +96,24 @@ func (b *Books) Snapshot() (*Snapshot, error) {
 		if f.Rows == nil {
 			f.Rows = []ledger.Row{}
 		}
+		var err error
 		if s.Days[d], err = json.Marshal(f); err != nil {
-			return nil, fmt.Errorf("encode ledger day %s: %w", d, err)
+			return fmt.Errorf("encode ledger day %s: %w", d, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
-// Committed marks the days of s as committed, unless they changed since. The
-// caller holds the lock.
+// Committed marks s as committed: its days, unless they changed since, and
+// its counters and rules as the base of the next delta. The caller holds the
+// lock.
 func (b *Books) Committed(s *Snapshot) {
 	for d, g := range s.gens {
 		if b.dirty[d] == g {
 			delete(b.dirty, d)
 		}
 	}
+	b.base, b.baseMark, b.baseSig = s.vals, s.mark, s.sig
 }
 
 // Restore loads a checkpoint's state into empty books: counters, the rules'
@@ -107,6 +161,9 @@ func (b *Books) Restore(counters, rules []byte, days map[ledger.Day][]byte) erro
 	// days now past it (committed as removals).
 	b.prune()
 	b.lastRows = nil
+	// What was restored is what is committed: the next delta's base.
+	s, _ := b.capture()
+	b.base, b.baseMark, b.baseSig = s.vals, s.mark, s.sig
 	return nil
 }
 

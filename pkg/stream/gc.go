@@ -35,7 +35,7 @@ func (pt *partition) collect(ctx context.Context) {
 // owner of epoch has just committed, does not reference: values of earlier
 // epochs that no commit moved off (the unreferenced slot, a value a failed or
 // fenced commit wrote), chunks past a value's last, a dropped day's slots,
-// and the markers that deletions left. It must run in the owner's commit
+// deltas a snapshot replaced, and the markers that deletions left. It must run in the owner's commit
 // goroutine, between commits: the owner's next commit references only what
 // rec references or what it writes then. Keys of a later epoch (a new owner's)
 // are left alone. It returns how many keys it removed.
@@ -80,6 +80,9 @@ func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *che
 				if n, ok := refs[base]; ok && chunk < n {
 					continue
 				}
+				if inChain(rec, prefix, base, ep, chunk) {
+					continue
+				}
 				drop = append(drop, key{e.Key(), e.Revision()})
 			case <-ctx.Done():
 				err = ctx.Err()
@@ -100,6 +103,22 @@ func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *che
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// inChain reports whether a data key's chunk may belong to a delta of rec's
+// chain: a delta of its epoch written by a commit from the chain's first to
+// its last (each commit writes at most one delta, under its own key).
+func inChain(rec *checkpoint.Record, prefix, base string, epoch uint64, chunk int) bool {
+	c := rec.Deltas
+	if c == nil || epoch != rec.Epoch || chunk >= c.Chunks {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(base, prefix), ".")
+	if len(parts) != 3 || parts[2] != "s0" {
+		return false
+	}
+	commit, ok := checkpoint.ParseDeltaKind(parts[1])
+	return ok && commit >= c.First && commit <= c.Last
 }
 
 // parseDataKey splits prefix + "e<epoch>.<kind>.s<slot>.c<chunk>" into its

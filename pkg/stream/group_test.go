@@ -199,7 +199,7 @@ func committedCounters(t *testing.T, st *checkpoint.Store) map[string]uint64 {
 	}
 	out := map[string]uint64{}
 	for _, r := range recs {
-		data, err := st.Get(t.Context(), r.Counters)
+		data, err := st.Counters(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}

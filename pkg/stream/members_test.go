@@ -279,7 +279,7 @@ func TestGroupBucketBounded(t *testing.T) {
 	}
 	defer r.stop()
 	// The bound: each record, each referenced chunk and its other slot's,
-	// one member key (the live replica's).
+	// the deltas of each record's chain, one member key (the live replica's).
 	bound := func() (uint64, string) {
 		recs, err := st.Records(t.Context())
 		if err != nil {
@@ -293,6 +293,9 @@ func TestGroupBucketBounded(t *testing.T) {
 			}
 			for _, ref := range refs {
 				n += 2 * uint64(ref.Chunks)
+			}
+			if c := rec.Deltas; c != nil {
+				n += uint64(c.Len * c.Chunks) // the deltas since the snapshot
 			}
 		}
 		return n, fmt.Sprint(len(recs), " records")
@@ -344,7 +347,7 @@ func readCommitted(ctx context.Context, st *checkpoint.Store, partitions int) (m
 		if rec.Counters.Key == "" {
 			return nil, fmt.Errorf("partition %d: acquired, nothing committed yet", p)
 		}
-		data, err := st.Get(ctx, rec.Counters)
+		data, err := st.Counters(ctx, rec)
 		if err != nil {
 			return nil, err
 		}

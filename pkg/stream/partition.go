@@ -99,6 +99,12 @@ type partition struct {
 	rec       *checkpoint.Record // committed; only the commit loop changes it
 	rev       uint64
 	uncertain bool // the outcome of the last record write is unknown
+	// chain holds the deltas the committed record names (for deleting them
+	// once a snapshot replaces them); needFull makes the next commit write a
+	// full snapshot: the first of an epoch, and any after a failed one, whose
+	// books base may differ from the record's state.
+	chain    []checkpoint.Ref
+	needFull bool
 
 	// For other goroutines (the group's watch): the epoch, fixed at acquire,
 	// and the revision of the last record this owner wrote.
@@ -161,9 +167,33 @@ func (pt *partition) start(ctx context.Context) error {
 			return err
 		}
 	}
+	// The snapshot with its deltas, applied in commit order.
+	var deltas []*checkpoint.Delta
+	if rec.Deltas != nil {
+		if err := pt.step(ctx, fmt.Sprintf("checkpoint deltas (%d) %s", rec.Deltas.Len, rec.Deltas.Head.Key), func(ctx context.Context) (err error) {
+			deltas, pt.chain, err = g.store.Deltas(ctx, rec)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if len(deltas) > 0 {
+		cs, rs := make([][]byte, len(deltas)), make([][]byte, len(deltas))
+		for i, d := range deltas {
+			cs[i], rs[i] = d.Counters, d.Rules
+		}
+		var err error
+		if counters, err = checkpoint.MergeCounters(counters, cs...); err != nil {
+			return fmt.Errorf("restore partition %d: %w", pt.p, err)
+		}
+		if rules, err = books.MergeRules(rules, rs...); err != nil {
+			return fmt.Errorf("restore partition %d: %w", pt.p, err)
+		}
+	}
 	if err := pt.books.Restore(counters, rules, days); err != nil {
 		return fmt.Errorf("restore partition %d: %w", pt.p, err)
 	}
+	pt.needFull = true // this epoch's chain starts with its own snapshot
 	var stream jetstream.Stream
 	if err := pt.step(ctx, "stream info "+g.o.Stream, func(ctx context.Context) (err error) {
 		stream, err = g.js.Stream(ctx, g.o.Stream)
@@ -595,7 +625,14 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	b := pt.books
 	b.Lock()
-	snap, err := b.Snapshot()
+	var snap *books.Snapshot
+	var err error
+	if !pt.needFull {
+		snap, err = b.SnapshotDelta()
+	}
+	if err == nil && (snap == nil || pt.wantFull(snap)) {
+		snap, err = b.Snapshot()
+	}
 	seq, lostUpTo, dlErr, created := pt.seq, pt.lostUpTo, pt.dlErr, pt.created
 	// The futures stay the partition's until acknowledged: a commit that
 	// fails on one leaves dlErr set, so that no later commit (the final one
@@ -651,11 +688,32 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 		written += n
 		return nref, err
 	}
-	if next.Counters, err = put("counters", old.Counters, snap.Counters); err != nil {
-		return pt.commitFailed(err)
-	}
-	if next.Rules, err = put("rules", old.Rules, snap.Rules); err != nil {
-		return pt.commitFailed(err)
+	switch {
+	case snap.Full:
+		if next.Counters, err = put("counters", old.Counters, snap.Counters); err != nil {
+			return pt.commitFailed(err)
+		}
+		if next.Rules, err = put("rules", old.Rules, snap.Rules); err != nil {
+			return pt.commitFailed(err)
+		}
+		next.Deltas = nil
+	case snap.Changed():
+		// A delta, linked to the one before; a failed commit's delta under
+		// the same key is overwritten, never referenced.
+		d := &checkpoint.Delta{Counters: snap.CountersDelta, Rules: snap.RulesDelta}
+		chain := checkpoint.Chain{First: next.Commit}
+		if c := old.Deltas; c != nil {
+			d.Prev, chain = c.Head, *c
+		}
+		data, err := checkpoint.EncodeDelta(d)
+		if err != nil {
+			return pt.commitFailed(err)
+		}
+		if chain.Head, err = put(checkpoint.DeltaKind(next.Commit), checkpoint.Ref{}, data); err != nil {
+			return pt.commitFailed(err)
+		}
+		chain.Last, chain.Len, chain.Bytes, chain.Chunks = next.Commit, chain.Len+1, chain.Bytes+len(data), max(chain.Chunks, chain.Head.Chunks)
+		next.Deltas = &chain
 	}
 	for d, data := range snap.Days {
 		day := d.String()
@@ -672,6 +730,7 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 		// Refused or unanswered: the record may hold this very commit (an
 		// acknowledgement lost on the way back) or another owner's.
 		pt.uncertain = true
+		pt.needFull = true // adopted later, the record holds what the books' base does not
 		if rerr := pt.resolve(ctx); rerr != nil {
 			if !errors.Is(rerr, checkpoint.ErrFenced) {
 				pt.g.o.Observer.CheckpointFailed(false)
@@ -687,6 +746,14 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	// Committed.
 	pt.rec, pt.rev = &next, rev
+	pt.needFull = false
+	var obsolete []checkpoint.Ref
+	switch {
+	case snap.Full:
+		obsolete, pt.chain = pt.chain, nil // the snapshot replaces the deltas
+	case next.Deltas != old.Deltas:
+		pt.chain = append(pt.chain, next.Deltas.Head)
+	}
 	pt.seeRev.Store(rev)
 	b.Lock()
 	b.Committed(snap)
@@ -697,7 +764,6 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	pt.status.Store(&st)
 	g.o.Observer.CheckpointDone(time.Since(start), written)
 	// Values of earlier epochs that the new record no longer references.
-	var obsolete []checkpoint.Ref
 	for _, pair := range [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}} {
 		if pair[0].Key != pair[1].Key && !hasPrefix(pair[0].Key, epoch) {
 			obsolete = append(obsolete, pair[0])
@@ -747,7 +813,24 @@ func (pt *partition) resolve(ctx context.Context) error {
 	return nil
 }
 
+// wantFull reports whether a commit writes a full snapshot rather than the
+// delta s: when the record has no snapshot yet, when the deltas since the
+// snapshot would reach the group's DeltaRatio times its size, or when they
+// would number MaxDeltas.
+func (pt *partition) wantFull(s *books.Snapshot) bool {
+	rec, ratio := pt.rec, pt.g.o.DeltaRatio
+	if ratio < 0 || rec.Counters.Key == "" || rec.Rules.Key == "" {
+		return true
+	}
+	n, size := 1, len(s.CountersDelta)+len(s.RulesDelta)
+	if c := rec.Deltas; c != nil {
+		n, size = c.Len+1, size+c.Bytes
+	}
+	return n > MaxDeltas || float64(size) >= ratio*float64(rec.Counters.Size+rec.Rules.Size)
+}
+
 func (pt *partition) commitFailed(err error) error {
+	pt.needFull = true
 	fenced := errors.Is(err, checkpoint.ErrFenced)
 	pt.g.o.Observer.CheckpointFailed(fenced)
 	if fenced {

@@ -200,7 +200,7 @@ func TestLaggingPartitionCountsItsLoss(t *testing.T) {
 			if r.Counters.Key == "" {
 				return false
 			}
-			data, err := a.store.Get(t.Context(), r.Counters)
+			data, err := a.store.Counters(t.Context(), r)
 			if err != nil {
 				return false
 			}
