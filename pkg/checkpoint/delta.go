@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 )
 
@@ -15,13 +13,14 @@ import (
 // since the commit before, and the link to the delta before it in its chain.
 type Delta struct {
 	Prev     Ref    // the delta before (none: the first after the snapshot)
-	Counters []byte // JSON object: stable key → value, of the counters that changed
+	Counters []byte // the counters that changed (books.MergeCounters), opaque here
+	Days     []byte // the ledger rows that changed (ledger.DecodeDaysDelta), opaque here
 	Rules    []byte // the rules' delta (books.MergeRules), opaque here
 }
 
 // deltaVersion heads a delta's encoding: uvarint version, uvarint length and
 // the previous delta's Ref as JSON (empty when none), uvarint length and the
-// counters, then the rules' delta to the end.
+// counters, uvarint length and the days, then the rules' delta to the end.
 const deltaVersion = 1
 
 var errDelta = errors.New("checkpoint delta")
@@ -35,17 +34,19 @@ func EncodeDelta(d *Delta) ([]byte, error) {
 			return nil, fmt.Errorf("encode delta: %w", err)
 		}
 	}
-	b := make([]byte, 0, 16+len(prev)+len(d.Counters)+len(d.Rules))
+	b := make([]byte, 0, 24+len(prev)+len(d.Counters)+len(d.Days)+len(d.Rules))
 	b = binary.AppendUvarint(b, deltaVersion)
 	b = binary.AppendUvarint(b, uint64(len(prev)))
 	b = append(b, prev...)
 	b = binary.AppendUvarint(b, uint64(len(d.Counters)))
 	b = append(b, d.Counters...)
+	b = binary.AppendUvarint(b, uint64(len(d.Days)))
+	b = append(b, d.Days...)
 	return append(b, d.Rules...), nil
 }
 
-// DecodeDelta parses what EncodeDelta wrote. The counters must be a JSON
-// object of counter values; the rules' delta is checked by its merge.
+// DecodeDelta parses what EncodeDelta wrote. Its parts are checked by
+// their merges.
 func DecodeDelta(data []byte) (*Delta, error) {
 	field := func() ([]byte, error) {
 		n, k := binary.Uvarint(data)
@@ -80,9 +81,8 @@ func DecodeDelta(data []byte) (*Delta, error) {
 	if d.Counters, err = field(); err != nil {
 		return nil, err
 	}
-	var m map[string]uint64
-	if err := json.Unmarshal(d.Counters, &m); err != nil || m == nil {
-		return nil, fmt.Errorf("%w: counters are not an object of counter values: %v", errDelta, err)
+	if d.Days, err = field(); err != nil {
+		return nil, err
 	}
 	d.Rules = data
 	return d, nil
@@ -140,54 +140,4 @@ func (s *Store) Deltas(ctx context.Context, rec *Record) ([]*Delta, []Ref, error
 		return nil, nil, fmt.Errorf("%w: the chain of %s is longer than the %d deltas its record names", errDelta, c.Head.Key, c.Len)
 	}
 	return out, refs, nil
-}
-
-// MergeCounters applies counters deltas, in order, to a snapshot's counters
-// (JSON objects of stable key → value) and returns the counters they
-// describe, as a JSON object without zero values.
-func MergeCounters(snapshot []byte, deltas ...[]byte) ([]byte, error) {
-	if len(deltas) == 0 {
-		return snapshot, nil
-	}
-	m := map[string]uint64{}
-	if len(snapshot) > 0 {
-		if err := json.Unmarshal(snapshot, &m); err != nil {
-			return nil, fmt.Errorf("decode counters: %w", err)
-		}
-	}
-	for i, d := range deltas {
-		var dm map[string]uint64
-		if err := json.Unmarshal(d, &dm); err != nil {
-			return nil, fmt.Errorf("decode counters delta %d: %w", i, err)
-		}
-		maps.Copy(m, dm)
-	}
-	for _, k := range slices.Collect(maps.Keys(m)) {
-		if m[k] == 0 {
-			delete(m, k)
-		}
-	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode counters: %w", err)
-	}
-	return out, nil
-}
-
-// Counters reads the counters rec names: its snapshot's with its deltas
-// applied (a JSON object, stable key → value).
-func (s *Store) Counters(ctx context.Context, rec *Record) ([]byte, error) {
-	snap, err := s.Get(ctx, rec.Counters)
-	if err != nil {
-		return nil, err
-	}
-	deltas, _, err := s.Deltas(ctx, rec)
-	if err != nil {
-		return nil, err
-	}
-	cs := make([][]byte, len(deltas))
-	for i, d := range deltas {
-		cs[i] = d.Counters
-	}
-	return MergeCounters(snap, cs...)
 }

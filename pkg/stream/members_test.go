@@ -347,7 +347,7 @@ func readCommitted(ctx context.Context, st *checkpoint.Store, partitions int) (m
 		if rec.Counters.Key == "" {
 			return nil, fmt.Errorf("partition %d: acquired, nothing committed yet", p)
 		}
-		data, err := st.Counters(ctx, rec)
+		data, err := recordCounters(ctx, st, rec)
 		if err != nil {
 			return nil, err
 		}

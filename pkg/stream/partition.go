@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,22 +178,19 @@ func (pt *partition) start(ctx context.Context) error {
 			return err
 		}
 	}
+	var changed []ledger.Day
 	if len(deltas) > 0 {
-		cs, rs := make([][]byte, len(deltas)), make([][]byte, len(deltas))
-		for i, d := range deltas {
-			cs[i], rs[i] = d.Counters, d.Rules
-		}
 		var err error
-		if counters, err = checkpoint.MergeCounters(counters, cs...); err != nil {
-			return fmt.Errorf("restore partition %d: %w", pt.p, err)
-		}
-		if rules, err = books.MergeRules(rules, rs...); err != nil {
+		if counters, rules, changed, err = mergeDeltas(counters, rules, days, deltas); err != nil {
 			return fmt.Errorf("restore partition %d: %w", pt.p, err)
 		}
 	}
 	if err := pt.books.Restore(counters, rules, days); err != nil {
 		return fmt.Errorf("restore partition %d: %w", pt.p, err)
 	}
+	pt.books.Lock()
+	pt.books.RestoredDeltas(changed)
+	pt.books.Unlock()
 	pt.needFull = true // this epoch's chain starts with its own snapshot
 	var stream jetstream.Stream
 	if err := pt.step(ctx, "stream info "+g.o.Stream, func(ctx context.Context) (err error) {
@@ -264,6 +262,48 @@ func (pt *partition) start(ctx context.Context) error {
 	go pt.loop(lctx)
 	pt.log.Info("partition acquired", "seq", from, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
 	return nil
+}
+
+// mergeDeltas applies a record's deltas to its snapshot's counters, rules
+// and days (replaced in days), and returns the days the deltas changed.
+func mergeDeltas(counters, rules []byte, days map[ledger.Day][]byte, deltas []*checkpoint.Delta) ([]byte, []byte, []ledger.Day, error) {
+	cs, rs := make([][]byte, len(deltas)), make([][]byte, len(deltas))
+	ds := make([]map[ledger.Day][]ledger.Row, len(deltas))
+	for i, d := range deltas {
+		cs[i], rs[i] = d.Counters, d.Rules
+		var err error
+		if ds[i], err = ledger.DecodeDaysDelta(d.Days); err != nil {
+			return nil, nil, nil, fmt.Errorf("delta %d: %w", i, err)
+		}
+	}
+	counters, err := books.MergeCounters(counters, cs...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if rules, err = books.MergeRules(rules, rs...); err != nil {
+		return nil, nil, nil, err
+	}
+	changed := ledger.ChangedDays(ds...)
+	for _, day := range changed {
+		data, ok := days[day]
+		if !ok {
+			continue // the day left the books after the delta
+		}
+		var rows [][]ledger.Row
+		for _, d := range ds {
+			if r := d[day]; r != nil {
+				rows = append(rows, r)
+			}
+		}
+		f, err := ledger.MergeDay(day, data, rows...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if days[day], err = json.Marshal(f); err != nil {
+			return nil, nil, nil, fmt.Errorf("encode ledger day %s: %w", day, err)
+		}
+	}
+	return counters, rules, changed, nil
 }
 
 // stepTimeout bounds each read of start and of the identity check: well
@@ -700,7 +740,7 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	case snap.Changed():
 		// A delta, linked to the one before; a failed commit's delta under
 		// the same key is overwritten, never referenced.
-		d := &checkpoint.Delta{Counters: snap.CountersDelta, Rules: snap.RulesDelta}
+		d := &checkpoint.Delta{Counters: snap.CountersDelta, Days: snap.DaysDelta, Rules: snap.RulesDelta}
 		chain := checkpoint.Chain{First: next.Commit}
 		if c := old.Deltas; c != nil {
 			d.Prev, chain = c.Head, *c
@@ -822,7 +862,7 @@ func (pt *partition) wantFull(s *books.Snapshot) bool {
 	if ratio < 0 || rec.Counters.Key == "" || rec.Rules.Key == "" {
 		return true
 	}
-	n, size := 1, len(s.CountersDelta)+len(s.RulesDelta)
+	n, size := 1, len(s.CountersDelta)+len(s.DaysDelta)+len(s.RulesDelta)
 	if c := rec.Deltas; c != nil {
 		n, size = c.Len+1, size+c.Bytes
 	}
