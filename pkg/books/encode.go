@@ -109,8 +109,11 @@ func (b *Books) SnapshotDelta() (*Snapshot, error) {
 	for d, g := range b.dirty {
 		base, ok := b.dayBase[d]
 		rows, live := b.days[d]
-		if !ok || !live {
-			whole[d] = g // new, gone, or its base is not kept
+		if !live || (!ok && !b.inDeltas[d]) {
+			// Gone, or new or with its base not kept: stored whole. A day
+			// with rows in the chain's deltas never is (they would apply
+			// over the newer whole value): all its rows go in the delta.
+			whole[d] = g
 			continue
 		}
 		s.gens[d] = g
