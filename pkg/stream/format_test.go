@@ -1,0 +1,86 @@
+package stream_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
+	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
+)
+
+// TestGroupRestoresEveryRecordFormat: a record of full values only (what
+// exporters before incremental checkpoints wrote: version 1, no deltas)
+// restores, and its next owner goes on with deltas (version 2); a record
+// with a chain of deltas restores too. After each owner the committed
+// counters and ledger and the live books equal one uninterrupted process's.
+func TestGroupRestoresEveryRecordFormat(t *testing.T) {
+	cat := catalog(t)
+	s := natstest.RunServer(t)
+	defer s.Shutdown()
+	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
+	start := time.Now().Add(-time.Hour)
+	seed := int64(40)
+	feed := func(n int) {
+		fillStream(t, js, cat, seed, n, start)
+		seed++
+		start = start.Add(time.Duration(n) * time.Second)
+	}
+	check := func(r *groupRig, who string) *checkpoint.Record {
+		t.Helper()
+		last := lastSeq(t, js)
+		natstest.WaitFor(t, 30*time.Second, who+" commits the whole stream", allCommitted(t, r.store, 1, last))
+		want, _ := reference(t, js, cat)
+		diffCounters(t, committedCounters(t, r.store), booksCounters(want))
+		owned := r.g.Owned()
+		if len(owned) != 1 {
+			t.Fatalf("%s owns %d partitions, want 1", who, len(owned))
+		}
+		diffCounters(t, booksCounters(owned[0].Books), booksCounters(want))
+		rows, err := ledger.Read(t.Context(), r.store.KV(), "FACEID", "g", 0, ledger.DayOf(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Lock()
+		wantRows := want.Rows(0, ledger.DayOf(time.Now()))
+		want.Unlock()
+		if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
+			t.Fatalf("%s: ledger differs:\n got %v\nwant %v", who, rows, wantRows)
+		}
+		rec, _, err := r.store.Load(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+
+	// a writes full values at every commit, as exporters did before.
+	feed(600)
+	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", deltaRatio: -1})
+	if rec := check(a, "a"); rec.Version != checkpoint.Version || rec.Deltas != nil {
+		t.Fatalf("a wrote a record of version %d with deltas %+v, want version %d and none", rec.Version, rec.Deltas, checkpoint.Version)
+	}
+	a.stop()
+
+	// b restores it and commits deltas while events arrive.
+	b := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "b"})
+	for range 5 {
+		feed(300)
+		check(b, "b")
+	}
+	rec := check(b, "b")
+	if rec.Version != checkpoint.VersionDeltas || rec.Deltas == nil || rec.Deltas.Len < 2 {
+		t.Fatalf("b's record: version %d, deltas %+v; want version %d with a chain of deltas", rec.Version, rec.Deltas, checkpoint.VersionDeltas)
+	}
+	t.Logf("b's record: a snapshot of %d + %d bytes and %d deltas of %d bytes", rec.Counters.Size, rec.Rules.Size, rec.Deltas.Len, rec.Deltas.Bytes)
+	b.kill() // no last commit: c restores the snapshot and the chain as b left them
+
+	// c restores the snapshot with its deltas.
+	c := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "c", takeover: time.Second})
+	feed(200)
+	check(c, "c")
+	c.stop()
+}
