@@ -15,6 +15,7 @@ import (
 func FuzzDelta(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0}, []byte{3, 1, 4, 1, 5, 9, 2, 6}, uint8(3))
 	f.Add(new(Delta).AppendDelta(nil), []byte{}, uint8(0))
+	f.Add([]byte{}, []byte{1, 0, 1, 2, 0, 1, 0xff, 0, 0, 3, 0, 1, 4, 0, 1}, uint8(7)) // puts, a commit, puts
 	f.Add((&Delta{Newest: 99, Evicted: 2, Held: 3, Entries: []Entry{{1, 98}, {2, 99}}}).AppendDelta(nil), []byte{0, 0, 0, 255, 7, 7}, uint8(9))
 	f.Fuzz(func(t *testing.T, data, ops []byte, capacity uint8) {
 		if d, err := DecodeDelta(data); err == nil {
