@@ -39,13 +39,8 @@ echo "== helm lint --strict"
 # command go to the report printed below, pass or fail. e2e/exactly's
 # fault tests together can outlast go test's default 10-minute limit on a
 # loaded machine, hence -timeout.
-# The short pass runs these recorded seeds (each a whole topology and fault
-# schedule, drawn by the seed) while one defect is open: a message can be
-# missed when a single nats-server is restarted gracefully during publishing
-# with several partitions (seeds 1013009033 and 495946339 find it; see
-# docs/development.md). Set either variable empty for new random seeds.
-export FACEID_CHAOS_SEEDS_SINGLE="${FACEID_CHAOS_SEEDS_SINGLE-777618767,204153391}"
-export FACEID_CHAOS_SEEDS_CLUSTER="${FACEID_CHAOS_SEEDS_CLUSTER-121190207,1025556038}"
+# FACEID_CHAOS_SEEDS_SINGLE / FACEID_CHAOS_SEEDS_CLUSTER (comma-separated) run
+# named seeds instead of new ones.
 echo "== go test ./... (exporter module)"
 chaos_report=$(mktemp)
 if ! FACEID_CHAOS_REPORT="$chaos_report" go test -count=1 -timeout 30m ./...; then

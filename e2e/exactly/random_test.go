@@ -55,6 +55,7 @@ var (
 	flagFutureTolerance = flag.Duration("chaos.model-future-tolerance", 0, "chaos: the model's future-timestamp tolerance (0: the exporter's default; negative: no such rule, as before issue 15)")
 	flagLostExact       = flag.Bool("chaos.lost-exact", false, "chaos: with several partitions, want faceid_exporter_jetstream_lost_messages_total exact (docs/service.md promises only an upper bound)")
 	flagKnown           = flag.Bool("chaos.known", false, "chaos: run TestChaosKnown, the recorded seeds that found defects of issue 15")
+	flagLogDir          = flag.String("chaos.log-dir", "", "chaos: keep each seed's exporter logs and config under this directory (seed-named subdirectories) instead of the test's temporary directory")
 	flagReport          = flag.String("chaos.report", os.Getenv("FACEID_CHAOS_REPORT"), "chaos: append one line per seed (seed, topology, result) to this file (env FACEID_CHAOS_REPORT)")
 )
 
@@ -506,6 +507,13 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, o chaosOpts,
 		extra = append(extra, "--jetstream.checkpoint-replicas", "3", "--jetstream.stream-replicas", "3")
 	}
 	dir := t.TempDir()
+	if *flagLogDir != "" {
+		dir = filepath.Join(*flagLogDir, fmt.Sprintf("%s-%d", map[bool]string{false: "single", true: "cluster"}[tp.Cluster], seed))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("exporter logs kept in %s", dir)
+	}
 	if text := tp.configFile(); text != "" {
 		path := filepath.Join(dir, "config.yaml")
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -1369,6 +1377,8 @@ var knownSeeds = []struct {
 	{"lost input with 2 partitions (defect 3; within the documented upper bound since h/partition), purge", false, 272712597, chaosOpts{"ordinary", fPurge}},
 	{"unpartitioned gauge still reported by partition 0's former owner (defect 7; passes since h/group)", false, 870318949, chaosOpts{"all", "kill,kill-down,freeze,nats-restart,stepdown-stream,stepdown-kv,recreate-stopped,quiet"}},
 	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
+	{"graceful nats-server restart while publishing, 2 partitions: a message neither counted nor dead-lettered (the ordered consumer's new consumer counted around it; passes since caughtUp)", false, 1013009033, chaosOpts{"all", "all"}},
+	{"the same, another schedule", false, 495946339, chaosOpts{"all", "all"}},
 }
 
 // TestChaosKnown runs knownSeeds (opt-in: -chaos.known; several minutes).

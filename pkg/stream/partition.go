@@ -87,6 +87,13 @@ type partition struct {
 	created                         time.Time                // the stream's creation time
 	dlErr                           error                    // sticky: a dead letter was not stored; nothing more is committed
 
+	// handleMu makes handle one at a time. The ordered consumer re-creates
+	// its server-side consumer on a reset and delivers the new one's
+	// messages on a new goroutine, while the old one's last message may still
+	// be in handle (waiting in sameStream, say): unserialized, the new
+	// consumer's later messages were counted and committed around it.
+	handleMu sync.Mutex
+
 	// consumer names the server-side consumer that delivered the last
 	// handled message (written by handle under the books' lock). A message
 	// from another one means the ordered consumer re-created itself: the
@@ -451,23 +458,62 @@ func (pt *partition) sameStream() bool {
 	return false
 }
 
+// caughtUp checks, before the first message of a new server-side consumer
+// is counted, that every message the ordered consumer handed over before it
+// was counted: a reset starts the new consumer after the last message
+// delivered to handle, and that message may still be on its way in (on the
+// old consumer's goroutine) or may have been dropped. When it was not
+// counted, or the new consumer's start cannot be read, nothing more is
+// counted and the partition restarts from its checkpoint. The caller holds
+// handleMu.
+func (pt *partition) caughtUp(consumer string) bool {
+	var start uint64
+	info := pt.cons.CachedInfo()
+	if info != nil && info.Name == consumer {
+		start = info.Config.OptStartSeq
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), pt.stepTimeout())
+		c, err := pt.g.js.Consumer(ctx, pt.g.o.Stream, consumer)
+		cancel()
+		if err != nil {
+			pt.streamGone.Store(true)
+			pt.fail(&partitionError{fmt.Errorf("read the start of consumer %s before counting its messages: %w", consumer, err)})
+			return false
+		}
+		start = c.CachedInfo().Config.OptStartSeq
+	}
+	pt.books.Lock()
+	seq := pt.seq
+	pt.books.Unlock()
+	if start > 0 && start-1 > seq {
+		pt.streamGone.Store(true)
+		pt.fail(&partitionError{fmt.Errorf("consumer %s starts at sequence %d, but the partition has counted up to %d only: a message handed over before the reset was not counted", consumer, start, seq)})
+		return false
+	}
+	return true
+}
+
 func (pt *partition) handle(m jetstream.Msg) {
 	a, ok := parseAck(m.Reply())
 	if !ok {
 		md, err := m.Metadata()
 		if err != nil {
-			pt.log.Warn("message without jetstream metadata", "err", err)
+			// Not counted, so nothing after it may be.
+			pt.streamGone.Store(true)
+			pt.fail(&partitionError{fmt.Errorf("message without jetstream metadata: %w", err)})
 			return
 		}
 		a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
 	}
 	seq, stamp := a.seq, a.ts
+	pt.handleMu.Lock()
+	defer pt.handleMu.Unlock()
 	if pt.streamGone.Load() {
 		return
 	}
 	newConsumer := false
 	if c := pt.consumer.Load(); c == nil || *c != a.consumer {
-		if !pt.sameStream() {
+		if !pt.sameStream() || !pt.caughtUp(a.consumer) {
 			return
 		}
 		newConsumer = true

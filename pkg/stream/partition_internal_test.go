@@ -349,3 +349,60 @@ func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
 		t.Error("stop reported no error although its final commit could not be made")
 	}
 }
+
+// TestNewConsumerPastUncountedMessage: the ordered consumer re-creates its
+// server-side consumer after the last message it handed over, and delivers
+// the new one's messages on a new goroutine while the old one's last
+// message may not be counted yet (found by the chaos seed 1013009033: a
+// graceful nats-server restart while messages arrived; the new consumer's
+// messages were counted and committed around sequence 375, which was never
+// counted nor dead-lettered). A message from a consumer that starts past
+// what the partition has counted is not counted, and the partition restarts
+// from its checkpoint.
+func TestNewConsumerPastUncountedMessage(t *testing.T) {
+	r := newInternalRig(t, 30)
+	a := r.idleGroup(t, r.url, "a")
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition:\n%s", r.logs)
+	}
+	pt := a.parts[0]
+	natstest.WaitFor(t, 20*time.Second, "a counts the stream", func() bool { return pt.processed.Load() == 30 })
+	// The partition's own consumer stops delivering (its goroutine is as
+	// good as gone); sequences 31 to 33 arrive, and a consumer that starts
+	// at 33 (as a reset after 32 was handed over would) delivers 33.
+	pt.cc.Stop()
+	for i := range 3 {
+		if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"late%d","channel":"eid","code":"0"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := r.js.Stream(t.Context(), "FACEID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 33})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := other.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt.handle(m)
+	if got := pt.processed.Load(); got != 30 {
+		t.Errorf("the partition counted sequence %d past the uncounted 31 and 32", got)
+	}
+	select {
+	case err := <-pt.failed:
+		if !strings.Contains(err.Error(), "was not counted") {
+			t.Errorf("the partition failed with %v, want the uncounted message named", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("the partition did not stop to restart from its checkpoint:\n%s", r.logs)
+	}
+	// Nothing more is counted, from any consumer.
+	pt.handle(m)
+	if got := pt.processed.Load(); got != 30 {
+		t.Errorf("after the failure the partition counted sequence %d", got)
+	}
+}
