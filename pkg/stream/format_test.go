@@ -84,3 +84,64 @@ func TestGroupRestoresEveryRecordFormat(t *testing.T) {
 	check(c, "c")
 	c.stop()
 }
+
+// TestDeltaChainsCollected: an owner whose deltas reach the ratio often
+// (0.2 of a snapshot) starts chain after chain; the bucket keeps only the
+// record, the values it names (two slots of each), its chain of deltas and
+// the member key: every replaced delta is deleted.
+func TestDeltaChainsCollected(t *testing.T) {
+	cat := catalog(t)
+	s := natstest.RunServer(t)
+	defer s.Shutdown()
+	js := newStream(t, s.ClientURL(), jetstream.StreamConfig{})
+	r := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", deltaRatio: 0.2, gcInterval: 200 * time.Millisecond})
+	defer r.stop()
+	start := time.Now().Add(-time.Hour)
+	chains := map[uint64]bool{} // the first commit of each chain seen
+	for i := range 40 {
+		fillStream(t, js, cat, int64(60+i), 40, start.Add(time.Duration(i)*time.Minute))
+		natstest.WaitFor(t, 30*time.Second, "the owner commits the stream", allCommitted(t, r.store, 1, lastSeq(t, js)))
+		rec, _, err := r.store.Load(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Deltas != nil {
+			chains[rec.Deltas.First] = true
+		}
+	}
+	if len(chains) < 3 {
+		t.Fatalf("%d chains of deltas seen, want several (the ratio starts new ones)", len(chains))
+	}
+	bound := func() (uint64, uint64) {
+		rec, _, err := r.store.Load(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(2) // the record, the member key
+		refs := []checkpoint.Ref{rec.Counters, rec.Rules}
+		for _, d := range rec.Days {
+			refs = append(refs, d)
+		}
+		for _, ref := range refs {
+			n += 2 * uint64(ref.Chunks)
+		}
+		if c := rec.Deltas; c != nil {
+			n += uint64(c.Len * c.Chunks)
+		}
+		status, err := r.store.KV().Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status.Values(), n
+	}
+	var got, limit uint64
+	if err := pollUntil(20*time.Second, func() bool {
+		got, limit = bound()
+		return got <= limit
+	}); err != nil {
+		t.Fatalf("the bucket holds %d messages after %d chains, want at most %d (the record, its values and their other slots, its chain, the member)", got, len(chains), limit)
+	}
+	t.Logf("%d chains; the bucket holds %d messages, bound %d", len(chains), got, limit)
+	want, _ := reference(t, js, cat)
+	diffCounters(t, committedCounters(t, r.store), booksCounters(want))
+}
