@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
@@ -296,6 +297,9 @@ func applyCounters(m map[string]uint64, keys []string, d []byte) error {
 				return errCounters
 			}
 			key, d = string(d[:l]), d[l:]
+			if !utf8.ValidString(key) {
+				return fmt.Errorf("counter key %q is not UTF-8: %w", key, errCounters)
+			}
 		case ref > uint64(len(keys)):
 			return fmt.Errorf("counter %d of a snapshot of %d: %w", ref-1, len(keys), errCounters)
 		default:
