@@ -72,7 +72,11 @@ type Record struct {
 	CommittedAt time.Time      `json:"committed_at"`
 	Counters    Ref            `json:"counters"`
 	Rules       Ref            `json:"rules"`
-	Days        map[string]Ref `json:"days,omitempty"` // YYYY-MM-DD → its rows
+	Days        map[string]Ref `json:"days,omitempty"` // YYYY-MM-DD → its rows (version 1)
+	// DaysIndex names a value holding what Days holds (a JSON object,
+	// YYYY-MM-DD → Ref) in its place: a commit rewrites it only when a day's
+	// value changes, so that the record stays small with a year of days.
+	DaysIndex *Ref `json:"days_index,omitempty"`
 	// Deltas, when present, are the changes of the counters and the rules'
 	// state committed since the snapshot that Counters and Rules name: the
 	// state is the snapshot with each delta applied in commit order.
@@ -95,7 +99,7 @@ type Chain struct {
 
 // format returns the version a record is written as.
 func (rec *Record) format() int {
-	if rec.Deltas != nil {
+	if rec.Deltas != nil || rec.DaysIndex != nil {
 		return VersionDeltas
 	}
 	return Version
@@ -208,7 +212,9 @@ func Decode(data []byte) (*Record, error) {
 	case rec.Version != Version && rec.Version != VersionDeltas:
 		return nil, fmt.Errorf("record version %d, this exporter reads %d and %d", rec.Version, Version, VersionDeltas)
 	case rec.Version != rec.format():
-		return nil, fmt.Errorf("record version %d with deltas %v: a record has deltas exactly when its version is %d", rec.Version, rec.Deltas != nil, VersionDeltas)
+		return nil, fmt.Errorf("record version %d with deltas %v and a days index %v: a record has either exactly when its version is %d", rec.Version, rec.Deltas != nil, rec.DaysIndex != nil, VersionDeltas)
+	case rec.DaysIndex != nil && len(rec.Days) > 0:
+		return nil, errors.New("record with both days and a days index")
 	}
 	return &rec, nil
 }
@@ -395,6 +401,23 @@ func (s *Store) listedPartitions(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return 0, nil
+}
+
+// DayRefs returns the ledger days a record names, YYYY-MM-DD → Ref: its
+// Days, or the value its DaysIndex names.
+func (s *Store) DayRefs(ctx context.Context, rec *Record) (map[string]Ref, error) {
+	if rec.DaysIndex == nil {
+		return rec.Days, nil
+	}
+	data, err := s.Get(ctx, *rec.DaysIndex)
+	if err != nil {
+		return nil, err
+	}
+	var days map[string]Ref
+	if err := json.Unmarshal(data, &days); err != nil {
+		return nil, fmt.Errorf("days index %s: %w", rec.DaysIndex.Key, err)
+	}
+	return days, nil
 }
 
 // DayKind returns the data kind of a ledger day (YYYY-MM-DD).

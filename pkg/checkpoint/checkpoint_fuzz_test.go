@@ -17,14 +17,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":2}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
 	f.Add([]byte(`{"v":2,"deltas":{"head":{"key":"k","chunks":1},"first":3,"last":5,"len":2,"bytes":9,"chunks":1}}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
 	f.Add([]byte(`{"v":1,"deltas":{}}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
+	f.Add([]byte(`{"v":2,"days_index":{"key":"k","chunks":1}}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
+	f.Add([]byte(`{"v":2,"days_index":{"key":"k"},"days":{"2026-12-01":{}}}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
 	f.Add([]byte(`{"v":3}`), "", "", uint64(0), uint64(0), int64(0), "", "", 0, false)
 	f.Add([]byte(`{"v":1,"committed_at":"2026-12-01T08:00:00+08:00","days":{"2026-12-01":{}},"released":true}`),
 		"S\u00e9", "\x00", ^uint64(0), uint64(1), int64(-1), "\xff", "k", -1, false)
 	f.Fuzz(func(t *testing.T, data []byte, stream, owner string, epoch, seq uint64, nanos int64, day, key string, chunks int, released bool) {
 		// Arbitrary bytes.
 		if rec, err := Decode(data); err == nil {
-			if rec.Version != Version && rec.Version != VersionDeltas || (rec.Version == VersionDeltas) != (rec.Deltas != nil) {
-				t.Fatalf("decoded a record of version %d with deltas %+v", rec.Version, rec.Deltas)
+			if rec.Version != Version && rec.Version != VersionDeltas || (rec.Version == VersionDeltas) != (rec.Deltas != nil || rec.DaysIndex != nil) {
+				t.Fatalf("decoded a record of version %d with deltas %+v and days index %+v", rec.Version, rec.Deltas, rec.DaysIndex)
 			}
 			enc, err := Encode(rec)
 			if err != nil {

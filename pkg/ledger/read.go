@@ -48,7 +48,11 @@ func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from
 					changes = append(changes, c)
 				}
 			}
-			for d, ref := range rec.Days {
+			dayRefs, err := st.DayRefs(ctx, rec)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", p, err)
+			}
+			for d, ref := range dayRefs {
 				day, err := ParseDay(d)
 				if err != nil {
 					return fmt.Errorf("partition %d: %w", p, err)

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 )
 
 // TestGroupRestoresEveryRecordFormat: a record of full values only (what
-// exporters before incremental checkpoints wrote: version 1, no deltas)
-// restores, and its next owner goes on with deltas (version 2); a record
-// with a chain of deltas restores too. After each owner the committed
+// exporters before incremental checkpoints wrote: version 1, no deltas, the
+// days in the record) restores, and its next owner goes on with deltas and a
+// days index (version 2); a record with a chain of deltas restores too. After each owner the committed
 // counters and ledger and the live books equal one uninterrupted process's.
 func TestGroupRestoresEveryRecordFormat(t *testing.T) {
 	cat := catalog(t)
@@ -57,13 +58,33 @@ func TestGroupRestoresEveryRecordFormat(t *testing.T) {
 		return rec
 	}
 
-	// a writes full values at every commit, as exporters did before.
+	// a writes full values at every commit, as exporters did before; its
+	// record is then rewritten as they wrote it: version 1, the days in the
+	// record itself.
 	feed(600)
 	a := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "a", deltaRatio: -1})
-	if rec := check(a, "a"); rec.Version != checkpoint.Version || rec.Deltas != nil {
-		t.Fatalf("a wrote a record of version %d with deltas %+v, want version %d and none", rec.Version, rec.Deltas, checkpoint.Version)
+	if rec := check(a, "a"); rec.Deltas != nil || rec.DaysIndex == nil {
+		t.Fatalf("a wrote deltas %+v and days index %+v, want no deltas and an index", rec.Deltas, rec.DaysIndex)
 	}
 	a.stop()
+	rec, rev, err := a.store.Load(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Days, err = a.store.DayRefs(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.DaysIndex = nil
+	if _, err := a.store.Commit(t.Context(), rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.store.KV().Get(t.Context(), a.store.RecordKey(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1 := string(e.Value()); !strings.Contains(v1, `"v":1,`) || strings.Contains(v1, "deltas") || strings.Contains(v1, "days_index") || !strings.Contains(v1, `"days":{`) {
+		t.Fatalf("not a record of version 1 with its days: %s", v1)
+	}
 
 	// b restores it and commits deltas while events arrive.
 	b := startGroup(t, s.ClientURL(), cat, groupOpts{instance: "b"})
@@ -71,7 +92,23 @@ func TestGroupRestoresEveryRecordFormat(t *testing.T) {
 		feed(300)
 		check(b, "b")
 	}
-	rec := check(b, "b")
+	// Thirty more days: the record does not grow with them (the days index
+	// holds them).
+	for k := range 30 {
+		fillStream(t, js, cat, int64(500+k), 5, time.Now().Add(-time.Duration(k+2)*24*time.Hour))
+	}
+	rec = check(b, "b")
+	days, err := b.store.DayRefs(t.Context(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err = b.store.KV().Get(t.Context(), b.store.RecordKey(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) < 30 || len(e.Value()) > 1500 {
+		t.Fatalf("b's record names %d days in %d bytes, want at least 30 days in at most 1500 bytes: %s", len(days), len(e.Value()), e.Value())
+	}
 	if rec.Version != checkpoint.VersionDeltas || rec.Deltas == nil || rec.Deltas.Len < 2 {
 		t.Fatalf("b's record: version %d, deltas %+v; want version %d with a chain of deltas", rec.Version, rec.Deltas, checkpoint.VersionDeltas)
 	}
@@ -119,7 +156,14 @@ func TestDeltaChainsCollected(t *testing.T) {
 		}
 		n := uint64(2) // the record, the member key
 		refs := []checkpoint.Ref{rec.Counters, rec.Rules}
-		for _, d := range rec.Days {
+		if rec.DaysIndex != nil {
+			refs = append(refs, *rec.DaysIndex)
+		}
+		days, err := r.store.DayRefs(t.Context(), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range days {
 			refs = append(refs, d)
 		}
 		for _, ref := range refs {

@@ -288,7 +288,14 @@ func TestGroupBucketBounded(t *testing.T) {
 		n := uint64(len(recs) + 1)
 		for _, rec := range recs {
 			refs := []checkpoint.Ref{rec.Counters, rec.Rules}
-			for _, d := range rec.Days {
+			if rec.DaysIndex != nil {
+				refs = append(refs, *rec.DaysIndex)
+			}
+			days, err := st.DayRefs(t.Context(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range days {
 				refs = append(refs, d)
 			}
 			for _, ref := range refs {

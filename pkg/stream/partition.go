@@ -113,6 +113,9 @@ type partition struct {
 	// books base may differ from the record's state.
 	chain    []checkpoint.Ref
 	needFull bool
+	// days are the ledger days the committed record names (in its days
+	// index); nil: to be read (an adopted record's).
+	days map[string]checkpoint.Ref
 
 	// For other goroutines (the group's watch): the epoch, fixed at acquire,
 	// and the revision of the last record this owner wrote.
@@ -162,8 +165,16 @@ func (pt *partition) start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	var dayRefs map[string]checkpoint.Ref
+	if err := pt.step(ctx, "checkpoint days", func(ctx context.Context) (err error) {
+		dayRefs, err = g.store.DayRefs(ctx, rec)
+		return err
+	}); err != nil {
+		return err
+	}
+	pt.days = maps.Clone(dayRefs)
 	days := map[ledger.Day][]byte{}
-	for d, ref := range rec.Days {
+	for d, ref := range dayRefs {
 		day, err := ledger.ParseDay(d)
 		if err != nil {
 			return fmt.Errorf("checkpoint day %q: %w", d, err)
@@ -756,10 +767,15 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	pt.futures = pt.futures[len(futures):]
 	b.Unlock()
 	old := pt.rec
+	if pt.days == nil {
+		if pt.days, err = g.store.DayRefs(cctx, old); err != nil {
+			return pt.commitFailed(err)
+		}
+	}
 	next := *old
-	next.Days = maps.Clone(old.Days)
-	if next.Days == nil {
-		next.Days = map[string]checkpoint.Ref{}
+	days := maps.Clone(pt.days)
+	if days == nil {
+		days = map[string]checkpoint.Ref{}
 	}
 	next.Commit++
 	next.Seq, next.LostUpTo, next.StreamCreated = seq, lostUpTo, created
@@ -804,12 +820,30 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	for d, data := range snap.Days {
 		day := d.String()
 		if data == nil {
-			delete(next.Days, day)
+			delete(days, day)
 			continue
 		}
-		if next.Days[day], err = put(checkpoint.DayKind(day), old.Days[day], data); err != nil {
+		if days[day], err = put(checkpoint.DayKind(day), pt.days[day], data); err != nil {
 			return pt.commitFailed(err)
 		}
+	}
+	// The days go in the days index, written when one of them changed (or
+	// the record still holds them itself).
+	next.Days = nil
+	if !maps.Equal(days, pt.days) || (old.DaysIndex == nil && len(days) > 0) {
+		data, err := json.Marshal(days)
+		if err != nil {
+			return pt.commitFailed(fmt.Errorf("encode days index: %w", err))
+		}
+		var prev checkpoint.Ref
+		if old.DaysIndex != nil {
+			prev = *old.DaysIndex
+		}
+		idx, err := put("days", prev, data)
+		if err != nil {
+			return pt.commitFailed(err)
+		}
+		next.DaysIndex = &idx
 	}
 	rev, err := g.store.Commit(cctx, &next, pt.rev)
 	if err != nil {
@@ -850,16 +884,21 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	pt.status.Store(&st)
 	g.o.Observer.CheckpointDone(time.Since(start), written)
 	// Values of earlier epochs that the new record no longer references.
-	for _, pair := range [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}} {
+	pairs := [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}}
+	if old.DaysIndex != nil && next.DaysIndex != nil {
+		pairs = append(pairs, [2]checkpoint.Ref{*old.DaysIndex, *next.DaysIndex})
+	}
+	for _, pair := range pairs {
 		if pair[0].Key != pair[1].Key && !hasPrefix(pair[0].Key, epoch) {
 			obsolete = append(obsolete, pair[0])
 		}
 	}
-	for d, ref := range old.Days {
-		if nr, ok := next.Days[d]; (!ok || nr.Key != ref.Key) && (!hasPrefix(ref.Key, epoch) || !ok) {
+	for d, ref := range pt.days {
+		if nr, ok := days[d]; (!ok || nr.Key != ref.Key) && (!hasPrefix(ref.Key, epoch) || !ok) {
 			obsolete = append(obsolete, ref)
 		}
 	}
+	pt.days = days
 	if len(obsolete) > 0 {
 		if err := g.store.Delete(cctx, obsolete...); err != nil {
 			pt.log.Warn("could not delete obsolete checkpoint values", "err", err)
@@ -893,7 +932,7 @@ func (pt *partition) resolve(ctx context.Context) error {
 	}
 	if rev != pt.rev {
 		pt.log.Info("a commit whose answer was lost had been applied: adopting it", "commit", rec.Commit, "seq", rec.Seq)
-		pt.rec, pt.rev = rec, rev
+		pt.rec, pt.rev, pt.days = rec, rev, nil
 		pt.seeRev.Store(rev)
 	}
 	return nil
