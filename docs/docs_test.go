@@ -20,6 +20,8 @@
 //	ledger-csv    a ledger CSV (ledger.ReadCSV)
 //	promql        PromQL expressions, one per non-comment paragraph
 //	args          exporter command lines: every flag must exist (exporter … --help)
+//	go-test       go test command lines: run with -list in place of -run, so the package builds,
+//	              the named tests exist and the test binary accepts every flag, without running them
 //	serve, quickstart, script  the README's quick start (TestQuickStart)
 //	output        a program's output, shown (not executed)
 //	none          not executable here (a cluster, a cloud account); reviewed by eye
@@ -158,7 +160,7 @@ func TestEveryBlockChecked(t *testing.T) {
 	checks := map[string]func(*testing.T, block){
 		"config": checkConfig, "catalog": checkCatalog, "prometheus": checkPrometheus,
 		"alertmanager": checkAlertmanager, "helm-values": checkHelmValues, "json": checkJSON,
-		"ledger-csv": checkLedgerCSV, "api-json": checkAPIJSON, "forecast-calendar": checkForecastCalendar, "promql": checkPromQL, "args": checkArgs,
+		"ledger-csv": checkLedgerCSV, "api-json": checkAPIJSON, "forecast-calendar": checkForecastCalendar, "promql": checkPromQL, "args": checkArgs, "go-test": checkGoTest,
 		"serve": nil, "quickstart": nil, "script": nil, "output": nil, "none": nil,
 	}
 	counts := map[string]int{}
@@ -453,6 +455,80 @@ curl() { :; }; nats() { :; }; grep() { :; }; head() { :; }; helm() { :; }; kubec
 	if !fileExists(calls) {
 		t.Errorf("%s: check=args but no exporter command in the block", b)
 	}
+}
+
+// checkGoTest runs every `go test` command of the block with -list in place
+// of -run: the package must build, the pattern must name at least one test
+// and the test binary must accept every flag (it refuses an unknown one); the
+// tests themselves do not run.
+func checkGoTest(t *testing.T, b block) {
+	lines := commandLines(b.body)
+	if len(lines) == 0 {
+		t.Fatalf("%s: check=go-test but no command in the block", b)
+	}
+	for _, l := range lines {
+		args, err := shellWords(l)
+		if err != nil || len(args) < 3 || args[0] != "go" || args[1] != "test" {
+			t.Errorf("%s: %q is not a go test command (%v)", b, l, err)
+			continue
+		}
+		pattern := "."
+		var rest []string
+		for i := 2; i < len(args); i++ {
+			switch {
+			case args[i] == "-run" && i+1 < len(args):
+				pattern = args[i+1]
+				i++
+			case strings.HasPrefix(args[i], "-run="):
+				pattern = strings.TrimPrefix(args[i], "-run=")
+			default:
+				rest = append(rest, args[i])
+			}
+		}
+		cmd := exec.Command("go", append(append([]string{"test"}, rest...), "-list", pattern)...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %s (with -list %s): %v\n%s", b, l, pattern, err, out)
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^(Test|Benchmark|Fuzz|Example)\w*$`).Match(out) {
+			t.Errorf("%s: %s: -run %s names no test\n%s", b, l, pattern, out)
+		}
+	}
+}
+
+// shellWords splits a command line as the shell would for the simple
+// commands documented: words separated by blanks, '…' and "…" quoting.
+func shellWords(l string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(l); i++ {
+		switch c := l[i]; c {
+		case ' ', '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case '\'', '"':
+			j := strings.IndexByte(l[i+1:], c)
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated %c", c)
+			}
+			cur.WriteString(l[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
 }
 
 // ---- the README's quick start ----

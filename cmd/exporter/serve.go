@@ -36,6 +36,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 	cmd := app.Command("serve", "Run the exporter service (the default command): consume verification results from NATS, serve /metrics and the API.").Default()
 	webFlags := kingpinflag.AddFlags(cmd, DefaultListenAddress)
 	telemetryPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	enablePprof := cmd.Flag("web.enable-pprof", "Serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the web listener, behind --web.config.file like the rest; for measuring (docs/development.md), off in production.").Bool()
 
 	var nats stream.ConnOptions
 	cmd.Flag("nats.url", "NATS server URLs (nats://, tls://, ws:// or wss://, host and port), comma-separated. Empty: start an embedded NATS server (with JetStream) in the process, listening on --nats.embedded.listen.").Default("").StringVar(&nats.URLs)
@@ -181,6 +182,7 @@ func addServeWith(app *kingpin.Application, c *cli, onReady func(service.Started
 			ShutdownTimeout: *shutdownTimeout, Logger: log,
 			CatalogJSON: catJSON.Bytes(), OnReady: onReady,
 			MaxStreamClients: maxStreams, MaxRequests: maxRequests, Reconcile: reconcileFn,
+			Pprof:    *enablePprof,
 			Forecast: service.Forecast{Interval: *forecastInterval, Calendar: cal},
 		}
 		if *configCheck {

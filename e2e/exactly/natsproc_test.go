@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natsproc"
 )
 
 // The randomized fault schedules run NATS as separate nats-server processes
 // (one, or a three-node cluster), so that a server can be killed with -9,
 // frozen and restarted like any pod. The binary is built from the module's
-// own nats-server dependency (go.mod pins it), once per test binary.
+// own nats-server dependency (go.mod pins it, internal/natsproc builds it),
+// once per test binary.
 var (
 	natsBuildOnce sync.Once
 	natsBin       string
@@ -31,19 +34,7 @@ var (
 func natsServerBinary(t testing.TB) string {
 	t.Helper()
 	natsBuildOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			natsBuildErr = fmt.Errorf("the go tool is not in PATH: %w", err)
-			return
-		}
-		bin := filepath.Join(buildDir, "nats-server")
-		cmd := exec.Command(goBin, "build", "-o", bin, "github.com/nats-io/nats-server/v2")
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			natsBuildErr = fmt.Errorf("go build github.com/nats-io/nats-server/v2: %w\n%s", err, out)
-			return
-		}
-		natsBin = bin
+		natsBin, natsBuildErr = natsproc.Build(repoRoot, buildDir)
 	})
 	if natsBuildErr != nil {
 		t.Fatal(natsBuildErr)

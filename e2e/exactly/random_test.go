@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,6 +440,11 @@ type chaosRun struct {
 	// saw removed unread; stopped ends the run without a verdict.
 	removedSeqs []uint64
 	stopped     bool
+	// The watch of the stream's first sequence after a removal (see
+	// watchRemoved): stopped by a re-created stream and at the end.
+	watchStop  chan struct{}
+	watchMu    sync.Mutex
+	servedBack []uint64 // removed sequences the stream served again
 
 	liveness []string // problems the next check reports
 
@@ -523,6 +529,7 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, o chaosOpts,
 	}
 	r.g = newGroup(t, dir, r.bin, r.farm.urls(), "chaos", tp.Replicas, tp.Partitions, extra...)
 	r.g.start()
+	t.Cleanup(r.stopWatch)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("chaos seed %d failed; rerun: %s", seed, o.rerun(tp.Cluster, seed))
@@ -553,6 +560,29 @@ func runChaos(t *testing.T, seed uint64, tp topology, sched []step, o chaosOpts,
 // longer knows what the books must be. The run stops there without a
 // verdict, and its report line says so.
 func (r *chaosRun) resurrected() bool {
+	r.watchMu.Lock()
+	served := slices.Clone(r.servedBack)
+	r.watchMu.Unlock()
+	if len(r.removedSeqs) > 0 && len(served) == 0 {
+		// A removed message in the dead-letter stream was served to a
+		// replica after its removal.
+		stored, err := r.deadLettered()
+		if err != nil {
+			r.fatalf("read the dead-letter stream: %v", err)
+		}
+		for _, seq := range r.removedSeqs {
+			if stored[strconv.FormatUint(seq, 10)] > 0 {
+				served = append(served, seq)
+			}
+		}
+	}
+	if len(served) > 0 {
+		r.stopped = true
+		r.result.inconclusive = fmt.Sprintf("the stream served again (as its first sequence, or to a replica that dead-lettered it) %d of the %d messages removed unread (sequences %v) after a restart: what the books must hold is no longer known",
+			len(served), len(r.removedSeqs), served)
+		r.note("%s", r.result.inconclusive)
+		return true
+	}
 	var back []uint64
 	for _, seq := range r.removedSeqs {
 		var found bool
@@ -890,6 +920,7 @@ func (r *chaosRun) recreate() {
 	r.model.StreamReset()
 	r.resets++
 	r.lastRead, r.partLast, r.unpart, r.removedSeqs = 0, map[int]uint64{}, nil, nil
+	r.stopWatch()
 	r.note("stream %s deleted and re-created", streamName)
 }
 
@@ -979,6 +1010,54 @@ func (r *chaosRun) remove(s step) {
 		}
 	}
 	r.note("removed unread: %d of %d published (by partition %v)", len(before)-len(after), len(before), lost)
+	r.watchRemoved()
+}
+
+// watchRemoved watches the stream's first sequence from a removal on, until
+// the stream is re-created or the run ends. A node (or server) killed -9
+// soon after the removal can come back without it and, as the stream's
+// leader, serve the removed messages again for a while (seen on a 3-node
+// cluster with nats-server 2.15.3): the exporter reads what is served, and a
+// later check may no longer find them (resurrected).
+func (r *chaosRun) watchRemoved() {
+	removed := map[uint64]bool{}
+	for _, seq := range r.removedSeqs {
+		removed[seq] = true
+	}
+	r.stopWatch()
+	stop := make(chan struct{})
+	r.watchStop = stop
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			s, err := r.js.Stream(ctx, streamName)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if first := s.CachedInfo().State.FirstSeq; removed[first] {
+				r.watchMu.Lock()
+				if !slices.Contains(r.servedBack, first) {
+					r.servedBack = append(r.servedBack, first)
+				}
+				r.watchMu.Unlock()
+			}
+		}
+	}()
+}
+
+func (r *chaosRun) stopWatch() {
+	if r.watchStop != nil {
+		close(r.watchStop)
+		r.watchStop = nil
+	}
 }
 
 // quiet moves ownership while no message arrives: the group has read
@@ -1263,27 +1342,9 @@ func (r *chaosRun) checkDeadLetters(want refmodel.Expected) []string {
 // deadLetterDiff names the sequences of the current stream that the model
 // dead-letters and the dead-letter stream lacks, and the other way round.
 func (r *chaosRun) deadLetterDiff() []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	info, err := r.stream().Info(ctx)
+	stored, err := r.deadLettered()
 	if err != nil {
 		return []string{err.Error()}
-	}
-	created := info.Created.UTC().Format(time.RFC3339Nano)
-	stored := map[string]int{}
-	dl, err := r.js.Stream(ctx, deadLetterStream("chaos"))
-	if err != nil {
-		return []string{err.Error()}
-	}
-	dst := streamState(r.t, r.js, deadLetterStream("chaos"))
-	for seq := dst.FirstSeq; seq <= dst.LastSeq && seq > 0; seq++ {
-		m, err := dl.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		if m.Header.Get(stream.HeaderSourceCreated) == created {
-			stored[m.Header.Get(stream.HeaderSourceSequence)]++
-		}
 	}
 	var out []string
 	for _, rj := range r.model.Rejected() {
@@ -1393,6 +1454,34 @@ func TestChaosKnown(t *testing.T) {
 		})
 	}
 	t.Logf("chaos results:\n%s", strings.Join(results, "\n"))
+}
+
+// deadLettered counts the dead-letter stream's messages from the current
+// stream by their source sequence.
+func (r *chaosRun) deadLettered() (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := r.stream().Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	created := info.Created.UTC().Format(time.RFC3339Nano)
+	stored := map[string]int{}
+	dl, err := r.js.Stream(ctx, deadLetterStream("chaos"))
+	if err != nil {
+		return nil, err
+	}
+	dst := streamState(r.t, r.js, deadLetterStream("chaos"))
+	for seq := dst.FirstSeq; seq <= dst.LastSeq && seq > 0; seq++ {
+		m, err := dl.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		if m.Header.Get(stream.HeaderSourceCreated) == created {
+			stored[m.Header.Get(stream.HeaderSourceSequence)]++
+		}
+	}
+	return stored, nil
 }
 
 // ranked orders a diff's lines: the exporter's own counters (duplicates,

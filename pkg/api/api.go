@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -48,6 +49,10 @@ type Options struct {
 	// Registerer, when set, receives the handler's own metrics
 	// (faceid_exporter_http_stream_rejected_total).
 	Registerer prometheus.Registerer
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/ (off by
+	// default: a profile exposes the process's code paths and costs CPU while
+	// it runs).
+	Pprof bool
 
 	limits *limits
 }
@@ -77,7 +82,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		Name:        "FaceID exporter",
 		Description: "Tencent Cloud FaceID (慧眼人脸核身) verification results from NATS as Prometheus and OpenTelemetry metrics",
 		Version:     o.Version,
-		Profiling:   "false",
+		Profiling:   strconv.FormatBool(o.Pprof),
 		Links: []web.LandingLinks{
 			{Address: o.TelemetryPath, Text: "Metrics", Description: "Prometheus metrics"},
 			{Address: "/api/v1/events?kind=billable_failure", Text: "Billable failures", Description: "Recent billed verifications that failed"},
@@ -125,6 +130,14 @@ func NewHandler(o Options) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "Ready")
 	})
+	if o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /{$}", landing)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)

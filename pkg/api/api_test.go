@@ -288,3 +288,38 @@ func TestParseKind(t *testing.T) {
 		}
 	}
 }
+
+// TestPprof: /debug/pprof/ answers only with Options.Pprof (--web.enable-pprof),
+// and the landing page links it only then.
+func TestPprof(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		on   bool
+	}{{"off", false}, {"on", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := api.NewHandler(api.Options{
+				Events: api.NewEvents(api.Sizes{}), Gatherer: prometheus.NewRegistry(), CatalogJSON: []byte("{}"),
+				Summary: func() []metrics.SummaryRow { return nil },
+				Ready:   func() (bool, string) { return true, "" },
+				Pprof:   tc.on,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			wantCode := map[bool]int{false: 404, true: 200}[tc.on]
+			code, body := get(t, srv.URL+"/debug/pprof/")
+			if code != wantCode || tc.on != strings.Contains(body, "goroutine") {
+				t.Errorf("/debug/pprof/: %d (want %d) %.200s", code, wantCode, body)
+			}
+			code, body = get(t, srv.URL+"/debug/pprof/profile?seconds=1")
+			if code != wantCode || tc.on != strings.HasPrefix(body, "\x1f\x8b") {
+				t.Errorf("/debug/pprof/profile: %d (want %d), gzip body %v", code, wantCode, strings.HasPrefix(body, "\x1f\x8b"))
+			}
+			if _, body := get(t, srv.URL+"/"); tc.on != strings.Contains(body, "debug/pprof") {
+				t.Errorf("landing page links /debug/pprof: %v, want %v", strings.Contains(body, "debug/pprof"), tc.on)
+			}
+		})
+	}
+}

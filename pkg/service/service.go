@@ -64,6 +64,8 @@ type Config struct {
 
 	// MaxStreamClients and MaxRequests bound the HTTP API (see api.Options).
 	MaxStreamClients, MaxRequests int
+	// Pprof serves net/http/pprof under /debug/pprof/ (--web.enable-pprof).
+	Pprof bool
 	// Reconcile, when set, makes the periodic reconciliation with Tencent's
 	// bill on the service's registry, reading the group's committed books
 	// (JetStream mode); the service runs what it returns until it stops.
@@ -324,6 +326,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		Ledger:           api.LedgerSource{Stream: c.JetStream.Stream, Group: c.JetStream.Consumer, Read: readLedger},
 		Forecast:         api.ForecastSource{Read: readLedger, Options: forecastOptions},
 		MaxStreamClients: c.MaxStreamClients, MaxRequests: c.MaxRequests, Registerer: reg,
+		Pprof: c.Pprof,
 	})
 	if err != nil {
 		return err
