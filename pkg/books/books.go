@@ -26,6 +26,17 @@ type Books struct {
 	newestDay ledger.Day
 	lastDay   ledger.Day // cache of the day the last event landed on
 	lastRows  map[uint32]uint64
+
+	// The state of the last commit, for the next delta: every counter's
+	// value, the places of the keys of the last full snapshot, the rules'
+	// tables' marks and signature, the rows of the newest days; and the days
+	// whose changes went into deltas since they were last stored whole.
+	base     []uint64
+	keyIndex map[int]int
+	baseMark mark
+	baseSig  []byte
+	dayBase  map[ledger.Day]map[uint32]uint64
+	inDeltas map[ledger.Day]bool
 }
 
 // New returns empty books.
@@ -36,6 +47,7 @@ func New(l *Layout, o RulesOptions) *Books {
 	return &Books{
 		l: l, c: make([]atomic.Uint64, l.Slots()), rules: NewRules(l.cat, o), keep: ledger.Day(o.RetentionDays),
 		days: map[ledger.Day]map[uint32]uint64{}, gen: map[ledger.Day]uint64{}, dirty: map[ledger.Day]uint64{},
+		base: make([]uint64, l.Slots()), dayBase: map[ledger.Day]map[uint32]uint64{}, inDeltas: map[ledger.Day]bool{},
 	}
 }
 

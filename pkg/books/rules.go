@@ -6,6 +6,8 @@
 package books
 
 import (
+	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
@@ -118,4 +120,79 @@ func (ru *Rules) UnmarshalBinary(data []byte) error {
 		return ru.anchors.UnmarshalBinary(rest)
 	}
 	return nil
+}
+
+// mark is where the rules' tables stood at a checkpoint: a later delta holds
+// what they took in since.
+type mark struct{ ids, anchors uint64 }
+
+func (ru *Rules) mark() mark {
+	m := mark{ids: ru.ids.Mark()}
+	if ru.anchors != nil {
+		m.anchors = ru.anchors.Mark()
+	}
+	return m
+}
+
+// appendDelta appends the change of the rules' state since m: the ids'
+// delta, length-prefixed, then the anchors' (when the catalog has the rule).
+func (ru *Rules) appendDelta(b []byte, m mark) []byte {
+	ids := ru.ids.AppendDelta(nil, m.ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	b = append(b, ids...)
+	if ru.anchors != nil {
+		b = ru.anchors.AppendDelta(b, m.anchors)
+	}
+	return b
+}
+
+// MergeRules applies rules deltas (Snapshot.RulesDelta of later commits, in
+// commit order) to a rules state (Snapshot.Rules) and returns the state they
+// describe, as AppendBinary would write it. It is pure: the caller restores
+// the result.
+func MergeRules(state []byte, deltas ...[]byte) ([]byte, error) {
+	if len(deltas) == 0 {
+		return state, nil
+	}
+	n, rest, err := readLen(state)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := dedupe.DecodeState(rest[:n])
+	if err != nil {
+		return nil, fmt.Errorf("rules state ids: %w", err)
+	}
+	var anchors *dedupe.State
+	if rest = rest[n:]; len(rest) > 0 {
+		if anchors, err = dedupe.DecodeState(rest); err != nil {
+			return nil, fmt.Errorf("rules state anchors: %w", err)
+		}
+	}
+	for i, d := range deltas {
+		l, k := binary.Uvarint(d)
+		if k <= 0 || l > uint64(len(d)-k) {
+			return nil, fmt.Errorf("rules delta %d: truncated", i)
+		}
+		d = d[k:]
+		if err := ids.ApplyDelta(d[:l]); err != nil {
+			return nil, fmt.Errorf("rules delta %d ids: %w", i, err)
+		}
+		switch d = d[l:]; {
+		case anchors == nil && len(d) > 0:
+			return nil, fmt.Errorf("rules delta %d changes reqId anchors the state does not hold", i)
+		case anchors != nil && len(d) == 0:
+			return nil, fmt.Errorf("rules delta %d lacks the reqId anchors the state holds", i)
+		case anchors != nil:
+			if err := anchors.ApplyDelta(d); err != nil {
+				return nil, fmt.Errorf("rules delta %d anchors: %w", i, err)
+			}
+		}
+	}
+	idb := ids.AppendBinary(nil)
+	out := appendLen(nil, len(idb))
+	out = append(out, idb...)
+	if anchors != nil {
+		out = anchors.AppendBinary(out)
+	}
+	return out, nil
 }

@@ -20,8 +20,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Version is the record format.
-const Version = 1
+// Record formats: Version, a snapshot of full values only (what exporters
+// before incremental checkpoints wrote and read); VersionDeltas, the same with
+// a chain of deltas after the snapshot (Record.Deltas). A record is written
+// as Version when it has no deltas, so that an older exporter still reads it,
+// and refuses one with deltas rather than restore the snapshot alone.
+const (
+	Version       = 1
+	VersionDeltas = 2
+)
 
 // ChunkBytes bounds one KV value: the server's default max_payload is 1 MiB.
 const ChunkBytes = 512 << 10
@@ -65,7 +72,37 @@ type Record struct {
 	CommittedAt time.Time      `json:"committed_at"`
 	Counters    Ref            `json:"counters"`
 	Rules       Ref            `json:"rules"`
-	Days        map[string]Ref `json:"days,omitempty"` // YYYY-MM-DD → its rows
+	Days        map[string]Ref `json:"days,omitempty"` // YYYY-MM-DD → its rows (version 1)
+	// DaysIndex names a value holding what Days holds (a JSON object,
+	// YYYY-MM-DD → Ref) in its place: a commit rewrites it only when a day's
+	// value changes, so that the record stays small with a year of days.
+	DaysIndex *Ref `json:"days_index,omitempty"`
+	// Deltas, when present, are the changes of the counters and the rules'
+	// state committed since the snapshot that Counters and Rules name: the
+	// state is the snapshot with each delta applied in commit order.
+	Deltas *Chain `json:"deltas,omitempty"`
+}
+
+// Chain names the deltas after a snapshot. Each delta is stored under
+// DeltaKey of the commit that wrote it (of the record's epoch: an owner's
+// first commit writes a snapshot) and names the delta before it (EncodeDelta),
+// so the record names only the newest.
+type Chain struct {
+	Head  Ref    `json:"head"`  // the newest delta
+	First uint64 `json:"first"` // the commit that wrote the oldest
+	Last  uint64 `json:"last"`  // the commit that wrote the newest
+	Len   int    `json:"len"`   // deltas in the chain
+	Bytes int    `json:"bytes"` // their total size
+	// Chunks is the most chunks a delta of the chain has.
+	Chunks int `json:"chunks"`
+}
+
+// format returns the version a record is written as.
+func (rec *Record) format() int {
+	if rec.Deltas != nil || rec.DaysIndex != nil {
+		return VersionDeltas
+	}
+	return Version
 }
 
 // Ref names a value stored in chunks under Key.c0, Key.c1, ...
@@ -171,14 +208,20 @@ func Decode(data []byte) (*Record, error) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("decode record: %w", err)
 	}
-	if rec.Version != Version {
-		return nil, fmt.Errorf("record version %d, this exporter reads %d", rec.Version, Version)
+	switch {
+	case rec.Version != Version && rec.Version != VersionDeltas:
+		return nil, fmt.Errorf("record version %d, this exporter reads %d and %d", rec.Version, Version, VersionDeltas)
+	case rec.Version != rec.format():
+		return nil, fmt.Errorf("record version %d with deltas %v and a days index %v: a record has either exactly when its version is %d", rec.Version, rec.Deltas != nil, rec.DaysIndex != nil, VersionDeltas)
+	case rec.DaysIndex != nil && len(rec.Days) > 0:
+		return nil, errors.New("record with both days and a days index")
 	}
 	return &rec, nil
 }
 
 // Create writes a partition's first record; ErrFenced when one exists.
 func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
+	rec.Version = rec.format()
 	data, err := Encode(rec)
 	if err != nil {
 		return 0, err
@@ -196,7 +239,7 @@ func (s *Store) Create(ctx context.Context, rec *Record) (uint64, error) {
 // Commit writes rec over revision rev; ErrFenced when the record changed
 // since rev.
 func (s *Store) Commit(ctx context.Context, rec *Record, rev uint64) (uint64, error) {
-	rec.Version = Version
+	rec.Version = rec.format()
 	data, err := Encode(rec)
 	if err != nil {
 		return 0, err
@@ -358,6 +401,23 @@ func (s *Store) listedPartitions(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return 0, nil
+}
+
+// DayRefs returns the ledger days a record names, YYYY-MM-DD → Ref: its
+// Days, or the value its DaysIndex names.
+func (s *Store) DayRefs(ctx context.Context, rec *Record) (map[string]Ref, error) {
+	if rec.DaysIndex == nil {
+		return rec.Days, nil
+	}
+	data, err := s.Get(ctx, *rec.DaysIndex)
+	if err != nil {
+		return nil, err
+	}
+	var days map[string]Ref
+	if err := json.Unmarshal(data, &days); err != nil {
+		return nil, fmt.Errorf("days index %s: %w", rec.DaysIndex.Key, err)
+	}
+	return days, nil
 }
 
 // DayKind returns the data kind of a ledger day (YYYY-MM-DD).

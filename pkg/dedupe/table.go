@@ -15,6 +15,7 @@ type TimeTable struct {
 
 	fifo    []entry // put order, for expiry and eviction
 	head, n int
+	puts    uint64 // entries put since construction or Reset (a checkpoint's delta mark)
 
 	zeroSet bool // key 0 lives outside the slots, where 0 marks empty
 	zeroAt  int64
@@ -110,6 +111,7 @@ func (t *TimeTable) Put(key uint64, at int64) (evicted bool) {
 	}
 	t.fifo[(t.head+t.n)%len(t.fifo)] = entry{key: key, at: at}
 	t.n++
+	t.puts++
 	if t.n == len(t.fifo) {
 		// The next Put evicts the oldest entry: start loading its slot now.
 		t.Prefetch(t.fifo[t.head].key)
@@ -136,7 +138,21 @@ func (t *TimeTable) Each(f func(key uint64, at int64)) {
 // Reset empties the table.
 func (t *TimeTable) Reset() {
 	clear(t.slots)
-	t.head, t.n, t.zeroSet, t.zeroAt = 0, 0, false, 0
+	t.head, t.n, t.zeroSet, t.zeroAt, t.puts = 0, 0, false, 0, 0
+}
+
+// Puts returns how many entries were put since the table was made or reset:
+// the entries a delta since an earlier count holds are the newest
+// min(Puts()-since, Len()).
+func (t *TimeTable) Puts() uint64 { return t.puts }
+
+// Tail calls f for the newest n entries (at most Len()) in put order.
+func (t *TimeTable) Tail(n int, f func(key uint64, at int64)) {
+	n = min(n, t.n)
+	for i := t.n - n; i < t.n; i++ {
+		e := t.fifo[(t.head+i)%len(t.fifo)]
+		f(e.key, e.at)
+	}
 }
 
 // Len returns the number of entries held (a key put twice counts twice until

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -33,7 +32,27 @@ func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from
 		}
 		sum := Books{}
 		for p, rec := range recs {
-			for d, ref := range rec.Days {
+			// A day's stored value with the changed rows of the deltas
+			// after it (each delta replaces the counts it names).
+			var changes []map[Day][]Row
+			if rec.Deltas != nil {
+				deltas, _, err := st.Deltas(ctx, rec)
+				if err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+				for _, d := range deltas {
+					c, err := DecodeDaysDelta(d.Days)
+					if err != nil {
+						return fmt.Errorf("partition %d: %w", p, err)
+					}
+					changes = append(changes, c)
+				}
+			}
+			dayRefs, err := st.DayRefs(ctx, rec)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", p, err)
+			}
+			for d, ref := range dayRefs {
 				day, err := ParseDay(d)
 				if err != nil {
 					return fmt.Errorf("partition %d: %w", p, err)
@@ -45,9 +64,15 @@ func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from
 				if err != nil {
 					return fmt.Errorf("partition %d: %w", p, err)
 				}
-				var f DayFile
-				if err := json.Unmarshal(data, &f); err != nil {
-					return fmt.Errorf("partition %d: day %s: %w", p, d, err)
+				var rows [][]Row
+				for _, c := range changes {
+					if r := c[day]; r != nil {
+						rows = append(rows, r)
+					}
+				}
+				f, err := MergeDay(day, data, rows...)
+				if err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
 				}
 				for _, r := range f.Rows {
 					sum.Add(Key{Day: day, Channel: r.Channel, Code: r.Code, Billable: r.Billable, RuleID: r.RuleID}, r.Count)

@@ -17,11 +17,11 @@ import (
 // first commit of an epoch and then every GCInterval.
 func (pt *partition) collect(ctx context.Context) {
 	g := pt.g
-	if !pt.gcAt.IsZero() && time.Since(pt.gcAt) < g.o.GCInterval {
-		return
+	if (!pt.gcAt.IsZero() && time.Since(pt.gcAt) < g.o.GCInterval) || pt.days == nil {
+		return // nil days: not known (never after a commit)
 	}
 	pt.gcAt = time.Now()
-	n, err := g.collectValues(ctx, pt.p, pt.epoch, pt.rec)
+	n, err := g.collectValues(ctx, pt.p, pt.epoch, pt.rec, pt.days)
 	if err != nil {
 		pt.log.Warn("could not delete unreferenced checkpoint values", "err", err)
 		return
@@ -32,21 +32,26 @@ func (pt *partition) collect(ctx context.Context) {
 }
 
 // collectValues deletes the data keys of partition p that rec, the record the
-// owner of epoch has just committed, does not reference: values of earlier
+// owner of epoch has just committed, does not reference (with days, the days
+// it names): values of earlier
 // epochs that no commit moved off (the unreferenced slot, a value a failed or
 // fenced commit wrote), chunks past a value's last, a dropped day's slots,
-// and the markers that deletions left. It must run in the owner's commit
+// deltas a snapshot replaced, and the markers that deletions left. It must run in the owner's commit
 // goroutine, between commits: the owner's next commit references only what
 // rec references or what it writes then. Keys of a later epoch (a new owner's)
 // are left alone. It returns how many keys it removed.
-func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *checkpoint.Record) (int, error) {
+func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *checkpoint.Record, days map[string]checkpoint.Ref) (int, error) {
 	refs := map[string]int{} // base key → chunks
-	for _, r := range []checkpoint.Ref{rec.Counters, rec.Rules} {
+	named := []checkpoint.Ref{rec.Counters, rec.Rules}
+	if rec.DaysIndex != nil {
+		named = append(named, *rec.DaysIndex)
+	}
+	for _, r := range named {
 		if r.Key != "" {
 			refs[r.Key] = r.Chunks
 		}
 	}
-	for _, r := range rec.Days {
+	for _, r := range days {
 		if r.Key != "" {
 			refs[r.Key] = r.Chunks
 		}
@@ -80,6 +85,9 @@ func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *che
 				if n, ok := refs[base]; ok && chunk < n {
 					continue
 				}
+				if inChain(rec, prefix, base, ep, chunk) {
+					continue
+				}
 				drop = append(drop, key{e.Key(), e.Revision()})
 			case <-ctx.Done():
 				err = ctx.Err()
@@ -100,6 +108,22 @@ func (g *Group) collectValues(ctx context.Context, p int, epoch uint64, rec *che
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// inChain reports whether a data key's chunk may belong to a delta of rec's
+// chain: a delta of its epoch written by a commit from the chain's first to
+// its last (each commit writes at most one delta, under its own key).
+func inChain(rec *checkpoint.Record, prefix, base string, epoch uint64, chunk int) bool {
+	c := rec.Deltas
+	if c == nil || epoch != rec.Epoch || chunk >= c.Chunks {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(base, prefix), ".")
+	if len(parts) != 3 || parts[2] != "s0" {
+		return false
+	}
+	commit, ok := checkpoint.ParseDeltaKind(parts[1])
+	return ok && commit >= c.First && commit <= c.Last
 }
 
 // parseDataKey splits prefix + "e<epoch>.<kind>.s<slot>.c<chunk>" into its

@@ -21,6 +21,20 @@ import (
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 )
 
+// Incremental checkpoints: see GroupOptions.DeltaRatio.
+const (
+	// DefaultDeltaRatio: a full snapshot once the deltas since the last one
+	// reach twice its size. With the duplicate window full, a snapshot is
+	// its ids (16 bytes each) and a delta the ids taken in since the commit
+	// before, so the bytes written per second are about (1+1/ratio) times
+	// what the deltas alone cost.
+	DefaultDeltaRatio = 2.0
+	// MaxDeltas bounds the chain a restore reads: on a quiet partition a
+	// full snapshot comes at the latest every MaxDeltas commits that changed
+	// something.
+	MaxDeltas = 300
+)
+
 // GroupOptions configure a replica of a consumer group.
 type GroupOptions struct {
 	Stream, Group string
@@ -47,6 +61,14 @@ type GroupOptions struct {
 	// values and any replica the member keys of processes unheard for
 	// MemberExpiry (default one minute).
 	GCInterval time.Duration
+	// DeltaRatio: a commit writes the change of the counters and the rules'
+	// state since the commit before (a delta) until the deltas since the last
+	// full snapshot would reach DeltaRatio times its size, or number
+	// MaxDeltas; then it writes a full snapshot, which starts a new chain. A
+	// restore reads at most 1+DeltaRatio snapshots' worth. Zero means
+	// DefaultDeltaRatio; a negative ratio writes a full snapshot at every
+	// commit.
+	DeltaRatio float64
 	// MemberExpiry: a member key not written for this long is a dead
 	// process's and is deleted (default three takeover timeouts).
 	MemberExpiry time.Duration
@@ -141,6 +163,9 @@ func StartGroup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stor
 	}
 	g := &Group{o: o, nc: nc, js: js, store: store, log: o.Logger.With("stream", o.Stream, "group", o.Group),
 		parts: map[int]*partition{}, seen: map[int]*seenRecord{}, members: map[string]member{}, done: make(chan struct{})}
+	if g.o.DeltaRatio == 0 {
+		g.o.DeltaRatio = DefaultDeltaRatio
+	}
 	if g.o.GCInterval <= 0 {
 		g.o.GCInterval = time.Minute
 	}

@@ -48,6 +48,7 @@ type groupOpts struct {
 	deadLetterJS    bool
 	gcInterval      time.Duration // 0: the group's default
 	memberExpiry    time.Duration // 0: the group's default
+	deltaRatio      float64       // 0: the group's default; negative: a full snapshot at every commit
 	// expectReplicas announces replicas r0..rN-1 as members before starting,
 	// so that each aims at its fair share from the first tick.
 	expectReplicas int
@@ -105,7 +106,7 @@ func startGroupHooks(t testing.TB, url string, cat *classify.Catalog, o groupOpt
 	g, err := stream.StartGroup(t.Context(), nc, js, store, stream.GroupOptions{
 		Stream: "FACEID", Group: o.group, Filters: filters, Subject: subject, Owns: owns, Instance: o.instance,
 		CheckpointInterval: o.interval, TakeoverTimeout: o.takeover, PollInterval: o.poll,
-		GCInterval: o.gcInterval, MemberExpiry: o.memberExpiry,
+		GCInterval: o.gcInterval, MemberExpiry: o.memberExpiry, DeltaRatio: o.deltaRatio,
 		Catalog: cat, Layout: books.NewLayout(cat, books.LayoutOptions{}),
 		Rules:      books.RulesOptions{DedupeWindow: 10 * time.Minute, DedupeCapacity: 100000},
 		DeadLetter: stream.NewDeadLetter(nc, "faceid.deadletter", m), DeadLetterJetStream: o.deadLetterJS,
@@ -199,7 +200,7 @@ func committedCounters(t *testing.T, st *checkpoint.Store) map[string]uint64 {
 	}
 	out := map[string]uint64{}
 	for _, r := range recs {
-		data, err := st.Get(t.Context(), r.Counters)
+		data, err := recordCounters(t.Context(), st, r)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/books"
+	"github.com/faceid-observability/faceid-exporter/pkg/checkpoint"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/metrics"
 	"github.com/faceid-observability/faceid-exporter/pkg/service"
@@ -106,4 +108,22 @@ func sum(m map[string]float64) float64 {
 		s += v
 	}
 	return s
+}
+
+// recordCounters reads the counters a record names: its snapshot's with
+// its deltas applied (a JSON object, stable key → value).
+func recordCounters(ctx context.Context, st *checkpoint.Store, rec *checkpoint.Record) ([]byte, error) {
+	snap, err := st.Get(ctx, rec.Counters)
+	if err != nil {
+		return nil, err
+	}
+	deltas, _, err := st.Deltas(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	cs := make([][]byte, len(deltas))
+	for i, d := range deltas {
+		cs[i] = d.Counters
+	}
+	return books.MergeCounters(snap, cs...)
 }

@@ -279,7 +279,7 @@ func TestGroupBucketBounded(t *testing.T) {
 	}
 	defer r.stop()
 	// The bound: each record, each referenced chunk and its other slot's,
-	// one member key (the live replica's).
+	// the deltas of each record's chain, one member key (the live replica's).
 	bound := func() (uint64, string) {
 		recs, err := st.Records(t.Context())
 		if err != nil {
@@ -288,11 +288,21 @@ func TestGroupBucketBounded(t *testing.T) {
 		n := uint64(len(recs) + 1)
 		for _, rec := range recs {
 			refs := []checkpoint.Ref{rec.Counters, rec.Rules}
-			for _, d := range rec.Days {
+			if rec.DaysIndex != nil {
+				refs = append(refs, *rec.DaysIndex)
+			}
+			days, err := st.DayRefs(t.Context(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range days {
 				refs = append(refs, d)
 			}
 			for _, ref := range refs {
 				n += 2 * uint64(ref.Chunks)
+			}
+			if c := rec.Deltas; c != nil {
+				n += uint64(c.Len * c.Chunks) // the deltas since the snapshot
 			}
 		}
 		return n, fmt.Sprint(len(recs), " records")
@@ -344,7 +354,7 @@ func readCommitted(ctx context.Context, st *checkpoint.Store, partitions int) (m
 		if rec.Counters.Key == "" {
 			return nil, fmt.Errorf("partition %d: acquired, nothing committed yet", p)
 		}
-		data, err := st.Get(ctx, rec.Counters)
+		data, err := recordCounters(ctx, st, rec)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,6 +115,15 @@ type partition struct {
 	rec       *checkpoint.Record // committed; only the commit loop changes it
 	rev       uint64
 	uncertain bool // the outcome of the last record write is unknown
+	// chain holds the deltas the committed record names (for deleting them
+	// once a snapshot replaces them); needFull makes the next commit write a
+	// full snapshot: the first of an epoch, and any after a failed one, whose
+	// books base may differ from the record's state.
+	chain    []checkpoint.Ref
+	needFull bool
+	// days are the ledger days the committed record names (in its days
+	// index); nil: to be read (an adopted record's).
+	days map[string]checkpoint.Ref
 
 	// For other goroutines (the group's watch): the epoch, fixed at acquire,
 	// and the revision of the last record this owner wrote.
@@ -163,8 +173,16 @@ func (pt *partition) start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	var dayRefs map[string]checkpoint.Ref
+	if err := pt.step(ctx, "checkpoint days", func(ctx context.Context) (err error) {
+		dayRefs, err = g.store.DayRefs(ctx, rec)
+		return err
+	}); err != nil {
+		return err
+	}
+	pt.days = maps.Clone(dayRefs)
 	days := map[ledger.Day][]byte{}
-	for d, ref := range rec.Days {
+	for d, ref := range dayRefs {
 		day, err := ledger.ParseDay(d)
 		if err != nil {
 			return fmt.Errorf("checkpoint day %q: %w", d, err)
@@ -176,9 +194,30 @@ func (pt *partition) start(ctx context.Context) error {
 			return err
 		}
 	}
+	// The snapshot with its deltas, applied in commit order.
+	var deltas []*checkpoint.Delta
+	if rec.Deltas != nil {
+		if err := pt.step(ctx, fmt.Sprintf("checkpoint deltas (%d) %s", rec.Deltas.Len, rec.Deltas.Head.Key), func(ctx context.Context) (err error) {
+			deltas, pt.chain, err = g.store.Deltas(ctx, rec)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	var changed []ledger.Day
+	if len(deltas) > 0 {
+		var err error
+		if counters, rules, changed, err = mergeDeltas(counters, rules, days, deltas); err != nil {
+			return fmt.Errorf("restore partition %d: %w", pt.p, err)
+		}
+	}
 	if err := pt.books.Restore(counters, rules, days); err != nil {
 		return fmt.Errorf("restore partition %d: %w", pt.p, err)
 	}
+	pt.books.Lock()
+	pt.books.RestoredDeltas(changed)
+	pt.books.Unlock()
+	pt.needFull = true // this epoch's chain starts with its own snapshot
 	var stream jetstream.Stream
 	if err := pt.step(ctx, "stream info "+g.o.Stream, func(ctx context.Context) (err error) {
 		stream, err = g.js.Stream(ctx, g.o.Stream)
@@ -249,6 +288,48 @@ func (pt *partition) start(ctx context.Context) error {
 	go pt.loop(lctx)
 	pt.log.Info("partition acquired", "seq", from, "epoch", rec.Epoch, "filter", filters, "replay", replay, "exact_gaps", pt.exact)
 	return nil
+}
+
+// mergeDeltas applies a record's deltas to its snapshot's counters, rules
+// and days (replaced in days), and returns the days the deltas changed.
+func mergeDeltas(counters, rules []byte, days map[ledger.Day][]byte, deltas []*checkpoint.Delta) ([]byte, []byte, []ledger.Day, error) {
+	cs, rs := make([][]byte, len(deltas)), make([][]byte, len(deltas))
+	ds := make([]map[ledger.Day][]ledger.Row, len(deltas))
+	for i, d := range deltas {
+		cs[i], rs[i] = d.Counters, d.Rules
+		var err error
+		if ds[i], err = ledger.DecodeDaysDelta(d.Days); err != nil {
+			return nil, nil, nil, fmt.Errorf("delta %d: %w", i, err)
+		}
+	}
+	counters, err := books.MergeCounters(counters, cs...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if rules, err = books.MergeRules(rules, rs...); err != nil {
+		return nil, nil, nil, err
+	}
+	changed := ledger.ChangedDays(ds...)
+	for _, day := range changed {
+		data, ok := days[day]
+		if !ok {
+			continue // the day left the books after the delta
+		}
+		var rows [][]ledger.Row
+		for _, d := range ds {
+			if r := d[day]; r != nil {
+				rows = append(rows, r)
+			}
+		}
+		f, err := ledger.MergeDay(day, data, rows...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if days[day], err = json.Marshal(f); err != nil {
+			return nil, nil, nil, fmt.Errorf("encode ledger day %s: %w", day, err)
+		}
+	}
+	return counters, rules, changed, nil
 }
 
 // stepTimeout bounds each read of start and of the identity check: well
@@ -731,7 +812,14 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	b := pt.books
 	b.Lock()
-	snap, err := b.Snapshot()
+	var snap *books.Snapshot
+	var err error
+	if !pt.needFull {
+		snap, err = b.SnapshotDelta()
+	}
+	if err == nil && (snap == nil || pt.wantFull(snap)) {
+		snap, err = b.Snapshot()
+	}
 	seq, lostUpTo, dlErr, created := pt.seq, pt.lostUpTo, pt.dlErr, pt.created
 	// The futures stay the partition's until acknowledged: a commit that
 	// fails on one leaves dlErr set, so that no later commit (the final one
@@ -769,10 +857,15 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	pt.futures = pt.futures[len(futures):]
 	b.Unlock()
 	old := pt.rec
+	if pt.days == nil {
+		if pt.days, err = g.store.DayRefs(cctx, old); err != nil {
+			return pt.commitFailed(err)
+		}
+	}
 	next := *old
-	next.Days = maps.Clone(old.Days)
-	if next.Days == nil {
-		next.Days = map[string]checkpoint.Ref{}
+	days := maps.Clone(pt.days)
+	if days == nil {
+		days = map[string]checkpoint.Ref{}
 	}
 	next.Commit++
 	next.Seq, next.LostUpTo, next.StreamCreated = seq, lostUpTo, created
@@ -787,27 +880,67 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 		written += n
 		return nref, err
 	}
-	if next.Counters, err = put("counters", old.Counters, snap.Counters); err != nil {
-		return pt.commitFailed(err)
-	}
-	if next.Rules, err = put("rules", old.Rules, snap.Rules); err != nil {
-		return pt.commitFailed(err)
+	switch {
+	case snap.Full:
+		if next.Counters, err = put("counters", old.Counters, snap.Counters); err != nil {
+			return pt.commitFailed(err)
+		}
+		if next.Rules, err = put("rules", old.Rules, snap.Rules); err != nil {
+			return pt.commitFailed(err)
+		}
+		next.Deltas = nil
+	case snap.Changed():
+		// A delta, linked to the one before; a failed commit's delta under
+		// the same key is overwritten, never referenced.
+		d := &checkpoint.Delta{Counters: snap.CountersDelta, Days: snap.DaysDelta, Rules: snap.RulesDelta}
+		chain := checkpoint.Chain{First: next.Commit}
+		if c := old.Deltas; c != nil {
+			d.Prev, chain = c.Head, *c
+		}
+		data, err := checkpoint.EncodeDelta(d)
+		if err != nil {
+			return pt.commitFailed(err)
+		}
+		if chain.Head, err = put(checkpoint.DeltaKind(next.Commit), checkpoint.Ref{}, data); err != nil {
+			return pt.commitFailed(err)
+		}
+		chain.Last, chain.Len, chain.Bytes, chain.Chunks = next.Commit, chain.Len+1, chain.Bytes+len(data), max(chain.Chunks, chain.Head.Chunks)
+		next.Deltas = &chain
 	}
 	for d, data := range snap.Days {
 		day := d.String()
 		if data == nil {
-			delete(next.Days, day)
+			delete(days, day)
 			continue
 		}
-		if next.Days[day], err = put(checkpoint.DayKind(day), old.Days[day], data); err != nil {
+		if days[day], err = put(checkpoint.DayKind(day), pt.days[day], data); err != nil {
 			return pt.commitFailed(err)
 		}
+	}
+	// The days go in the days index, written when one of them changed (or
+	// the record still holds them itself).
+	next.Days = nil
+	if !maps.Equal(days, pt.days) || (old.DaysIndex == nil && len(days) > 0) {
+		data, err := json.Marshal(days)
+		if err != nil {
+			return pt.commitFailed(fmt.Errorf("encode days index: %w", err))
+		}
+		var prev checkpoint.Ref
+		if old.DaysIndex != nil {
+			prev = *old.DaysIndex
+		}
+		idx, err := put("days", prev, data)
+		if err != nil {
+			return pt.commitFailed(err)
+		}
+		next.DaysIndex = &idx
 	}
 	rev, err := g.store.Commit(cctx, &next, pt.rev)
 	if err != nil {
 		// Refused or unanswered: the record may hold this very commit (an
 		// acknowledgement lost on the way back) or another owner's.
 		pt.uncertain = true
+		pt.needFull = true // adopted later, the record holds what the books' base does not
 		if rerr := pt.resolve(ctx); rerr != nil {
 			if !errors.Is(rerr, checkpoint.ErrFenced) {
 				pt.g.o.Observer.CheckpointFailed(false)
@@ -823,6 +956,14 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	}
 	// Committed.
 	pt.rec, pt.rev = &next, rev
+	pt.needFull = false
+	var obsolete []checkpoint.Ref
+	switch {
+	case snap.Full:
+		obsolete, pt.chain = pt.chain, nil // the snapshot replaces the deltas
+	case next.Deltas != old.Deltas:
+		pt.chain = append(pt.chain, next.Deltas.Head)
+	}
 	pt.seeRev.Store(rev)
 	b.Lock()
 	b.Committed(snap)
@@ -833,17 +974,21 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 	pt.status.Store(&st)
 	g.o.Observer.CheckpointDone(time.Since(start), written)
 	// Values of earlier epochs that the new record no longer references.
-	var obsolete []checkpoint.Ref
-	for _, pair := range [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}} {
+	pairs := [][2]checkpoint.Ref{{old.Counters, next.Counters}, {old.Rules, next.Rules}}
+	if old.DaysIndex != nil && next.DaysIndex != nil {
+		pairs = append(pairs, [2]checkpoint.Ref{*old.DaysIndex, *next.DaysIndex})
+	}
+	for _, pair := range pairs {
 		if pair[0].Key != pair[1].Key && !hasPrefix(pair[0].Key, epoch) {
 			obsolete = append(obsolete, pair[0])
 		}
 	}
-	for d, ref := range old.Days {
-		if nr, ok := next.Days[d]; (!ok || nr.Key != ref.Key) && (!hasPrefix(ref.Key, epoch) || !ok) {
+	for d, ref := range pt.days {
+		if nr, ok := days[d]; (!ok || nr.Key != ref.Key) && (!hasPrefix(ref.Key, epoch) || !ok) {
 			obsolete = append(obsolete, ref)
 		}
 	}
+	pt.days = days
 	if len(obsolete) > 0 {
 		if err := g.store.Delete(cctx, obsolete...); err != nil {
 			pt.log.Warn("could not delete obsolete checkpoint values", "err", err)
@@ -877,13 +1022,30 @@ func (pt *partition) resolve(ctx context.Context) error {
 	}
 	if rev != pt.rev {
 		pt.log.Info("a commit whose answer was lost had been applied: adopting it", "commit", rec.Commit, "seq", rec.Seq)
-		pt.rec, pt.rev = rec, rev
+		pt.rec, pt.rev, pt.days = rec, rev, nil
 		pt.seeRev.Store(rev)
 	}
 	return nil
 }
 
+// wantFull reports whether a commit writes a full snapshot rather than the
+// delta s: when the record has no snapshot yet, when the deltas since the
+// snapshot would reach the group's DeltaRatio times its size, or when they
+// would number MaxDeltas.
+func (pt *partition) wantFull(s *books.Snapshot) bool {
+	rec, ratio := pt.rec, pt.g.o.DeltaRatio
+	if ratio < 0 || rec.Counters.Key == "" || rec.Rules.Key == "" {
+		return true
+	}
+	n, size := 1, len(s.CountersDelta)+len(s.DaysDelta)+len(s.RulesDelta)
+	if c := rec.Deltas; c != nil {
+		n, size = c.Len+1, size+c.Bytes
+	}
+	return n > MaxDeltas || float64(size) >= ratio*float64(rec.Counters.Size+rec.Rules.Size)
+}
+
 func (pt *partition) commitFailed(err error) error {
+	pt.needFull = true
 	fenced := errors.Is(err, checkpoint.ErrFenced)
 	pt.g.o.Observer.CheckpointFailed(fenced)
 	if fenced {

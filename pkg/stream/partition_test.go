@@ -200,7 +200,7 @@ func TestLaggingPartitionCountsItsLoss(t *testing.T) {
 			if r.Counters.Key == "" {
 				return false
 			}
-			data, err := a.store.Get(t.Context(), r.Counters)
+			data, err := recordCounters(t.Context(), a.store, r)
 			if err != nil {
 				return false
 			}
