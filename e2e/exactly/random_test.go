@@ -1440,6 +1440,7 @@ var knownSeeds = []struct {
 	{"far-future ts accepted, the ledger's real days dropped (defect 1; passes since h/books)", false, 4242, chaosOpts{"ordinary,far_future", "none"}},
 	{"graceful nats-server restart while publishing, 2 partitions: a message neither counted nor dead-lettered (the ordered consumer's new consumer counted around it; passes since caughtUp)", false, 1013009033, chaosOpts{"all", "all"}},
 	{"the same, another schedule", false, 495946339, chaosOpts{"all", "all"}},
+	{"cluster, an owner frozen past its commit's deadline: its own applied commit taken for a fence, the partition held and never committed again (passes since TestRefusedCommitStillOwnedRetries's fix)", true, 697910899, chaosOpts{"all", "all"}},
 }
 
 // TestChaosKnown runs knownSeeds (opt-in: -chaos.known; several minutes).

@@ -703,7 +703,9 @@ func (pt *partition) loop(ctx context.Context) {
 			pt.poll(ctx)
 		case <-t.C:
 			if err := pt.commit(ctx, false); err != nil {
-				if errors.Is(err, checkpoint.ErrFenced) {
+				// Only a fenced partition stops here: a refused record
+				// write that resolve found still this owner's is retried.
+				if pt.fenced.Load() {
 					return
 				}
 				var fatal *partitionError

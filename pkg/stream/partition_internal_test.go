@@ -406,3 +406,45 @@ func TestNewConsumerPastUncountedMessage(t *testing.T) {
 		t.Errorf("after the failure the partition counted sequence %d", got)
 	}
 }
+
+// TestRefusedCommitStillOwnedRetries: a record write refused although the
+// record is still this owner's (its own earlier commit, applied with its
+// answer lost, shows a later revision and another position) is adopted and
+// the partition goes on committing. Found by the chaos seed 697910899 (a
+// 3-node cluster, an owner frozen past its commit's deadline while messages
+// arrived): the commit loop took the refusal for a fence and ended, with the
+// partition still held and never committed again.
+func TestRefusedCommitStillOwnedRetries(t *testing.T) {
+	r := newInternalRig(t, 30)
+	a := r.idleGroup(t, r.url, "a")
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition:\n%s", r.logs)
+	}
+	var rec *checkpoint.Record
+	var rev uint64
+	natstest.WaitFor(t, 20*time.Second, "a commits the stream", func() bool {
+		var err error
+		rec, rev, err = r.store.Load(t.Context(), 0)
+		return err == nil && rec.Seq == 30
+	})
+	// The owner's own commit, applied without its answer: same owner and
+	// epoch, a later commit number, an earlier position.
+	own := *rec
+	own.Commit++
+	own.Seq--
+	if _, err := r.store.Commit(t.Context(), &own, rev); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"after%d","channel":"eid","code":"0"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.WaitFor(t, 20*time.Second, "a commits again after adopting its own record", func() bool {
+		now, _, err := r.store.Load(t.Context(), 0)
+		return err == nil && now.Seq == 35 && now.Owner == "a" && now.Commit > own.Commit
+	})
+	if pt := a.parts[0]; pt == nil || pt.fenced.Load() {
+		t.Errorf("a's partition was fenced by its own record:\n%s", r.logs)
+	}
+}
