@@ -37,7 +37,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,6 +51,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 	"github.com/faceid-observability/faceid-exporter/pkg/classify"
 	"github.com/faceid-observability/faceid-exporter/pkg/config"
@@ -541,16 +541,6 @@ func shellWords(l string) ([]string, error) {
 
 // ---- the README's quick start ----
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestQuickStart runs the README's commands against the built binary: the
 // check=serve block (go run ./cmd/exporter → the binary; its ports moved to
 // free ones), then every line of the check=quickstart block (localhost:9479
@@ -581,7 +571,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 
-	httpPort, natsPort := freePort(t), freePort(t)
+	httpPort, natsPort := natstest.FreePort(t), natstest.FreePort(t)
 	local := "127.0.0.1:" + strconv.Itoa(httpPort)
 	tmp := t.TempDir()
 	lines := commandLines(serve[0].body)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/faceid-observability/faceid-exporter/internal/promtest"
 )
 
 // TestStackScript runs scripts/stack.sh as docs/stack.md tells a newcomer
@@ -203,27 +203,9 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // shippedRules counts the groups and rules of alerts/*.yml.
 func shippedRules(t *testing.T) (groups, rules int) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repoRoot, "alerts", "*.yml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("alerts/*.yml: %v", err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf struct {
-			Groups []struct {
-				Rules []yaml.Node `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(data, &rf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, g := range rf.Groups {
-			groups++
-			rules += len(g.Rules)
-		}
+	for _, g := range promtest.RuleGroups(t, filepath.Join(repoRoot, "alerts")) {
+		groups++
+		rules += len(g)
 	}
 	return groups, rules
 }

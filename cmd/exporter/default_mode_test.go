@@ -28,7 +28,7 @@ type running struct {
 
 func startServe(t *testing.T, args ...string) *running {
 	t.Helper()
-	r := &running{t: t, addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	r := &running{t: t, addr: "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t)), stderr: &syncBuffer{}, done: make(chan int, 1)}
 	var ctx context.Context
 	ctx, r.cancel = context.WithCancel(context.Background())
 	args = append(args, "--web.listen-address="+r.addr, "--nats.embedded.listen=127.0.0.1:-1", "--shutdown.timeout=5s")

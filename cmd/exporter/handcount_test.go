@@ -80,7 +80,7 @@ var handCounts = map[string]float64{
 // computed with the classifier.
 func TestServeCountsHandWrittenEvents(t *testing.T) {
 	s := natstest.RunServer(t, natstest.CoreOnly)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -66,7 +66,7 @@ func TestMemoryAt100k(t *testing.T) {
 		offs[i+1], subjects[i] = len(arena), subj
 	}
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	var stderr syncBuffer
 	cmd := exec.Command(bin, "--nats.core", "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stderr = &stderr
@@ -267,7 +267,7 @@ func TestMemoryJetStream(t *testing.T) {
 	}
 	last := st.CachedInfo().State.LastSeq
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	var stderr syncBuffer
 	cmd := exec.Command(bin, "--nats.url="+s.ClientURL(), "--web.listen-address="+addr, "--log.level=warn", "--jetstream.stream=FACEID")
 	cmd.Stderr = &stderr

@@ -122,7 +122,7 @@ func runPrivacyScenario(t *testing.T, jsMode bool, dlMode string, msgs, counted 
 	rcv := httptest.NewServer(otlp)
 	defer rcv.Close()
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	args := []string{"serve", "--nats.url=" + s.ClientURL(), "--web.listen-address=" + addr, "--shutdown.timeout=5s",
 		"--log.level=debug", "--log.format=json",
 		"--otlp.endpoint=" + rcv.Listener.Addr().String(), "--otlp.insecure", "--otlp.protocol=http", "--otlp.interval=100ms"}

@@ -42,7 +42,7 @@ func TestServeRedactsCredentials(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				done <- runContext(ctx, []string{"serve", "--nats.core", "--nats.url=" + tc.url, "--log.level=debug", "--shutdown.timeout=1s",
-					"--web.listen-address=127.0.0.1:" + strconv.Itoa(freePort(t))},
+					"--web.listen-address=127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))},
 					env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
 			}()
 			natstest.WaitFor(t, 10*time.Second, "the log to say "+tc.want, func() bool { return strings.Contains(stderr.String(), tc.want) })

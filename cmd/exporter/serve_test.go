@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -41,23 +42,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestDemo runs the README's main command, `exporter --demo`, through the
 // real command line (serve is the default subcommand) on free ports and
 // scrapes /metrics until verifications are counted.
 func TestDemo(t *testing.T) {
 	var stdout, stderr syncBuffer
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 // TestStopWhileNATSUnreachable runs the built binary against a NATS URL where
@@ -28,8 +30,8 @@ func TestStopWhileNATSUnreachable(t *testing.T) {
 		{"jetstream", []string{"--jetstream.stream=FACEID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nowhere := "nats://127.0.0.1:" + strconv.Itoa(freePort(t)) // free a moment ago: nothing listens
-			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			nowhere := "nats://127.0.0.1:" + strconv.Itoa(natstest.FreePort(t)) // free a moment ago: nothing listens
+			addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 			var stderr syncBuffer
 			cmd := exec.Command(bin, append([]string{"--nats.url=" + nowhere, "--web.listen-address=" + addr, "--log.level=info"}, tc.args...)...)
 			cmd.Stderr = &stderr

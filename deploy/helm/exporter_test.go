@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +28,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 var (
@@ -470,7 +471,7 @@ otlp: {endpoint: %q, protocol: http, interval: 1s, headers: {Authorization: %q}}
 	dep := one(t, objs, "Deployment")
 	ct := dig(dep, "spec", "template", "spec", "containers", "0")
 
-	port := freePort(t)
+	port := natstest.FreePort(t)
 	var args []string
 	for _, a := range p.args {
 		if strings.HasPrefix(a, "--web.listen-address=") {
@@ -553,16 +554,6 @@ func findArg(t *testing.T, args []string, prefix string) string {
 	}
 	t.Fatalf("no %s in %v", prefix, args)
 	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // waitFor polls cond until it holds, the process exits or the deadline passes.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 )
 
@@ -146,7 +147,7 @@ func (c *chaos) freezeOwner() {
 	// first (it logs the loss and attempts no commit).
 	var last string
 	lostRE := regexp.MustCompile(`msg="partition lost to another owner[^"]*".* partition=` + part + ` .*reason="((?:[^"\\]|\\.)*)"`)
-	c.fenceErr = pollUntil(30*time.Second, 20*time.Millisecond, func() (bool, string) {
+	c.fenceErr = natstest.Poll(30*time.Second, 20*time.Millisecond, func() (bool, string) {
 		s, err := getMetrics(victim.url())
 		if err != nil {
 			last = err.Error()

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 // eventually polls cond every poll until it reports true, failing t when it
@@ -20,24 +22,8 @@ import (
 // last detail cond gave.
 func eventually(t testing.TB, within, poll time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	if err := pollUntil(within, poll, cond); err != nil {
+	if err := natstest.Poll(within, poll, cond); err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
-// pollUntil is eventually returning an error instead of failing a test, for
-// goroutines other than the test's.
-func pollUntil(within, poll time.Duration, cond func() (bool, string)) error {
-	deadline := time.Now().Add(within)
-	for {
-		ok, detail := cond()
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s (last: %s)", within, detail)
-		}
-		time.Sleep(poll)
 	}
 }
 
@@ -117,7 +103,7 @@ func (p *proc) startErr() error {
 	p.mu.Unlock()
 
 	var addr string
-	err = pollUntil(60*time.Second, 20*time.Millisecond, func() (bool, string) {
+	err = natstest.Poll(60*time.Second, 20*time.Millisecond, func() (bool, string) {
 		select {
 		case <-done:
 			return true, ""

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faceid-observability/faceid-exporter/internal/hostile"
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 	"github.com/faceid-observability/faceid-exporter/internal/refmodel"
 	"github.com/faceid-observability/faceid-exporter/pkg/ledger"
 	"github.com/faceid-observability/faceid-exporter/pkg/stream"
@@ -586,7 +587,7 @@ func (r *chaosRun) resurrected() bool {
 	var back []uint64
 	for _, seq := range r.removedSeqs {
 		var found bool
-		err := pollUntil(30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		err := natstest.Poll(30*time.Second, 200*time.Millisecond, func() (bool, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, err := r.stream().GetMsg(ctx, seq)
@@ -785,14 +786,14 @@ func (r *chaosRun) startAll() {
 func (r *chaosRun) stepdown(stream string) {
 	before := leaderOf(r.js, stream)
 	r.note("stepdown of the %s leader (%s)", stream, before)
-	err := pollUntil(30*time.Second, 200*time.Millisecond, func() (bool, string) {
+	err := natstest.Poll(30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		err := jsAPI(r.nc, "$JS.API.STREAM.LEADER.STEPDOWN."+stream)
 		return err == nil, fmt.Sprint(err)
 	})
 	if err != nil {
 		r.fatalf("stepdown of %s: %v", stream, err)
 	}
-	err = pollUntil(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+	err = natstest.Poll(30*time.Second, 100*time.Millisecond, func() (bool, string) {
 		l := leaderOf(r.js, stream)
 		return l != "" && l != before, "leader " + l
 	})
@@ -831,7 +832,7 @@ func (r *chaosRun) waitPublished() {
 // stream returns the stream's handle, retrying while servers restart.
 func (r *chaosRun) stream() jetstream.Stream {
 	var s jetstream.Stream
-	err := pollUntil(60*time.Second, 100*time.Millisecond, func() (bool, string) {
+	err := natstest.Poll(60*time.Second, 100*time.Millisecond, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var err error
@@ -852,7 +853,7 @@ func (r *chaosRun) readFrom(from uint64) []refmodel.Msg {
 	var out []refmodel.Msg
 	for seq := max(from, st.FirstSeq); seq <= st.LastSeq; seq++ {
 		var m *jetstream.RawStreamMsg
-		err := pollUntil(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		err := natstest.Poll(30*time.Second, 100*time.Millisecond, func() (bool, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			var err error
@@ -905,7 +906,7 @@ func (r *chaosRun) sync(what string) {
 func (r *chaosRun) recreate() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := pollUntil(30*time.Second, 200*time.Millisecond, func() (bool, string) {
+	err := natstest.Poll(30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		err := r.js.DeleteStream(ctx, streamName)
 		return err == nil || errors.Is(err, jetstream.ErrStreamNotFound), fmt.Sprint(err)
 	})
@@ -1094,7 +1095,7 @@ func (r *chaosRun) quiet(s step) {
 // liveness problem (reported by the next check) when that took longer than
 // orphanBound after since.
 func (r *chaosRun) owned(since time.Time, what string) {
-	err := pollUntil(settleWithinChaos, 50*time.Millisecond, func() (bool, string) { return allOwned(r.g, false) })
+	err := natstest.Poll(settleWithinChaos, 50*time.Millisecond, func() (bool, string) { return allOwned(r.g, false) })
 	took := time.Since(since)
 	r.note("every partition owned again %s after %s", what, took.Round(10*time.Millisecond))
 	if err != nil || took > orphanBound {
@@ -1170,7 +1171,7 @@ func (r *chaosRun) settle(want refmodel.Expected, within time.Duration) ([][]byt
 	var raw [][]byte
 	var status, prev string
 	var prevAt time.Time
-	err := pollUntil(within, 150*time.Millisecond, func() (bool, string) {
+	err := natstest.Poll(within, 150*time.Millisecond, func() (bool, string) {
 		if c := r.g.crashed(); len(c) > 0 {
 			status = "crashed: " + strings.Join(c, "; ")
 			return false, status

@@ -101,15 +101,11 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // getMetrics scrapes base+"/metrics".
 func getMetrics(base string) (scrape, error) {
-	resp, err := httpClient.Get(base + "/metrics")
+	raw, err := rawMetrics(base)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
-	}
-	return parseMetrics(resp.Body)
+	return parseMetrics(bytes.NewReader(raw))
 }
 
 // parseMetrics parses the Prometheus text format.

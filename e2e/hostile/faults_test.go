@@ -40,14 +40,7 @@ const (
 // resets and losses): a difference that does not settle within 30 s fails,
 // naming the step.
 func TestModelFaults(t *testing.T) {
-	classes, err := hostile.ParseClasses(*classesFlag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range *seedsFlag {
-		seed := firstSeed() + uint64(i)
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runFaults(t, seed, classes) })
-	}
+	eachSeed(t, runFaults)
 }
 
 type faultRig struct {

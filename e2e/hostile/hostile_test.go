@@ -96,16 +96,9 @@ func TestModelOrdinary(t *testing.T) {
 
 // TestModelHostile runs every class (or -classes) mixed.
 func TestModelHostile(t *testing.T) {
-	classes, err := hostile.ParseClasses(*classesFlag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range *seedsFlag {
-		seed := firstSeed() + uint64(i)
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			runOnce(t, seed, classes, *nFlag)
-		})
-	}
+	eachSeed(t, func(t *testing.T, seed uint64, classes []hostile.Class) {
+		runOnce(t, seed, classes, *nFlag)
+	})
 }
 
 // TestModelByClass runs each class alone (with ordinary traffic), so that a
@@ -494,4 +487,18 @@ func startStoppable(t *testing.T, cfg service.Config) (service.Started, func()) 
 	}
 	t.Cleanup(stop)
 	return st, stop
+}
+
+// eachSeed runs run as a subtest, named by its seed, for each of the
+// -seeds seeds from the first, with the -classes classes.
+func eachSeed(t *testing.T, run func(t *testing.T, seed uint64, classes []hostile.Class)) {
+	t.Helper()
+	classes, err := hostile.ParseClasses(*classesFlag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range *seedsFlag {
+		seed := firstSeed() + uint64(i)
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { run(t, seed, classes) })
+	}
 }

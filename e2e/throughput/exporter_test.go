@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faceid-observability/faceid-exporter/internal/natstest"
 )
 
 // listenRE finds the address the exporter's HTTP server bound
@@ -121,7 +123,7 @@ func (b *bench) exporterRun(round int, label string, pprofDir string, profileSec
 	}
 	defer c.kill()
 	var base string
-	if err := pollUntil(b.o.timeout, 5*time.Millisecond, func() (bool, string) {
+	if err := natstest.Poll(b.o.timeout, 5*time.Millisecond, func() (bool, string) {
 		if !c.running() {
 			return true, ""
 		}
@@ -136,7 +138,7 @@ func (b *bench) exporterRun(round int, label string, pprofDir string, profileSec
 	}
 
 	var first progress
-	if err := pollUntil(b.o.timeout, 5*time.Millisecond, func() (bool, string) {
+	if err := natstest.Poll(b.o.timeout, 5*time.Millisecond, func() (bool, string) {
 		if !c.running() {
 			return true, "exited"
 		}

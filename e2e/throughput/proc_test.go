@@ -229,19 +229,3 @@ func tailFile(path string, n int) string {
 	}
 	return strings.TrimSpace(string(data))
 }
-
-// pollUntil polls cond every poll until it is true, or fails after within
-// with cond's last detail.
-func pollUntil(within, poll time.Duration, cond func() (bool, string)) error {
-	deadline := time.Now().Add(within)
-	for {
-		ok, detail := cond()
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s (last: %s)", within, detail)
-		}
-		time.Sleep(poll)
-	}
-}

@@ -3,6 +3,7 @@
 package natstest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -84,4 +85,31 @@ func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Poll calls cond every poll until it holds, or returns an error with cond's
+// last detail after within: WaitFor for goroutines other than the test's.
+func Poll(within, poll time.Duration, cond func() (bool, string)) error {
+	deadline := time.Now().Add(within)
+	for {
+		ok, detail := cond()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s (last: %s)", within, detail)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -64,13 +64,7 @@ func (st *store) restore(t *testing.T, l *Layout, o RulesOptions) *Books {
 	}
 	days := map[ledger.Day][]byte{}
 	for d, data := range st.days {
-		var rows [][]ledger.Row
-		for _, dd := range ds {
-			if r := dd[d]; r != nil {
-				rows = append(rows, r)
-			}
-		}
-		f, err := ledger.MergeDay(d, data, rows...)
+		f, err := ledger.MergeDay(d, data, ds...)
 		if err != nil {
 			t.Fatal(err)
 		}

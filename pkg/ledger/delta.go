@@ -54,12 +54,19 @@ func DecodeDaysDelta(data []byte) (map[Day][]Row, error) {
 	return out, nil
 }
 
-// MergeDay applies the changed rows of a day, in commit order, to the day's
-// stored value (a DayFile as JSON) and returns the DayFile they describe.
-func MergeDay(day Day, full []byte, changes ...[]Row) (*DayFile, error) {
+// MergeDay applies the day's changed rows of deltas, in commit order, to the
+// day's stored value (a DayFile as JSON) and returns the DayFile they
+// describe.
+func MergeDay(day Day, full []byte, deltas ...map[Day][]Row) (*DayFile, error) {
 	var f DayFile
 	if err := json.Unmarshal(full, &f); err != nil {
 		return nil, fmt.Errorf("decode ledger day %s: %w", day, err)
+	}
+	var changes [][]Row
+	for _, d := range deltas {
+		if r := d[day]; r != nil {
+			changes = append(changes, r)
+		}
 	}
 	if len(changes) == 0 {
 		return &f, nil

@@ -64,13 +64,7 @@ func Read(ctx context.Context, kv jetstream.KeyValue, stream, group string, from
 				if err != nil {
 					return fmt.Errorf("partition %d: %w", p, err)
 				}
-				var rows [][]Row
-				for _, c := range changes {
-					if r := c[day]; r != nil {
-						rows = append(rows, r)
-					}
-				}
-				f, err := MergeDay(day, data, rows...)
+				f, err := MergeDay(day, data, changes...)
 				if err != nil {
 					return fmt.Errorf("partition %d: %w", p, err)
 				}

@@ -154,24 +154,7 @@ func TestDeltaChainsCollected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := uint64(2) // the record, the member key
-		refs := []checkpoint.Ref{rec.Counters, rec.Rules}
-		if rec.DaysIndex != nil {
-			refs = append(refs, *rec.DaysIndex)
-		}
-		days, err := r.store.DayRefs(t.Context(), rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range days {
-			refs = append(refs, d)
-		}
-		for _, ref := range refs {
-			n += 2 * uint64(ref.Chunks)
-		}
-		if c := rec.Deltas; c != nil {
-			n += uint64(c.Len * c.Chunks)
-		}
+		n := 2 + recordKeys(t, r.store, rec) // the record, the member key
 		status, err := r.store.KV().Status(t.Context())
 		if err != nil {
 			t.Fatal(err)

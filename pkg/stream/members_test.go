@@ -287,23 +287,7 @@ func TestGroupBucketBounded(t *testing.T) {
 		}
 		n := uint64(len(recs) + 1)
 		for _, rec := range recs {
-			refs := []checkpoint.Ref{rec.Counters, rec.Rules}
-			if rec.DaysIndex != nil {
-				refs = append(refs, *rec.DaysIndex)
-			}
-			days, err := st.DayRefs(t.Context(), rec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range days {
-				refs = append(refs, d)
-			}
-			for _, ref := range refs {
-				n += 2 * uint64(ref.Chunks)
-			}
-			if c := rec.Deltas; c != nil {
-				n += uint64(c.Len * c.Chunks) // the deltas since the snapshot
-			}
+			n += recordKeys(t, st, rec)
 		}
 		return n, fmt.Sprint(len(recs), " records")
 	}
@@ -379,4 +363,30 @@ func pollUntil(within time.Duration, cond func() bool) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// recordKeys is how many bucket keys rec may account for besides itself:
+// each chunk of a value it references and of that value's other slot, and
+// the deltas of its chain since the snapshot.
+func recordKeys(t *testing.T, st *checkpoint.Store, rec *checkpoint.Record) uint64 {
+	t.Helper()
+	refs := []checkpoint.Ref{rec.Counters, rec.Rules}
+	if rec.DaysIndex != nil {
+		refs = append(refs, *rec.DaysIndex)
+	}
+	days, err := st.DayRefs(t.Context(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range days {
+		refs = append(refs, d)
+	}
+	var n uint64
+	for _, ref := range refs {
+		n += 2 * uint64(ref.Chunks)
+	}
+	if c := rec.Deltas; c != nil {
+		n += uint64(c.Len * c.Chunks)
+	}
+	return n
 }

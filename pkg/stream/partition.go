@@ -315,13 +315,7 @@ func mergeDeltas(counters, rules []byte, days map[ledger.Day][]byte, deltas []*c
 		if !ok {
 			continue // the day left the books after the delta
 		}
-		var rows [][]ledger.Row
-		for _, d := range ds {
-			if r := d[day]; r != nil {
-				rows = append(rows, r)
-			}
-		}
-		f, err := ledger.MergeDay(day, data, rows...)
+		f, err := ledger.MergeDay(day, data, ds...)
 		if err != nil {
 			return nil, nil, nil, err
 		}
