@@ -23,6 +23,11 @@ type Books struct {
 	days      map[ledger.Day]map[uint32]uint64
 	gen       map[ledger.Day]uint64 // change generation of each day
 	dirty     map[ledger.Day]uint64 // days changed since their last commit, with the generation
+	// cur is the generation a change gets now; every capture of a snapshot
+	// starts a new one. markDay's gen and dirty are cur already when markCur
+	// is cur, so further events on it change neither map.
+	cur, markCur uint64
+	markDay      ledger.Day
 	newestDay ledger.Day
 	lastDay   ledger.Day // cache of the day the last event landed on
 	lastRows  map[uint32]uint64
@@ -46,7 +51,7 @@ func New(l *Layout, o RulesOptions) *Books {
 	}
 	return &Books{
 		l: l, c: make([]atomic.Uint64, l.Slots()), rules: NewRules(l.cat, o), keep: ledger.Day(o.RetentionDays),
-		days: map[ledger.Day]map[uint32]uint64{}, gen: map[ledger.Day]uint64{}, dirty: map[ledger.Day]uint64{},
+		days: map[ledger.Day]map[uint32]uint64{}, gen: map[ledger.Day]uint64{}, dirty: map[ledger.Day]uint64{}, cur: 1,
 		base: make([]uint64, l.Slots()), dayBase: map[ledger.Day]map[uint32]uint64{}, inDeltas: map[ledger.Day]bool{},
 	}
 }
@@ -148,9 +153,10 @@ func (b *Books) book(r *classify.Result, codeSlot int) {
 	}
 	key := uint32(((r.Channel.Index*l.codeSlots+codeSlot)*3+int(r.Billable))*l.ruleSlots + l.ruleSlot(r.Event.RuleID))
 	rows[key]++
-	g := b.gen[day] + 1
-	b.gen[day] = g
-	b.dirty[day] = g
+	if day != b.markDay || b.markCur != b.cur {
+		b.gen[day], b.dirty[day] = b.cur, b.cur
+		b.markDay, b.markCur = day, b.cur
+	}
 }
 
 // prune drops the days past the retention before the newest day.
@@ -160,6 +166,7 @@ func (b *Books) prune() {
 			delete(b.days, d)
 			delete(b.gen, d)
 			b.dirty[d] = b.gen[d] // a removal to commit
+			b.markCur = 0
 		}
 	}
 }

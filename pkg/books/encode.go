@@ -157,6 +157,7 @@ func (b *Books) capture() *Snapshot {
 	for slot := range b.c {
 		s.vals[slot] = b.c[slot].Load()
 	}
+	b.cur++ // a change from now on is one this snapshot misses
 	return s
 }
 
@@ -361,7 +362,7 @@ func (b *Books) Restore(counters, rules []byte, days map[ledger.Day][]byte) erro
 	// A retention shorter than the one the days were kept with drops the
 	// days now past it (committed as removals).
 	b.prune()
-	b.lastRows = nil
+	b.lastRows, b.markCur = nil, 0
 	// What was restored is what is committed: the next delta's base (a
 	// full snapshot comes first: the key order of the record's is not known).
 	s := b.capture()

@@ -598,7 +598,7 @@ func (g *Group) newPartition(p int, rec *checkpoint.Record, rev uint64) *partiti
 	b := books.New(g.o.Layout, g.o.Rules)
 	pt := &partition{
 		g: g, p: p, log: g.log.With("partition", p), books: b,
-		cls: classify.New(g.o.Catalog, b.Rules().ClassifyOptions()), in: newInbox(),
+		cls: classify.New(g.o.Catalog, b.Rules().ClassifyOptions()), worked: make(chan struct{}),
 		rec: rec, rev: rev, epoch: rec.Epoch, done: make(chan struct{}), failed: make(chan error, 1),
 	}
 	pt.seeRev.Store(rev)

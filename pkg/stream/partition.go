@@ -73,10 +73,9 @@ type partition struct {
 	log   *slog.Logger
 	books *books.Books
 	cls   *classify.Classifier
-	// in hands the consumer's messages to the worker goroutine, which owns
-	// cls, r and n and applies the messages to the books.
-	in *inbox
-	r  classify.Result
+	// The worker goroutine (work) owns cls, r and n: it reads the messages
+	// and applies them to the books.
+	r classify.Result
 	n  uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
@@ -96,16 +95,14 @@ type partition struct {
 	created                         time.Time                // the stream's creation time
 	dlErr                           error                    // sticky: a dead letter was not stored; nothing more is committed
 
-	// The worker (work) is the one goroutine that handles messages, one at a
-	// time: the ordered consumer re-creates its server-side consumer on a
-	// reset and delivers the new one's messages on a new goroutine, while the
-	// old one's last message may still be on its way into the inbox; the
-	// worker checks a new consumer's start (caughtUp) before counting it.
+	// The worker (work) is the one goroutine that reads and handles
+	// messages, one at a time: its reader starts a new server-side consumer
+	// (a reset) right after the last message the worker counted.
 
 	// consumer names the server-side consumer that delivered the last
 	// handled message (written by handle under the books' lock). A message
-	// from another one means the ordered consumer re-created itself: the
-	// stream's identity is checked before it is counted.
+	// from another one means the reader started a new consumer: the stream's
+	// identity is checked before it is counted.
 	consumer atomic.Pointer[string]
 	// streamGone: a message came while the stream was not the one the books
 	// follow (or could not be checked): nothing more is counted; the
@@ -141,8 +138,8 @@ type partition struct {
 	status   atomic.Pointer[PartitionStatus]
 	fenced   atomic.Bool
 	stopping atomic.Bool
-	cc       jetstream.ConsumeContext
-	cons     jetstream.Consumer
+	rd       *reader       // the worker's; others may close it and read its consumer
+	worked   chan struct{} // closed when the worker returns
 	cancel   context.CancelFunc
 	done     chan struct{}
 	failed   chan error
@@ -251,21 +248,17 @@ func (pt *partition) start(ctx context.Context) error {
 	// What the checkpoint holds is processed: a partition this process takes
 	// back with nothing left to read exposes its series at once.
 	pt.processed.Store(pt.seq)
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if pt.seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pt.seq+1
-	}
-	var cons jetstream.Consumer
-	if err := pt.step(ctx, fmt.Sprintf("ordered consumer on %v", filters), func(ctx context.Context) (err error) {
-		cons, err = stream.OrderedConsumer(ctx, cfg)
-		return err
+	rd := newReader(g.nc, stream, filters, g.o.PullMaxMessages, pt.log)
+	if err := pt.step(ctx, fmt.Sprintf("consumer on %v", filters), func(ctx context.Context) error {
+		return rd.create(pt.seq + 1)
 	}); err != nil {
+		rd.release()
 		return err
 	}
-	pt.cons = cons
+	pt.rd = rd
 	replay := uint64(0)
 	_ = pt.step(ctx, "consumer info", func(ctx context.Context) error {
-		ci, err := cons.Info(ctx)
+		ci, err := rd.consumer().Info(ctx)
 		if err == nil {
 			replay = ci.NumPending
 		}
@@ -273,16 +266,8 @@ func (pt *partition) start(ctx context.Context) error {
 	})
 	pt.status.Store(&PartitionStatus{Partition: pt.p, Seq: rec.Seq, CommittedAt: rec.CommittedAt, Lag: replay, Replay: replay})
 	pt.lastOK.Store(monoNow())
-	from := pt.seq // read before Consume: from then on the worker owns pt.seq
+	from := pt.seq // read before the worker starts: from then on it owns pt.seq
 	go pt.work()
-	cc, err := cons.Consume(pt.deliver, append(pullOptions(g.o.PullMaxMessages),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			pt.log.Debug("ordered consumer", "err", err)
-		}))...)
-	if err != nil {
-		return fmt.Errorf("consume partition %d: %w", pt.p, err)
-	}
-	pt.cc = cc
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	pt.cancel = lcancel
 	go pt.loop(lctx)
@@ -471,56 +456,24 @@ func (pt *partition) sameStream() bool {
 	return false
 }
 
-// caughtUp checks, before the first message of a new server-side consumer
-// is counted, that every message the ordered consumer handed over before it
-// was counted: a reset starts the new consumer after the last message
-// delivered to the inbox, and that message may still be on its way in (on the
-// old consumer's goroutine) or may have been dropped. When it was not
-// counted, or the new consumer's start cannot be read, nothing more is
-// counted and the partition restarts from its checkpoint. It is called by
-// the worker, without the books' lock.
-func (pt *partition) caughtUp(consumer string) bool {
-	var start uint64
-	info := pt.cons.CachedInfo()
-	if info != nil && info.Name == consumer {
-		start = info.Config.OptStartSeq
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), pt.stepTimeout())
-		c, err := pt.g.js.Consumer(ctx, pt.g.o.Stream, consumer)
-		cancel()
-		if err != nil {
-			pt.streamGone.Store(true)
-			pt.fail(&partitionError{fmt.Errorf("read the start of consumer %s before counting its messages: %w", consumer, err)})
-			return false
-		}
-		start = c.CachedInfo().Config.OptStartSeq
-	}
-	pt.books.Lock()
-	seq := pt.seq
-	pt.books.Unlock()
-	if start > 0 && start-1 > seq {
-		pt.streamGone.Store(true)
-		pt.fail(&partitionError{fmt.Errorf("consumer %s starts at sequence %d, but the partition has counted up to %d only: a message handed over before the reset was not counted", consumer, start, seq)})
-		return false
-	}
-	return true
-}
-
-// deliver is the consumer's callback, on its delivery goroutine: it only
-// hands the message to the partition's worker (see inbox).
-func (pt *partition) deliver(m jetstream.Msg) { pt.in.put(m) }
-
-// work applies the inbox's batches, in delivery order, until the partition
-// halts.
+// work reads and applies the partition's messages, in stream order, until
+// the partition halts or its reader fails.
 func (pt *partition) work() {
-	var batch []jetstream.Msg
+	defer close(pt.worked)
+	defer pt.rd.release()
 	for {
-		var ok bool
-		if batch, ok = pt.in.take(batch); !ok {
+		m, a, err := pt.rd.take(true, pt.seq)
+		if err != nil {
+			if !errors.Is(err, errReaderClosed) {
+				// Not counted, so nothing after it may be.
+				pt.streamGone.Store(true)
+				pt.fail(&partitionError{err})
+			}
 			return
 		}
-		pt.applyBatch(batch)
-		pt.in.applied(len(batch))
+		if !pt.applyBatch(m, a) {
+			return
+		}
 	}
 }
 
@@ -532,10 +485,11 @@ const (
 	lockCheck = 8
 )
 
-// applyBatch applies a batch of delivered messages in order, under one hold
-// of the books' lock for a batch of ordinary messages (see lockHold; released
-// around a new consumer's stream check).
-func (pt *partition) applyBatch(msgs []jetstream.Msg) {
+// applyBatch applies m and the messages that follow it at hand, in order,
+// under one hold of the books' lock (see lockHold; released around a new
+// consumer's stream check). It reports false when the partition stops
+// reading.
+func (pt *partition) applyBatch(m *nats.Msg, a ackInfo) bool {
 	b := pt.books
 	h := pt.g.o.Hooks
 	locked := false
@@ -555,29 +509,17 @@ func (pt *partition) applyBatch(msgs []jetstream.Msg) {
 			unlock()
 		}
 	}()
-	for i, m := range msgs {
-		msgs[i] = nil
-		a, ok := parseAck(m.Reply())
-		if !ok {
-			md, err := m.Metadata()
-			if err != nil {
-				// Not counted, so nothing after it may be.
-				pt.streamGone.Store(true)
-				pt.fail(&partitionError{fmt.Errorf("message without jetstream metadata: %w", err)})
-				return
-			}
-			a = ackInfo{seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, ts: md.Timestamp, consumer: md.Consumer}
-		}
+	for i := 0; m != nil; i++ {
 		if pt.streamGone.Load() {
-			return
+			return false
 		}
 		newConsumer := false
 		if c := pt.consumer.Load(); c == nil || *c != a.consumer {
 			if locked {
 				unlock()
 			}
-			if !pt.sameStream() || !pt.caughtUp(a.consumer) {
-				return
+			if !pt.sameStream() {
+				return false
 			}
 			newConsumer = true
 		}
@@ -604,7 +546,16 @@ func (pt *partition) applyBatch(msgs []jetstream.Msg) {
 		if sample {
 			h.Processed(time.Since(start))
 		}
+		var err error
+		if m, a, err = pt.rd.take(false, pt.seq); err != nil {
+			if !errors.Is(err, errReaderClosed) {
+				pt.streamGone.Store(true)
+				pt.fail(&partitionError{err})
+			}
+			return false
+		}
 	}
+	return true
 }
 
 // What handle did with a message.
@@ -618,7 +569,7 @@ const (
 // has checked the stream of a new consumer (newConsumer), and reports the
 // messages received to the hooks (see Hooks.Received) and pt.seq to
 // pt.processed.
-func (pt *partition) handle(m jetstream.Msg, a ackInfo, newConsumer bool) int {
+func (pt *partition) handle(m *nats.Msg, a ackInfo, newConsumer bool) int {
 	seq, stamp := a.seq, a.ts
 	b := pt.books
 	if newConsumer {
@@ -637,7 +588,7 @@ func (pt *partition) handle(m jetstream.Msg, a ackInfo, newConsumer bool) int {
 	}
 	pt.seq = seq
 	h := pt.g.o.Hooks
-	data, subject := m.Data(), m.Subject()
+	data, subject := m.Data, m.Subject
 	r := &pt.r
 	if err := pt.cls.Classify(data, FallbackChannel(subject), stamp, r); err != nil {
 		var rej *classify.RejectError
@@ -732,7 +683,11 @@ func (pt *partition) poll(ctx context.Context) {
 	g := pt.g
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ci, err := pt.cons.Info(pctx)
+	var ci *jetstream.ConsumerInfo
+	err := errors.New("no consumer")
+	if c := pt.rd.consumer(); c != nil {
+		ci, err = c.Info(pctx)
+	}
 	if err == nil {
 		st := *pt.status.Load()
 		st.Lag = ci.NumPending
@@ -1064,10 +1019,10 @@ func (pt *partition) fence(why string) {
 func (pt *partition) halt() {
 	pt.stopOnce.Do(func() {
 		pt.stopping.Store(true)
-		if pt.cc != nil {
-			pt.cc.Stop()
+		if pt.rd != nil {
+			pt.rd.close()
+			pt.rd.deleteLast()
 		}
-		pt.in.close()
 		if pt.cancel != nil {
 			pt.cancel()
 		}
@@ -1089,19 +1044,24 @@ func (pt *partition) stop(ctx context.Context) error {
 	if pt.fenced.Load() {
 		return nil
 	}
-	if !pt.exact && pt.cons != nil {
-		// A last look at how far the consumer has read (while it still
-		// runs), so that the record bounds what a later start may count as
-		// lost (noteFirstSeq).
-		pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
-		pt.in.drain(pt.stepTimeout()) // what was delivered is handled
-		pt.poll(pctx)
-		cancel()
+	if pt.rd != nil {
+		// The reader stops; the worker applies what was delivered, so the
+		// final commit covers it.
+		pt.rd.close()
+		select {
+		case <-pt.worked:
+		case <-time.After(pt.stepTimeout()):
+			pt.log.Warn("the partition's worker did not finish in time; the final commit covers what it applied")
+		}
+		if !pt.exact {
+			// A last look at how far the consumer has read, so that the
+			// record bounds what a later start may count as lost
+			// (noteFirstSeq).
+			pctx, cancel := context.WithTimeout(ctx, pt.stepTimeout())
+			pt.poll(pctx)
+			cancel()
+		}
 	}
-	if pt.cc != nil {
-		pt.cc.Stop()
-	}
-	pt.in.drain(pt.stepTimeout()) // the final commit covers what was delivered
 	if pt.cancel != nil {
 		pt.cancel()
 		<-pt.done

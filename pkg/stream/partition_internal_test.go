@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,60 +351,90 @@ func TestUnacknowledgedDeadLetterNeverCommitted(t *testing.T) {
 	}
 }
 
-// TestNewConsumerPastUncountedMessage: the ordered consumer re-creates its
-// server-side consumer after the last message it handed over, and delivers
-// the new one's messages on a new goroutine while the old one's last
-// message may not be counted yet (found by the chaos seed 1013009033: a
-// graceful nats-server restart while messages arrived; the new consumer's
-// messages were counted and committed around sequence 375, which was never
-// counted nor dead-lettered). A message from a consumer that starts past
-// what the partition has counted is not counted, and the partition restarts
-// from its checkpoint.
-func TestNewConsumerPastUncountedMessage(t *testing.T) {
+// countHooks counts what a partition reports received and counted.
+type countHooks struct {
+	quietHooks
+	received, counted atomic.Int64
+}
+
+func (h *countHooks) Received(received, counted int) {
+	h.received.Add(int64(received))
+	h.counted.Add(int64(counted))
+}
+
+// TestReaderResetResumesAfterCounted: the partition's reader starts a new
+// server-side consumer right after the last message its worker counted when
+// the server deletes the consumer under it (a 409 on the waiting pull) and
+// when a delivery is lost on the way (here the subscription's channel
+// overflows while the worker is held: a gap in the delivery sequence). Every
+// message is counted once: none twice, none skipped. Before the reader, the
+// ordered consumer of nats.go restarted after the last message it had handed
+// over, which the worker might not have counted (chaos seed 1013009033).
+func TestReaderResetResumesAfterCounted(t *testing.T) {
 	r := newInternalRig(t, 30)
+	h := &countHooks{}
+	r.o.Hooks = h
 	a := r.idleGroup(t, r.url, "a")
 	if !a.acquire(t.Context(), 0) {
 		t.Fatalf("a could not take the partition:\n%s", r.logs)
 	}
 	pt := a.parts[0]
 	natstest.WaitFor(t, 20*time.Second, "a counts the stream", func() bool { return pt.processed.Load() == 30 })
-	// The partition's own consumer stops delivering (its goroutine is as
-	// good as gone); sequences 31 to 33 arrive, and a consumer that starts
-	// at 33 (as a reset after 32 was handed over would) delivers 33.
-	pt.cc.Stop()
-	for i := range 3 {
-		if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"late%d","channel":"eid","code":"0"}`, i)); err != nil {
+	publish := func(from, n int) {
+		for i := range n {
+			if _, err := r.js.Publish(t.Context(), "faceid.results.eid", fmt.Appendf(nil, `{"id":"late%d","channel":"eid","code":"0"}`, from+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	t.Run("consumer deleted", func(t *testing.T) {
+		first := pt.rd.consumer().CachedInfo().Name
+		if err := r.js.DeleteConsumer(t.Context(), "FACEID", first); err != nil {
 			t.Fatal(err)
 		}
-	}
-	s, err := r.js.Stream(t.Context(), "FACEID")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := s.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 33})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := other.Next(jetstream.FetchMaxWait(5 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt.applyBatch([]jetstream.Msg{m}) // as the worker applies a batch
-	if got := pt.processed.Load(); got != 30 {
-		t.Errorf("the partition counted sequence %d past the uncounted 31 and 32", got)
-	}
-	select {
-	case err := <-pt.failed:
-		if !strings.Contains(err.Error(), "was not counted") {
-			t.Errorf("the partition failed with %v, want the uncounted message named", err)
+		publish(0, 3)
+		natstest.WaitFor(t, 20*time.Second, "the partition counts the new messages", func() bool { return pt.processed.Load() == 33 })
+		if c := pt.consumer.Load(); c == nil || *c == first {
+			t.Errorf("the messages after the deletion came from consumer %v, want a new one (the first was %s)", c, first)
 		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("the partition did not stop to restart from its checkpoint:\n%s", r.logs)
+	})
+
+	t.Run("delivery lost", func(t *testing.T) {
+		before := *pt.consumer.Load()
+		// Hold the worker (it takes the books' lock for every message) and
+		// ask the consumer for many more messages than the reader's pulls
+		// (and its subscription's channel) allow: the client drops the rest
+		// as a slow consumer.
+		pt.books.Lock()
+		locked := true
+		defer func() {
+			if locked {
+				pt.books.Unlock()
+			}
+		}()
+		publish(100, 3*pt.g.o.PullMaxMessages+100)
+		inbox, next := pt.rd.sub.Subject, pt.rd.next
+		if err := r.js.Conn().PublishRequest(next, inbox, []byte(`{"batch":1000,"expires":5000000000}`)); err != nil {
+			t.Fatal(err)
+		}
+		natstest.WaitFor(t, 20*time.Second, "the client drops messages", func() bool {
+			n, _ := pt.rd.sub.Dropped()
+			return n > 0
+		})
+		locked = false
+		pt.books.Unlock()
+		want := uint64(33 + 3*pt.g.o.PullMaxMessages + 100)
+		natstest.WaitFor(t, 30*time.Second, "the partition counts every message", func() bool { return pt.processed.Load() == want })
+		if c := *pt.consumer.Load(); c == before {
+			t.Errorf("no new consumer after the lost deliveries (still %s)", c)
+		}
+	})
+	if got, want := h.counted.Load(), int64(33+3*pt.g.o.PullMaxMessages+100); got != want {
+		t.Errorf("counted %d messages, want %d (each once)\n%s", got, want, r.logs)
 	}
-	// Nothing more is counted, from any consumer.
-	pt.applyBatch([]jetstream.Msg{m}) // as the worker applies a batch
-	if got := pt.processed.Load(); got != 30 {
-		t.Errorf("after the failure the partition counted sequence %d", got)
+	if got := h.received.Load(); got != h.counted.Load() {
+		t.Errorf("received %d, counted %d: some were duplicates or rejected", got, h.counted.Load())
 	}
 }
 

@@ -71,3 +71,31 @@ func parseUint(s string) (uint64, bool) {
 	}
 	return v, true
 }
+
+// parseAckTail reads the tail of a reply subject after
+// $JS.ACK.<stream>.<consumer>.: <delivered>.<sseq>.<cseq>.<ts>.<pending>, in
+// one pass. It is the reader's fast path for its own consumer's messages
+// (parseAck reads the same fields from the whole subject).
+func parseAckTail(tail string) (seq, cseq, ts uint64, ok bool) {
+	var v [5]uint64
+	k, digits := 0, 0
+	for i := 0; i < len(tail); i++ {
+		c := tail[i]
+		if c == '.' {
+			if digits == 0 || k == 4 {
+				return 0, 0, 0, false
+			}
+			k, digits = k+1, 0
+			continue
+		}
+		if c < '0' || c > '9' || digits == 19 {
+			return 0, 0, 0, false
+		}
+		v[k] = v[k]*10 + uint64(c-'0')
+		digits++
+	}
+	if k != 4 || digits == 0 {
+		return 0, 0, 0, false
+	}
+	return v[1], v[2], v[3], true
+}

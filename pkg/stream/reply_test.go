@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,4 +36,26 @@ func TestParseAck(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { parseAck("$JS.ACK.FACEID.c.1.12345.678.1764547200123456789.9") }); n != 0 {
 		t.Errorf("%v allocations", n)
 	}
+}
+
+// FuzzParseAckTail: the reader's fast path reads what parseAck reads from the
+// whole subject, and accepts exactly the tails parseAck accepts.
+func FuzzParseAckTail(f *testing.F) {
+	for _, s := range []string{"1.12345.678.1764547200123456789.9", "1.1.1.1.0", "", "1..2.3.4", "1.2.3.4.5.6", "12x.1.1.1.1", "99999999999999999999.1.1.1.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tail string) {
+		seq, cseq, ts, ok := parseAckTail(tail)
+		a, wok := parseAck("$JS.ACK.FACEID.c." + tail)
+		if tokens := strings.Split(tail, "."); wok {
+			// parseAck does not read the delivered and pending counts; the
+			// fast path checks they are numbers too.
+			_, okD := parseUint(tokens[0])
+			_, okP := parseUint(tokens[len(tokens)-1])
+			wok = len(tokens) == 5 && okD && okP
+		}
+		if ok != wok || (ok && (seq != a.seq || cseq != a.cseq || int64(ts) != a.ts.UnixNano())) {
+			t.Fatalf("parseAckTail(%q) = %d %d %d %v; parseAck reads %+v %v", tail, seq, cseq, ts, ok, a, wok)
+		}
+	})
 }
