@@ -20,17 +20,17 @@ type Books struct {
 	rules *Rules
 	keep  ledger.Day // days kept before the newest day
 
-	days      map[ledger.Day]map[uint32]uint64
-	gen       map[ledger.Day]uint64 // change generation of each day
-	dirty     map[ledger.Day]uint64 // days changed since their last commit, with the generation
+	days  map[ledger.Day]map[uint32]uint64
+	gen   map[ledger.Day]uint64 // change generation of each day
+	dirty map[ledger.Day]uint64 // days changed since their last commit, with the generation
 	// cur is the generation a change gets now; every capture of a snapshot
 	// starts a new one. markDay's gen and dirty are cur already when markCur
 	// is cur, so further events on it change neither map.
 	cur, markCur uint64
 	markDay      ledger.Day
-	newestDay ledger.Day
-	lastDay   ledger.Day // cache of the day the last event landed on
-	lastRows  map[uint32]uint64
+	newestDay    ledger.Day
+	lastDay      ledger.Day // cache of the day the last event landed on
+	lastRows     map[uint32]uint64
 
 	// The state of the last commit, for the next delta: every counter's
 	// value, the places of the keys of the last full snapshot, the rules'

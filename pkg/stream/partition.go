@@ -76,7 +76,7 @@ type partition struct {
 	// The worker goroutine (work) owns cls, r and n: it reads the messages
 	// and applies them to the books.
 	r classify.Result
-	n  uint32 // messages handled, for sampling
+	n uint32 // messages handled, for sampling
 
 	// Guarded by the books' lock.
 	seq uint64 // last processed stream sequence
