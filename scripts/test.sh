@@ -65,6 +65,8 @@ done
 for target in FuzzSkip FuzzString; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME_ORACLE:-200000x}" ./internal/jsonscan
 done
+echo "== fuzz: the partition reader's reply-subject fast path against the whole-subject parse, briefly"
+go test -run '^$' -fuzz '^FuzzParseAckTail$' -fuzztime "${FUZZTIME_ORACLE:-200000x}" ./pkg/stream
 echo "== fuzz: the dead-letter redactor (no listed field survives at any depth, every other one does), briefly"
 go test -run '^$' -fuzz '^FuzzRedact$' -fuzztime "${FUZZTIME_ORACLE:-200000x}" ./pkg/redact
 echo "== fuzz: the other decoders (ledger CSV, Tencent bill pages, checkpoint records and values), briefly"
