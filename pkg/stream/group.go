@@ -56,7 +56,7 @@ type GroupOptions struct {
 	CheckpointInterval time.Duration // commit period and heartbeat
 	TakeoverTimeout    time.Duration // a partition whose record is older is taken over
 	PollInterval       time.Duration // lag and lost-input checks
-	PullMaxMessages    int
+	PullMaxMessages    int           // messages a partition's reader asks for at a time (default 1000; asked again at half)
 	// GCInterval is how often an owner deletes its partitions' unreferenced
 	// values and any replica the member keys of processes unheard for
 	// MemberExpiry (default one minute).
