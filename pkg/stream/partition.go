@@ -898,7 +898,7 @@ func (pt *partition) commit(ctx context.Context, release bool) error {
 			}
 			return rerr
 		}
-		if pt.rec.Commit != next.Commit || pt.rec.Seq != next.Seq {
+		if pt.rec.Commit != next.Commit || pt.rec.Seq != next.Seq || pt.rec.Released != next.Released {
 			pt.g.o.Observer.CheckpointFailed(false)
 			pt.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
 			return err
@@ -1071,6 +1071,13 @@ func (pt *partition) stop(ctx context.Context) error {
 	pt.stopping.Store(true) // no message after the final commit's snapshot
 	b.Unlock()
 	err := pt.commit(ctx, true)
+	// A refusal that resolve found still this owner's (the periodic commit
+	// cancelled above had its record write land after all) is retried over
+	// the adopted record, as the commit loop retries it.
+	for i := 0; err != nil && i < 3 && !pt.fenced.Load() && ctx.Err() == nil && errors.Is(err, checkpoint.ErrFenced); i++ {
+		pt.log.Info("retrying the final commit over the adopted record", "err", err)
+		err = pt.commit(ctx, true)
+	}
 	pt.halt()
 	return err
 }

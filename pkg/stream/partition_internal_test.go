@@ -479,3 +479,46 @@ func TestRefusedCommitStillOwnedRetries(t *testing.T) {
 		t.Errorf("a's partition was fenced by its own record:\n%s", r.logs)
 	}
 }
+
+// TestFinalCommitAfterOwnWriteLanded: the record write of a periodic commit
+// that stop cancelled may land after the loop has ended; the final commit's
+// write is then refused although the record is still this owner's. stop
+// adopts it and commits again instead of failing (found by
+// TestGracefulShutdownUnderLoad under -race on a loaded machine: "stop
+// consumer: partition 0: checkpoint fenced: another owner committed").
+func TestFinalCommitAfterOwnWriteLanded(t *testing.T) {
+	r := newInternalRig(t, 30)
+	a := r.idleGroup(t, r.url, "a")
+	if !a.acquire(t.Context(), 0) {
+		t.Fatalf("a could not take the partition:\n%s", r.logs)
+	}
+	pt := a.parts[0]
+	var rec *checkpoint.Record
+	var rev uint64
+	natstest.WaitFor(t, 20*time.Second, "a commits the stream", func() bool {
+		var err error
+		rec, rev, err = r.store.Load(t.Context(), 0)
+		return err == nil && rec.Seq == 30
+	})
+	// The commit loop ends (as stop ends it) ...
+	pt.cancel()
+	<-pt.done
+	// ... and its last record write lands afterwards: same owner and epoch,
+	// a later commit number.
+	own := *rec
+	own.Commit++
+	if _, err := r.store.Commit(t.Context(), &own, rev); err != nil {
+		t.Fatal(err)
+	}
+	delete(a.parts, 0)
+	if err := pt.stop(t.Context()); err != nil {
+		t.Fatalf("stop: %v\n%s", err, r.logs)
+	}
+	now, _, err := r.store.Load(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !now.Released || now.Seq != 30 || now.Commit <= own.Commit {
+		t.Errorf("record after stop: released %v, seq %d, commit %d; want released at 30 after commit %d\n%s", now.Released, now.Seq, now.Commit, own.Commit, r.logs)
+	}
+}
