@@ -573,7 +573,7 @@ func (pt *partition) handle(m *nats.Msg, a ackInfo, newConsumer bool) int {
 	seq, stamp := a.seq, a.ts
 	b := pt.books
 	if newConsumer {
-		name := strings.Clone(a.consumer)
+		name := a.consumer // the reader's string, not the message's (see reader.parse)
 		pt.consumer.Store(&name)
 	}
 	pt.cseq = a.cseq
@@ -751,7 +751,22 @@ func (pt *partition) measureUnpartitioned(ctx context.Context, s jetstream.Strea
 
 // commit writes the books and the position. With release, the record is
 // marked released so that another replica may take the partition at once.
+// A write refused although the record is still this owner's (its own
+// earlier write landed after its answer was lost, for example that of a
+// periodic commit stop cancelled) is made again at once over the adopted
+// record, up to commitRetries times.
 func (pt *partition) commit(ctx context.Context, release bool) error {
+	err := pt.commitOnce(ctx, release)
+	for i := 0; err != nil && i < commitRetries && errors.Is(err, checkpoint.ErrFenced) && !pt.fenced.Load() && ctx.Err() == nil; i++ {
+		pt.log.Info("committing again over the adopted record", "err", err)
+		err = pt.commitOnce(ctx, release)
+	}
+	return err
+}
+
+const commitRetries = 3
+
+func (pt *partition) commitOnce(ctx context.Context, release bool) error {
 	g := pt.g
 	start := time.Now()
 	if pt.uncertain {
@@ -1071,13 +1086,6 @@ func (pt *partition) stop(ctx context.Context) error {
 	pt.stopping.Store(true) // no message after the final commit's snapshot
 	b.Unlock()
 	err := pt.commit(ctx, true)
-	// A refusal that resolve found still this owner's (the periodic commit
-	// cancelled above had its record write land after all) is retried over
-	// the adopted record, as the commit loop retries it.
-	for i := 0; err != nil && i < 3 && !pt.fenced.Load() && ctx.Err() == nil && errors.Is(err, checkpoint.ErrFenced); i++ {
-		pt.log.Info("retrying the final commit over the adopted record", "err", err)
-		err = pt.commit(ctx, true)
-	}
 	pt.halt()
 	return err
 }

@@ -152,6 +152,24 @@ func (r *internalRig) idleGroup(t *testing.T, url, instance string) *Group {
 	return g
 }
 
+// committedOwner is an idle replica named instance that took partition 0 and
+// committed it at seq; it returns that record and its revision.
+func (r *internalRig) committedOwner(t *testing.T, instance string, seq uint64) (*Group, *checkpoint.Record, uint64) {
+	t.Helper()
+	g := r.idleGroup(t, r.url, instance)
+	if !g.acquire(t.Context(), 0) {
+		t.Fatalf("%s could not take the partition:\n%s", instance, r.logs)
+	}
+	var rec *checkpoint.Record
+	var rev uint64
+	natstest.WaitFor(t, 20*time.Second, instance+" commits the stream", func() bool {
+		var err error
+		rec, rev, err = r.store.Load(t.Context(), 0)
+		return err == nil && rec.Seq == seq
+	})
+	return g, rec, rev
+}
+
 // TestRetakenPartitionShowsSeries (defect 9): a replica that takes back a
 // partition it had stopped itself (its books hidden until a replay reaches
 // what it had processed), from a checkpoint another replica committed at the
@@ -447,17 +465,7 @@ func TestReaderResetResumesAfterCounted(t *testing.T) {
 // partition still held and never committed again.
 func TestRefusedCommitStillOwnedRetries(t *testing.T) {
 	r := newInternalRig(t, 30)
-	a := r.idleGroup(t, r.url, "a")
-	if !a.acquire(t.Context(), 0) {
-		t.Fatalf("a could not take the partition:\n%s", r.logs)
-	}
-	var rec *checkpoint.Record
-	var rev uint64
-	natstest.WaitFor(t, 20*time.Second, "a commits the stream", func() bool {
-		var err error
-		rec, rev, err = r.store.Load(t.Context(), 0)
-		return err == nil && rec.Seq == 30
-	})
+	a, rec, rev := r.committedOwner(t, "a", 30)
 	// The owner's own commit, applied without its answer: same owner and
 	// epoch, a later commit number, an earlier position.
 	own := *rec
@@ -488,18 +496,8 @@ func TestRefusedCommitStillOwnedRetries(t *testing.T) {
 // consumer: partition 0: checkpoint fenced: another owner committed").
 func TestFinalCommitAfterOwnWriteLanded(t *testing.T) {
 	r := newInternalRig(t, 30)
-	a := r.idleGroup(t, r.url, "a")
-	if !a.acquire(t.Context(), 0) {
-		t.Fatalf("a could not take the partition:\n%s", r.logs)
-	}
+	a, rec, rev := r.committedOwner(t, "a", 30)
 	pt := a.parts[0]
-	var rec *checkpoint.Record
-	var rev uint64
-	natstest.WaitFor(t, 20*time.Second, "a commits the stream", func() bool {
-		var err error
-		rec, rev, err = r.store.Load(t.Context(), 0)
-		return err == nil && rec.Seq == 30
-	})
 	// The commit loop ends (as stop ends it) ...
 	pt.cancel()
 	<-pt.done

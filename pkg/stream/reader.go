@@ -280,21 +280,12 @@ func (r *reader) take(wait bool, counted uint64) (*nats.Msg, ackInfo, error) {
 			r.control(m, counted)
 			continue
 		}
-		var a ackInfo
-		if strings.HasPrefix(m.Reply, r.ack) {
-			seq, cseq, ts, ok := parseAckTail(m.Reply[len(r.ack):])
-			if !ok {
-				return nil, ackInfo{}, fmt.Errorf("message without jetstream metadata: reply subject %q", m.Reply)
-			}
-			a = ackInfo{seq: seq, cseq: cseq, ts: time.Unix(0, int64(ts)), consumer: r.name}
-		} else {
-			var ok bool
-			if a, ok = parseAck(m.Reply); !ok {
-				return nil, ackInfo{}, fmt.Errorf("message without jetstream metadata: reply subject %q", m.Reply)
-			}
-			if a.consumer != r.name {
-				continue // an earlier consumer's, in flight
-			}
+		a, ok := r.parse(m.Reply)
+		if !ok {
+			return nil, ackInfo{}, fmt.Errorf("message without jetstream metadata: reply subject %q", m.Reply)
+		}
+		if a.consumer != r.name {
+			continue // an earlier consumer's, in flight
 		}
 		if a.cseq != r.cseq+1 {
 			r.reset(fmt.Sprintf("delivery sequence %d after %d", a.cseq, r.cseq), counted)
@@ -310,6 +301,20 @@ func (r *reader) take(wait bool, counted uint64) (*nats.Msg, ackInfo, error) {
 		}
 		return m, a, nil
 	}
+}
+
+// parse reads a message's reply subject: its tail alone for the current
+// consumer's (the fast path), the whole subject otherwise. a.consumer is the
+// reader's own string for the current consumer, never the message's.
+func (r *reader) parse(reply string) (a ackInfo, ok bool) {
+	if strings.HasPrefix(reply, r.ack) {
+		seq, cseq, ts, ok := parseAckTail(reply[len(r.ack):])
+		return ackInfo{seq: seq, cseq: cseq, ts: time.Unix(0, int64(ts)), consumer: r.name}, ok
+	}
+	if a, ok = parseAck(reply); ok && a.consumer == r.name {
+		a.consumer = r.name
+	}
+	return a, ok
 }
 
 // control handles a status message: an idle heartbeat, an expired or
